@@ -1,0 +1,248 @@
+"""Trivy's JSON report (``trivy image --format json``): SchemaVersion 2, and the legacy array.
+
+Only the fields gate uses are declared, so msgspec skips the rest while decoding — notably the
+secret ``Match`` and ``Code`` fields, which therefore never enter memory, let alone the output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from gate.models import Finding, FindingKind, Location, Package, fingerprint
+from gate.scanning.parsing import decode_json
+from gate.scanning.report import Report
+from gate_trivy.severity import severity
+
+SCANNER = "trivy"
+#: References kept per finding besides the primary URL; Trivy lists dozens.
+MAX_REFERENCES = 3
+
+
+class _Struct(msgspec.Struct, frozen=True):
+    pass
+
+
+class PkgIdentifier(_Struct):
+    PURL: str | None = None
+
+
+class Layer(_Struct):
+    Digest: str | None = None
+    DiffID: str | None = None
+
+
+class CVSSScores(_Struct):
+    V3Score: float | None = None
+    V40Score: float | None = None
+    V2Score: float | None = None
+
+
+class Vulnerability(_Struct):
+    VulnerabilityID: str = ""
+    PkgID: str | None = None
+    PkgName: str = ""
+    PkgPath: str | None = None
+    PkgIdentifier: PkgIdentifier | None = None
+    InstalledVersion: str | None = None
+    FixedVersion: str | None = None
+    Status: str | None = None
+    Layer: Layer | None = None
+    SeveritySource: str | None = None
+    PrimaryURL: str | None = None
+    Title: str | None = None
+    Severity: str | None = None
+    CweIDs: list[str] | None = None
+    CVSS: dict[str, CVSSScores] | None = None
+    References: list[str] | None = None
+
+
+class CauseMetadata(_Struct):
+    Resource: str | None = None
+    StartLine: int | None = None
+    EndLine: int | None = None
+
+
+class Misconfiguration(_Struct):
+    ID: str = ""
+    AVDID: str | None = None
+    Type: str | None = None
+    Title: str | None = None
+    Message: str | None = None
+    Resolution: str | None = None
+    Severity: str | None = None
+    PrimaryURL: str | None = None
+    Status: str | None = None
+    CauseMetadata: CauseMetadata | None = None
+
+
+class Secret(_Struct):
+    RuleID: str = ""
+    Category: str | None = None
+    Severity: str | None = None
+    Title: str | None = None
+    StartLine: int | None = None
+    EndLine: int | None = None
+
+
+class License(_Struct):
+    Name: str = ""
+    Severity: str | None = None
+    Category: str | None = None
+    PkgName: str | None = None
+    FilePath: str | None = None
+    Link: str | None = None
+
+
+class Result(_Struct):
+    Target: str = ""
+    Class: str | None = None
+    Type: str | None = None
+    Vulnerabilities: list[Vulnerability] | None = None
+    Misconfigurations: list[Misconfiguration] | None = None
+    Secrets: list[Secret] | None = None
+    Licenses: list[License] | None = None
+
+
+class TrivyTool(_Struct):
+    Version: str | None = None
+
+
+class TrivyReport(_Struct):
+    SchemaVersion: int
+    ArtifactName: str | None = None
+    ArtifactType: str | None = None
+    Trivy: TrivyTool | None = None
+    Results: list[Result] | None = None
+
+
+def read(report: Report, legacy: bool) -> tuple[list[Finding], dict[str, Any], str]:
+    """Findings, metrics and Trivy's version from a schema-2 report (or a legacy array)."""
+    if legacy:
+        results = decode_json(report, list[Result])
+        artifact: dict[str, Any] = {}
+        version = "unknown"
+    else:
+        doc = decode_json(report, TrivyReport)
+        if doc.SchemaVersion != 2:
+            raise report.error(
+                f"Trivy JSON SchemaVersion {doc.SchemaVersion} is not supported (gate reads 2 and the legacy array)"
+            )
+        results = doc.Results or []
+        artifact = {"name": doc.ArtifactName, "type": doc.ArtifactType}
+        version = (doc.Trivy.Version if doc.Trivy else None) or "unknown"
+    findings: list[Finding] = []
+    for result in results:
+        findings.extend(_vulnerability(result, v) for v in result.Vulnerabilities or ())
+        findings.extend(
+            _misconfiguration(result, m) for m in result.Misconfigurations or () if (m.Status or "FAIL") == "FAIL"
+        )
+        findings.extend(_secret(result, s) for s in result.Secrets or ())
+        findings.extend(_license(result, lic) for lic in result.Licenses or ())
+    metrics: dict[str, Any] = {"results": len(results)}
+    if artifact:
+        metrics["artifacts"] = [artifact]
+    return findings, metrics, version
+
+
+def _vulnerability(result: Result, v: Vulnerability) -> Finding:
+    rule = v.VulnerabilityID or "UNKNOWN"
+    fixed = v.FixedVersion or None
+    title = v.Title or rule
+    where = f"{v.PkgName} {v.InstalledVersion or ''}".strip()
+    fix = f"fixed in {fixed}" if fixed else "no fixed version"
+    raw: dict[str, Any] = {"Target": result.Target}
+    for key in ("PkgID", "Status", "SeveritySource", "CweIDs"):
+        if (value := getattr(v, key)) is not None:
+            raw[key] = value
+    if v.Layer is not None:
+        raw["Layer"] = {"Digest": v.Layer.Digest, "DiffID": v.Layer.DiffID}
+    return Finding(
+        id=fingerprint(SCANNER, FindingKind.VULNERABILITY, rule, v.PkgName, v.PkgPath, result.Target),
+        scanner=SCANNER,
+        kind=FindingKind.VULNERABILITY,
+        rule=rule,
+        severity=severity(v.Severity),
+        title=title,
+        message=f"{rule} in {where} ({fix})",
+        package=Package(
+            name=v.PkgName,
+            version=v.InstalledVersion or None,
+            fixed_version=fixed,
+            purl=v.PkgIdentifier.PURL if v.PkgIdentifier else None,
+            type=result.Type,
+            path=v.PkgPath or None,
+        ),
+        cvss=_cvss(v),
+        references=_references(v.PrimaryURL, v.References),
+        raw=raw,
+    )
+
+
+def _cvss(v: Vulnerability) -> float | None:
+    """The score of the source Trivy took the severity from, else NVD's, else the highest."""
+    if not v.CVSS:
+        return None
+    preferred = [v.CVSS[s] for s in (v.SeveritySource, "nvd") if s and s in v.CVSS]
+    for scores in preferred + list(v.CVSS.values()):
+        score = scores.V40Score or scores.V3Score or scores.V2Score
+        if score is not None:
+            return score
+    return None
+
+
+def _references(primary: str | None, others: list[str] | None) -> tuple[str, ...]:
+    refs = [primary] if primary else []
+    if others:
+        refs += [r for r in others[:MAX_REFERENCES] if r != primary]
+    return tuple(refs)
+
+
+def _misconfiguration(result: Result, m: Misconfiguration) -> Finding:
+    cause = m.CauseMetadata or CauseMetadata()
+    rule = m.ID or m.AVDID or "UNKNOWN"
+    return Finding(
+        id=fingerprint(SCANNER, FindingKind.MISCONFIGURATION, rule, result.Target, cause.Resource, m.Message),
+        scanner=SCANNER,
+        kind=FindingKind.MISCONFIGURATION,
+        rule=rule,
+        severity=severity(m.Severity),
+        title=m.Title or rule,
+        message=m.Message or "",
+        location=Location(path=result.Target, start_line=cause.StartLine, end_line=cause.EndLine),
+        references=_references(m.PrimaryURL, None),
+        raw={k: v for k, v in {"AVDID": m.AVDID, "Type": m.Type, "Resolution": m.Resolution}.items() if v},
+    )
+
+
+def _secret(result: Result, s: Secret) -> Finding:
+    rule = s.RuleID or "UNKNOWN"
+    return Finding(
+        id=fingerprint(SCANNER, FindingKind.SECRET, rule, result.Target, s.StartLine),
+        scanner=SCANNER,
+        kind=FindingKind.SECRET,
+        rule=rule,
+        severity=severity(s.Severity),
+        title=s.Title or rule,
+        message=f"{s.Title or rule} in {result.Target}" + (f" line {s.StartLine}" if s.StartLine else ""),
+        location=Location(path=result.Target, start_line=s.StartLine, end_line=s.EndLine),
+        raw={"Category": s.Category} if s.Category else None,
+    )
+
+
+def _license(result: Result, lic: License) -> Finding:
+    rule = lic.Name or "UNKNOWN"
+    what = lic.PkgName or lic.FilePath or result.Target
+    return Finding(
+        id=fingerprint(SCANNER, FindingKind.LICENSE, rule, lic.PkgName, lic.FilePath, result.Target),
+        scanner=SCANNER,
+        kind=FindingKind.LICENSE,
+        rule=rule,
+        severity=severity(lic.Severity),
+        title=f"License {rule}",
+        message=f"{what} is licensed {rule}" + (f" ({lic.Category})" if lic.Category else ""),
+        package=Package(name=lic.PkgName) if lic.PkgName else None,
+        location=Location(path=lic.FilePath or result.Target),
+        references=_references(lic.Link, None),
+    )

@@ -1,0 +1,210 @@
+"""The ``gate`` command line: the only place that parses arguments, prints results and exits."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import Any, NoReturn, assert_never
+
+from gate import __version__
+from gate.errors import GateError
+
+logger = logging.getLogger("gate")
+
+
+class ExitCode(IntEnum):
+    """What ``gate`` exits with (DESIGN.md's CLI contract)."""
+
+    #: allowed / done / nothing wrong
+    OK = 0
+    #: denied by policy, or a check found a problem
+    DENIED = 1
+    #: no decision could be made: usage, bad input, engine, store or plugin failure (fail closed)
+    ERROR = 2
+
+
+class ScanFormat(StrEnum):
+    """Output formats of ``gate scan``."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit 2 with one line, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.ERROR, f"gate: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = _Parser(
+        prog="gate",
+        description=(
+            "Policy-centric promotion gate: normalize scanner reports (Trivy, coverage, SonarQube), "
+            "let Rego policies decide, record the decision."
+        ),
+        epilog=(
+            "exit codes: 0 ok/allow, 1 deny, 2 error (no decision could be made; never an allow). "
+            "Environment: GATE_LOGLEVEL, GATE_DISABLE_PLUGINS, GATE_MAX_REPORT_MB."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"gate {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging on stderr (-v gate debug, -vv everything)"
+    )
+    parser.add_argument(
+        "--disable-plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="do not load this scanner plugin (repeatable; also GATE_DISABLE_PLUGINS=a,b)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    scan = commands.add_parser(
+        "scan",
+        help="normalize scanner reports into the input document policies see",
+        description=(
+            "Read each report with its scanner plugin and print the normalized input document: "
+            "artifact, context, findings, metrics (e.g. metrics.coverage.line_rate) and scanners "
+            "(with each report's sha256). Any report that cannot be read is an error (exit 2)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  gate scan --report trivy=trivy.json --report coverage=coverage.xml \\\n"
+            "            --image registry.example.com/shop/cart@sha256:<64 hex> --format json\n"
+            "  gate scan --report auto=report.json\n"
+            "  SONAR_TOKEN=... gate scan --report sonarqube=.scannerwork/report-task.txt"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan.add_argument(
+        "--report",
+        action="append",
+        required=True,
+        metavar="NAME=PATH",
+        help="a report and its scanner plugin (trivy, coverage, sonarqube, ...) or auto to detect; repeatable",
+    )
+    scan.add_argument("--image", metavar="REF@sha256:D", help="the image the reports are about, pinned by digest")
+    scan.add_argument("--format", choices=[f.value for f in ScanFormat], default=ScanFormat.TEXT.value)
+    scan.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE instead of stdout")
+
+    plugins = commands.add_parser("plugins", help="inspect scanner plugins")
+    plugin_commands = plugins.add_subparsers(dest="plugins_command", metavar="COMMAND", parser_class=_Parser)
+    listing = plugin_commands.add_parser(
+        "list", help="the scanners found, the formats each reads, and which package provides it"
+    )
+    listing.add_argument("--format", choices=[f.value for f in ScanFormat], default=ScanFormat.TEXT.value)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("gate: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(os.environ.get("GATE_LOGLEVEL", "WARNING").upper())
+    if verbosity >= 1:
+        logger.setLevel(logging.DEBUG)
+    if verbosity >= 2:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+
+
+def _emit(data: bytes | str, output: str | None) -> None:
+    """Write a result to stdout, or to ``output`` (opened only now, so failures write nothing)."""
+    payload = data.encode() if isinstance(data, str) else data
+    if output is None:
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
+        return
+    try:
+        Path(output).write_bytes(payload)
+    except OSError as e:
+        raise GateError(f"cannot write --output {output}: {e.strerror}") from None
+    print(f"gate: wrote {output}", file=sys.stderr)
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from gate.plugins import ScannerRegistry, disabled_from_env, plugin_manager
+
+    return ScannerRegistry(plugin_manager(disabled=[*args.disable_plugin, *disabled_from_env()]))
+
+
+def _cmd_scan(args: argparse.Namespace) -> ExitCode:
+    from gate.context import ci_context
+    from gate.imageref import parse_pinned
+    from gate.scanning.document import ReportSpec, build_input, scan_reports
+
+    specs = [ReportSpec.parse(text) for text in args.report]
+    artifact = parse_pinned(args.image) if args.image else None
+    results = scan_reports(_registry(args), specs)
+    document = build_input(results, artifact, ci_context())
+    fmt = ScanFormat(args.format)
+    if fmt is ScanFormat.JSON:
+        from gate.output import json as json_output
+
+        _emit(json_output.render(document), args.output)
+    elif fmt is ScanFormat.TEXT:
+        from gate.output import text
+
+        _emit(text.render_scan(document), args.output)
+    else:
+        assert_never(fmt)
+    return ExitCode.OK
+
+
+def _cmd_plugins_list(args: argparse.Namespace) -> ExitCode:
+    rows = [
+        {
+            "name": info.scanner.name,
+            "plugin": info.plugin,
+            "version": info.version,
+            "description": info.scanner.description,
+            "formats": list(info.scanner.formats),
+            "origin": info.origin,
+        }
+        for info in _registry(args).infos()
+    ]
+    if args.format == ScanFormat.JSON:
+        from gate.output import json as json_output
+
+        _emit(json_output.render({"scanners": rows}), None)
+    else:
+        from gate.output import text
+
+        _emit(text.render_plugins(rows), None)
+    return ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``gate``; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, usage errors: argparse already printed
+        return int(e.code or 0)
+    _configure_logging(args.verbose)
+    try:
+        if args.command == "scan":
+            return _cmd_scan(args)
+        if args.command == "plugins" and args.plugins_command == "list":
+            return _cmd_plugins_list(args)
+        parser.print_help(sys.stderr)
+        return ExitCode.ERROR
+    except GateError as e:
+        print(f"gate: error: {e.diagnostics()}", file=sys.stderr)
+        return ExitCode.ERROR
+    except KeyboardInterrupt:
+        print("gate: error: interrupted; no result", file=sys.stderr)
+        return ExitCode.ERROR
+    except Exception as e:  # fail closed: an unexpected failure is an error, never an allow
+        if args.verbose:
+            logger.exception("internal error")
+        print(f"gate: error: internal error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
+        return ExitCode.ERROR

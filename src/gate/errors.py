@@ -1,0 +1,37 @@
+"""The errors gate shows to people.
+
+Every error that can reach the command line is a ``GateError``: ``diagnostics()`` returns one line
+that names the file or component and says what is wrong. The CLI catches ``GateError`` once, prints
+that line and exits 2, so a failure never looks like an allow and never prints a traceback.
+"""
+
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """Base of every error gate reports to a user. Subclass me for more context."""
+
+    def diagnostics(self) -> str:
+        """One line for a person: what failed and, where known, what to do."""
+        return str(self)
+
+
+class UsageError(GateError):
+    """The command line or configuration asks for something that cannot be done."""
+
+
+class PluginError(GateError):
+    """A scanner plugin could not be loaded or registered."""
+
+
+class ReportError(GateError):
+    """A report cannot be read: missing, empty, too large, malformed, hostile or of the wrong format."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class ScannerServiceError(GateError):
+    """A scanner's server (e.g. SonarQube's Web API) failed or answered something unusable."""
