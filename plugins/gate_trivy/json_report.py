@@ -130,7 +130,7 @@ def read(report: Report, legacy: bool) -> tuple[list[Finding], dict[str, Any], s
                 f"Trivy JSON SchemaVersion {doc.SchemaVersion} is not supported (gate reads 2 and the legacy array)"
             )
         results = doc.Results or []
-        artifact = {"name": doc.ArtifactName, "type": doc.ArtifactType}
+        artifact = {"name": doc.ArtifactName, "type": doc.ArtifactType} if doc.ArtifactName else {}
         version = (doc.Trivy.Version if doc.Trivy else None) or "unknown"
     findings: list[Finding] = []
     for result in results:

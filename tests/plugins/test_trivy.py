@@ -192,3 +192,12 @@ def test_does_not_claim_other_tools_reports(tmp_path: Path, content: str) -> Non
     report = tmp_path / "other.json"
     report.write_text(content)
     assert TrivyScanner().detect(Report.open(report)) is None
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    report = tmp_path / "bom.json"
+    report.write_bytes(b"\xef\xbb\xbf" + (TRIVY / "trivy-image-alpine-310.json").read_bytes())
+    scanner = TrivyScanner()
+    opened = Report.open(report)
+    assert scanner.detect(opened) == "json"
+    assert len(scanner.scan(opened, "json").findings) == 4

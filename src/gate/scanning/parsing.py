@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from gate.scanning.report import Report
 
 T = TypeVar("T")
+_BOM = b"\xef\xbb\xbf"
 
 
 def decode_json(report: Report, type: type[T]) -> T:
@@ -24,8 +25,13 @@ def decode_json(report: Report, type: type[T]) -> T:
     import msgspec
 
     try:
-        with report.buffer() as buf:
-            return msgspec.json.decode(buf, type=type)
+        with report.buffer() as buf, memoryview(buf) as view:
+            # Some Windows tools (PowerShell 5) start JSON files with a UTF-8 byte-order mark.
+            body = view[len(_BOM) :] if view[: len(_BOM)] == _BOM else view
+            try:
+                return msgspec.json.decode(body, type=type)
+            finally:
+                body.release()
     except msgspec.ValidationError as e:
         raise report.error(f"unexpected content: {e}") from None
     except msgspec.DecodeError as e:
