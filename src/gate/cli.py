@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbosity: int) -> None:
+    # Replace, not add: main() may run several times in one process (tests, embedding).
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("gate: %(levelname)s: %(message)s"))
-    logger.addHandler(handler)
+    logger.handlers = [handler]
     logger.propagate = False
     logger.setLevel(os.environ.get("GATE_LOGLEVEL", "WARNING").upper())
     if verbosity >= 1:
