@@ -29,6 +29,14 @@ class Run:
         return json.loads(self.out)
 
 
+@pytest.fixture(autouse=True)
+def decision_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own decision log, never the user's."""
+    path = tmp_path_factory.mktemp("log") / "decisions.db"
+    monkeypatch.setenv("GATE_DECISION_STORE", str(path))
+    return path
+
+
 @pytest.fixture
 def data() -> Path:
     """tests/data, where the real reports (and their SOURCES.md) live."""

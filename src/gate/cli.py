@@ -34,6 +34,22 @@ class ScanFormat(StrEnum):
     JSON = "json"
 
 
+class DecisionFormat(StrEnum):
+    """Output formats of ``gate evaluate``."""
+
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+
+
+class PolicyTestFormat(StrEnum):
+    """Output formats of ``gate policy test``."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit 2 with one line, like every other error."""
 
@@ -94,6 +110,82 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--image", metavar="REF@sha256:D", help="the image the reports are about, pinned by digest")
     scan.add_argument("--format", choices=[f.value for f in ScanFormat], default=ScanFormat.TEXT.value)
     scan.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE instead of stdout")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="scan reports, let the Rego policies decide, record the decision (exit 0 allow, 1 deny, 2 error)",
+        description=(
+            "Scan the reports, evaluate every gate.promotion policy of the bundle on the input "
+            "document (plus environment and time), record the decision in the decision log and print it. "
+            "Exit 0 allow, 1 deny, 2 no decision could be made (fail closed: never an allow)."
+        ),
+        epilog=(
+            "example:\n"
+            "  gate evaluate --report trivy=trivy.json --report coverage=coverage.xml --policy policies \\\n"
+            "                --image registry.example.com/shop/cart@sha256:<64 hex> --env prod --data waivers.yaml\n"
+            "environment: GATE_DECISION_STORE (a path or sqlite:///PATH; default in the user's state folder)"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument(
+        "--report", action="append", default=[], metavar="NAME=PATH", help="a report, as for gate scan; repeatable"
+    )
+    evaluate.add_argument("--policy", default="policies", metavar="DIR", help="policy bundle directory (default: policies)")
+    evaluate.add_argument("--image", required=True, metavar="REF@sha256:D", help="the image to decide on, pinned by digest")
+    evaluate.add_argument("--env", required=True, metavar="ENV", help="target environment, e.g. prod, staging")
+    evaluate.add_argument(
+        "--data", action="append", default=[], metavar="FILE",
+        help="JSON or YAML whose top-level keys merge into data (waivers, thresholds); repeatable",
+    )
+    evaluate.add_argument("--engine", choices=["embedded", "opa"], default="embedded")
+    evaluate.add_argument(
+        "--opa-url", metavar="URL", help="OPA server for --engine opa (bearer token from GATE_OPA_TOKEN)"
+    )
+    evaluate.add_argument(
+        "--opa-no-push", action="store_true",
+        help="with --engine opa: expect the policies and data on the server instead of uploading them",
+    )
+    evaluate.add_argument("--format", choices=[f.value for f in DecisionFormat], default=DecisionFormat.TEXT.value)
+    evaluate.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE; a summary goes to stderr")
+
+    policy = commands.add_parser("policy", help="work with policy bundles")
+    policy_commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", parser_class=_Parser)
+    policy_test = policy_commands.add_parser(
+        "test",
+        help="run a bundle's Rego unit tests, as opa test does (exit 0 all pass, 1 a test failed, 2 error)",
+        description=(
+            "Load every .rego file of the bundle (tests included) and its data into the embedded engine "
+            "and evaluate every rule named test_*: it passes when it is true. Exit 0 when all pass, 1 when "
+            "any fails, 2 when a policy does not compile or the bundle has no tests."
+        ),
+    )
+    policy_test.add_argument(
+        "dir", nargs="?", default="policies", metavar="DIR", help="the policy bundle directory (default: policies)"
+    )
+    policy_test.add_argument(
+        "--coverage", action="store_true", help="also report line coverage of each policy file (tests excluded)"
+    )
+    policy_test.add_argument(
+        "-v", "--verbose-tests", action="store_true", dest="verbose_tests", help="list every test, not only failures"
+    )
+    policy_test.add_argument(
+        "--format", choices=[f.value for f in PolicyTestFormat], default=PolicyTestFormat.TEXT.value
+    )
+    policy_test.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE instead of stdout")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the policies over OPA's Data API (embedded engine), for admission controllers and OPA clients",
+        description=(
+            "An HTTP server speaking the subset of OPA's REST API that clients use: GET /health, "
+            "GET|POST /v1/data/{path} with {\"input\": ...}, PUT|DELETE /v1/data/{path}, "
+            "GET|PUT|DELETE /v1/policies/{id}. Evaluation uses the embedded regorus engine."
+        ),
+        epilog="environment: GATE_SERVE_TOKEN requires that bearer token on every endpoint but /health",
+    )
+    serve.add_argument("--policy", metavar="DIR", help="policy bundle to load at start (optional: clients may upload)")
+    serve.add_argument("--data", action="append", default=[], metavar="FILE", help="data file(s) to load at start")
+    serve.add_argument("--addr", default="127.0.0.1:8181", metavar="HOST:PORT", help="where to listen")
 
     plugins = commands.add_parser("plugins", help="inspect scanner plugins")
     plugin_commands = plugins.add_subparsers(dest="plugins_command", metavar="COMMAND", parser_class=_Parser)
@@ -160,6 +252,96 @@ def _cmd_scan(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.record import Outcome
+    from gate.decisions.store import open_store
+    from gate.evaluation import EvaluationRequest, evaluate
+    from gate.imageref import parse_pinned
+    from gate.scanning.document import ReportSpec
+
+    request = EvaluationRequest(
+        reports=[ReportSpec.parse(text) for text in args.report],
+        image=parse_pinned(args.image),
+        environment=args.env,
+        policy_dir=Path(args.policy),
+        data_files=args.data,
+        engine=args.engine,
+        opa_url=args.opa_url,
+        opa_push=not args.opa_no_push,
+    )
+    store = open_store()
+    try:
+        decision = evaluate(request, _registry(args), store)
+    finally:
+        store.close()
+    fmt = DecisionFormat(args.format)
+    if fmt is DecisionFormat.TEXT:
+        from gate.output import decision_text
+
+        rendered: bytes | str = decision_text.render(decision)
+    elif fmt is DecisionFormat.JSON:
+        from gate.output import json as json_output
+
+        rendered = json_output.render(decision)
+    elif fmt is DecisionFormat.SARIF:
+        from gate.output import sarif
+
+        rendered = sarif.render(decision)
+    elif fmt is DecisionFormat.JUNIT:
+        from gate.output import junit
+
+        from gate.policy.bundle import load_bundle
+        from gate.policy.metadata import read_metadata
+
+        # Every rule of the bundle becomes a testcase, so passing rules show up too.
+        rules = {m.rule_id: m.package for m in read_metadata(load_bundle(args.policy).policies()).values()}
+        rendered = junit.render(decision, rules)
+    else:
+        assert_never(fmt)
+    _emit(rendered, args.output)
+    if args.output or fmt is not DecisionFormat.TEXT:
+        print(
+            f"gate: {decision.outcome.value.upper()} {len(decision.violations)} violation(s), "
+            f"{len(decision.warnings)} warning(s); decision {decision.decision_id}",
+            file=sys.stderr,
+        )
+    return ExitCode.OK if decision.outcome is Outcome.ALLOW else ExitCode.DENIED
+
+
+def _cmd_policy_test(args: argparse.Namespace) -> ExitCode:
+    from gate.policy.bundle import load_bundle
+    from gate.policy.testing import run_tests
+
+    report = run_tests(load_bundle(args.dir), coverage=args.coverage)
+    fmt = PolicyTestFormat(args.format)
+    if fmt is PolicyTestFormat.JSON:
+        from gate.output import json as json_output
+
+        _emit(json_output.render(report.as_dict()), args.output)
+    elif fmt is PolicyTestFormat.TEXT:
+        from gate.output import policy_tests
+
+        _emit(policy_tests.render(report, verbose=args.verbose_tests), args.output)
+    else:
+        assert_never(fmt)
+    return ExitCode.OK if report.ok else ExitCode.DENIED
+
+
+def _cmd_serve(args: argparse.Namespace) -> ExitCode:
+    from gate.serve import parse_addr, serve
+
+    host, port = parse_addr(args.addr)
+    serve(
+        args.policy,
+        args.data,
+        host,
+        port,
+        ready_callback=lambda server: print(f"gate: serving on {server.url}", file=sys.stderr, flush=True),
+        token=os.environ.get("GATE_SERVE_TOKEN") or None,
+    )
+    return ExitCode.OK
+
+
 def _cmd_plugins_list(args: argparse.Namespace) -> ExitCode:
     rows = [
         {
@@ -194,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "scan":
             return _cmd_scan(args)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args)
+        if args.command == "serve":
+            return _cmd_serve(args)
+        if args.command == "policy" and args.policy_command == "test":
+            return _cmd_policy_test(args)
         if args.command == "plugins" and args.plugins_command == "list":
             return _cmd_plugins_list(args)
         parser.print_help(sys.stderr)

@@ -35,3 +35,7 @@ class ReportError(GateError):
 
 class ScannerServiceError(GateError):
     """A scanner's server (e.g. SonarQube's Web API) failed or answered something unusable."""
+
+
+class PolicyError(GateError):
+    """A policy bundle cannot be loaded or compiled, or the engine failed: no decision is possible."""

@@ -108,5 +108,5 @@ def fingerprint(*parts: object) -> str:
     vulnerability. The same issue in the next build gets the same id; any differing part
     gives a different id.
     """
-    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    text = "\x1f".join(["" if p is None else p if isinstance(p, str) else str(p) for p in parts])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

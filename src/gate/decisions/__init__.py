@@ -1,0 +1,3 @@
+"""Decision records and the log that keeps them."""
+
+from __future__ import annotations

@@ -1,0 +1,120 @@
+"""The decision record (schemas/decision.schema.json): what was decided, about what, under which policy.
+
+The record holds the full input document so the decision can be replayed. ``input_digest`` is the
+sha256 of the input's canonical JSON (sorted keys, no insignificant whitespace); ``prev_hash``,
+``hash`` and ``signature`` are filled in by the decision log when the record is appended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+
+class Outcome(StrEnum):
+    """What a decision says."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    #: no decision could be made (engine or policy failure): never an allow
+    ERROR = "error"
+
+
+class Violation(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A deny (or, in ``warnings``, a warn) result of a policy rule."""
+
+    rule: str
+    message: str
+    severity: str
+    finding_ids: tuple[str, ...] = ()
+    title: str | None = None
+    solution: str | None = None
+    #: the Rego package the result came from
+    package: str | None = None
+    #: set when a rule is not yet in force: the result is a warning until then
+    effective_on: str | None = None
+
+
+class AppliedWaiver(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A waiver that matched findings of this input."""
+
+    id: str
+    rule: str
+    expires: str
+    approved_by: str
+    reason: str
+    finding_ids: tuple[str, ...] = ()
+
+
+class PolicyInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Which policy decided, and with which engine."""
+
+    digest: str
+    engine: str
+    engine_version: str
+    revision: str | None = None
+    bundle: str | None = None
+
+
+class Decision(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One decision record."""
+
+    decision_id: str
+    timestamp: str
+    outcome: Outcome
+    environment: str
+    artifact: dict[str, Any] | None
+    violations: tuple[Violation, ...]
+    warnings: tuple[Violation, ...]
+    waivers: tuple[AppliedWaiver, ...]
+    summary: dict[str, dict[str, int]]
+    policy: PolicyInfo
+    input_digest: str
+    input: dict[str, Any]
+    scanners: tuple[dict[str, Any], ...]
+    context: dict[str, Any]
+    stale_waivers: tuple[str, ...] = ()
+    error: str | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+    signature: str | None = None
+
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no insignificant whitespace, UTF-8: the bytes every hash is taken over."""
+    return msgspec.json.encode(value, order="sorted")
+
+
+def sha256_digest(value: Any) -> str:
+    """``sha256:<hex>`` of ``value``'s canonical JSON."""
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def new_decision_id(now_ns: int | None = None) -> str:
+    """A UUIDv7 (RFC 9562): time-ordered, so ids sort by creation like the log does."""
+    ms = (now_ns if now_ns is not None else time.time_ns()) // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC timestamp as ``2026-11-26T18:40:00.123456Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def summarize(findings: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Counts of findings per scanner and severity."""
+    counts: dict[str, Counter[str]] = {}
+    for finding in findings:
+        counts.setdefault(finding["scanner"], Counter())[finding["severity"]] += 1
+    return {scanner: dict(sorted(c.items())) for scanner, c in sorted(counts.items())}

@@ -1,0 +1,138 @@
+"""`gate evaluate` without the command line: scan, decide under a policy bundle, record.
+
+Fail closed: when the policies cannot give an answer (bundle does not compile, engine fails, no
+rule evaluated) the decision is recorded with outcome ``error`` and the error is raised again,
+so the caller exits 2. A decision that cannot be recorded raises too: it is never an allow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gate.context import ci_context
+from gate.decisions.record import Decision, Outcome, PolicyInfo, new_decision_id, rfc3339, sha256_digest, summarize
+from gate.decisions.store import DecisionStore
+from gate.errors import PolicyError, UsageError
+from gate.imageref import ImageRef
+from gate.plugins import ScannerRegistry
+from gate.policy.bundle import Bundle, load_bundle, load_data_file, merge_data
+from gate.policy.evaluate import PolicyResult, evaluate_promotion
+from gate.policy.interface import PolicyEngine
+from gate.policy.metadata import RuleMeta, read_metadata
+from gate.policy.waivers import validate_waivers
+from gate.scanning.document import ReportSpec, build_input, scan_reports
+
+_ENVIRONMENT = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """Everything one evaluation needs."""
+
+    reports: list[ReportSpec]
+    image: ImageRef
+    environment: str
+    policy_dir: Path
+    data_files: list[str] = field(default_factory=list)
+    engine: str = "embedded"
+    opa_url: str | None = None
+    opa_push: bool = True
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A bundle with its merged data and rule metadata, compiled into an engine."""
+
+    bundle: Bundle
+    data: dict[str, Any]
+    metadata: dict[tuple[str, str], RuleMeta]
+    engine: PolicyEngine
+
+
+def make_engine(name: str, opa_url: str | None, opa_push: bool = True) -> PolicyEngine:
+    """The engine called ``name``: ``embedded`` (regorus) or ``opa`` (a server at ``opa_url``)."""
+    if name == "embedded":
+        from gate.policy.embedded import EmbeddedEngine
+
+        return EmbeddedEngine()
+    if name == "opa":
+        if not opa_url:
+            raise UsageError("--engine opa needs --opa-url URL (e.g. http://127.0.0.1:8181)")
+        from gate.policy.opa import OpaEngine
+
+        return OpaEngine(opa_url, push=opa_push)
+    raise UsageError(f"unknown engine {name!r}: use embedded or opa")
+
+
+def load_policy(policy_dir: Path, data_files: list[str], engine: PolicyEngine) -> LoadedPolicy:
+    """Load the bundle, merge ``--data`` files into its data, check waivers, compile."""
+    bundle = load_bundle(policy_dir)
+    data = bundle.data
+    for path in data_files:
+        data = merge_data(data, load_data_file(path))
+    validate_waivers(data)
+    engine.load(bundle, data)
+    return LoadedPolicy(bundle, data, read_metadata(bundle.policies()), engine)
+
+
+def evaluate(request: EvaluationRequest, registry: ScannerRegistry, store: DecisionStore) -> Decision:
+    """Scan the reports, decide, record. Raises on error after recording an ``error`` decision."""
+    if not _ENVIRONMENT.match(request.environment):
+        raise UsageError(f"--env {request.environment!r}: use lowercase letters, digits, '-', '_' or '.'")
+    document = build_input(scan_reports(registry, request.reports), request.image, ci_context())
+    policy_input = {**document, "environment": request.environment, "now": rfc3339(request.now)}
+    engine = make_engine(request.engine, request.opa_url, request.opa_push)
+    info = PolicyInfo(digest="unknown", engine=engine.name, engine_version="unknown")
+    try:
+        loaded = load_policy(request.policy_dir, request.data_files, engine)
+        info = PolicyInfo(
+            digest=loaded.bundle.digest,
+            engine=engine.name,
+            engine_version=engine.version(),
+            revision=loaded.bundle.revision,
+            bundle=str(request.policy_dir),
+        )
+        result = evaluate_promotion(engine, loaded.metadata, policy_input, request.now)
+    except PolicyError as e:
+        failed = store.append(_decision(request, policy_input, info, None, error=e.diagnostics()))
+        raise PolicyError(f"{e.diagnostics()} (recorded as error decision {failed.decision_id})") from e
+    return store.append(_decision(request, policy_input, info, result))
+
+
+def _decision(
+    request: EvaluationRequest,
+    policy_input: dict[str, Any],
+    policy: PolicyInfo,
+    result: PolicyResult | None,
+    error: str | None = None,
+) -> Decision:
+    if result is None:
+        outcome = Outcome.ERROR
+    else:
+        outcome = Outcome.DENY if result.violations else Outcome.ALLOW
+    return Decision(
+        decision_id=new_decision_id(),
+        timestamp=rfc3339(datetime.now(UTC)),
+        outcome=outcome,
+        environment=request.environment,
+        artifact=policy_input["artifact"],
+        violations=result.violations if result else (),
+        warnings=result.warnings if result else (),
+        waivers=result.waivers if result else (),
+        stale_waivers=result.stale_waivers if result else (),
+        summary=summarize(policy_input["findings"]),
+        policy=policy,
+        input_digest=sha256_digest(policy_input),
+        input=policy_input,
+        scanners=tuple(
+            {"name": s["name"], "version": s["version"], "report_sha256": s["report_sha256"]}
+            for s in policy_input["scanners"]
+        ),
+        context=policy_input["context"],
+        error=error,
+    )

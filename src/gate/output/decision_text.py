@@ -1,0 +1,64 @@
+"""A decision as readable text for a CI log: verdict first, then why, then what was waived."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from gate.decisions.record import Decision, Violation
+from gate.output.decision_view import SEVERITIES, artifact_ref, one_line, ordered
+from gate.output.text import table
+
+
+def render(decision: Decision) -> str:
+    """The decision summary, ending with a newline."""
+    out = [f"{decision.outcome.value.upper()} {artifact_ref(decision)} ({decision.environment})"]
+    if decision.error:
+        out.append(f"error: {one_line(decision.error)}")
+    out.extend(_results("Deny reasons", decision.violations))
+    out.extend(_results("Warnings", decision.warnings))
+    if decision.waivers:
+        rows = [[w.id, w.rule, w.expires, w.approved_by] for w in sorted(decision.waivers, key=lambda w: w.id)]
+        out.append("")
+        out.append(f"Waivers applied ({len(rows)}):")
+        out.append(textwrap.indent(table(["ID", "RULE", "EXPIRES", "APPROVED BY"], rows), "  "))
+    if decision.stale_waivers:
+        out.append("")
+        out.append(f"Stale waivers (match nothing): {', '.join(sorted(decision.stale_waivers))}")
+    out.append("")
+    out.append(f"Findings: {_counts(decision.summary)}")
+    policy = decision.policy
+    revision = f" revision {policy.revision}" if policy.revision else ""
+    out.append(
+        f"Policy {policy.digest}{revision}, engine {policy.engine} ({policy.engine_version}); "
+        f"decision {decision.decision_id}"
+    )
+    return "\n".join(out) + "\n"
+
+
+def _results(heading: str, results: Sequence[Violation]) -> list[str]:
+    """A SEVERITY RULE MESSAGE table with each result's solution on the line under it."""
+    if not results:
+        return []
+    rows = ordered(results)
+    lines = table(["SEVERITY", "RULE", "MESSAGE"], [[v.severity.upper(), v.rule, one_line(v.message)] for v in rows])
+    header, *body = lines.splitlines()
+    message_column = header.index("MESSAGE")
+    out = ["", f"{heading} ({len(rows)}):", f"  {header}"]
+    for violation, line in zip(rows, body):
+        out.append(f"  {line}")
+        if violation.solution:
+            out.append(f"  {' ' * message_column}solution: {one_line(violation.solution)}")
+    return out
+
+
+def _counts(summary: dict[str, dict[str, int]]) -> str:
+    """``trivy 1 critical, 2 high; coverage none`` in severity order."""
+    if not summary:
+        return "none"
+    parts = []
+    for scanner, counts in sorted(summary.items()):
+        known = [f"{counts[s]} {s}" for s in SEVERITIES if counts.get(s)]
+        known += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in SEVERITIES and n]
+        parts.append(f"{scanner} {', '.join(known) if known else 'none'}")
+    return "; ".join(parts)

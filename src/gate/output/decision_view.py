@@ -1,0 +1,61 @@
+"""What every decision renderer (text, SARIF, JUnit) reads the same way from a ``Decision``.
+
+Ordering, the artifact reference, the findings a violation points at and how a finding is named
+live here once, so the three formats cannot drift apart on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from gate.decisions.record import Decision, Violation
+from gate.models import Severity
+
+#: Display order of severities, worst first.
+SEVERITIES: tuple[str, ...] = tuple(s.value for s in Severity)
+_RANK = {s.value: s.rank for s in Severity}
+
+
+def severity_rank(severity: str) -> int:
+    """Higher is worse; a severity gate does not know ranks lowest."""
+    return _RANK.get(severity, 0)
+
+
+def ordered(violations: Iterable[Violation]) -> list[Violation]:
+    """Severity rank (worst first), then rule, then message: the same order in every format."""
+    return sorted(violations, key=lambda v: (-severity_rank(v.severity), v.rule, v.message))
+
+
+def artifact_ref(decision: Decision) -> str:
+    """``image[:tag]@digest``, or a placeholder for a decision about no artifact."""
+    artifact = decision.artifact or {}
+    if not artifact.get("image"):
+        return "(no artifact)"
+    tag = f":{artifact['tag']}" if artifact.get("tag") else ""
+    digest = f"@{artifact['digest']}" if artifact.get("digest") else ""
+    return f"{artifact['image']}{tag}{digest}"
+
+
+def findings_by_id(decision: Decision) -> dict[str, dict[str, Any]]:
+    """The input's findings, by id."""
+    findings = decision.input.get("findings") or []
+    return {f["id"]: f for f in findings if isinstance(f, dict) and "id" in f}
+
+
+def describe_finding(finding: dict[str, Any]) -> str:
+    """One line naming a finding: ``CVE-… in pkg 1.2 (fixed in 1.3)`` or ``RULE at path:line``."""
+    rule = finding.get("rule") or finding.get("id", "?")
+    if pkg := finding.get("package"):
+        name = " ".join(p for p in (pkg.get("name"), pkg.get("version")) if p)
+        fixed = pkg.get("fixed_version")
+        return f"{rule} in {name} ({f'fixed in {fixed}' if fixed else 'no fixed version'})"
+    if loc := finding.get("location"):
+        line = loc.get("start_line")
+        return f"{rule} at {loc['path']}:{line}" if line else f"{rule} at {loc['path']}"
+    return str(rule)
+
+
+def one_line(text: str) -> str:
+    """Whitespace (newlines included) collapsed to single spaces, for table cells and attributes."""
+    return " ".join(text.split())

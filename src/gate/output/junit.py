@@ -1,0 +1,98 @@
+"""A decision as JUnit XML, the way Jenkins (and GitLab, Azure DevOps) show test reports.
+
+One ``<testsuite name="gate <environment>">``; one ``<testcase>`` per policy rule, named by its
+rule id with the Rego package as class name. A rule that denied fails (one ``<failure>`` listing
+its violations), a rule that warned passes with the warnings in ``<system-out>``, a rule with no
+result passes. The decision only knows the rules that produced results, so the caller passes every
+rule id of the bundle (from its METADATA) for the passing ones to appear — preferably as a mapping
+rule id → package, so a rule keeps the same class name whether it passes or fails, and the CI
+server's per-test history stays joined up.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gate.decisions.record import Decision, Outcome, Violation
+from gate.output.decision_view import artifact_ref, describe_finding, findings_by_id, one_line, ordered
+
+DEFAULT_PACKAGE = "gate.promotion"
+# XML 1.0 cannot carry most control characters even escaped; ElementTree would write them anyway.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def render(decision: Decision, rules: Iterable[str] | Mapping[str, str] = ()) -> bytes:
+    """The JUnit XML document (UTF-8, with declaration). ``rules``: ids, or ids mapped to packages."""
+    packages: dict[str, str | None] = dict(rules) if isinstance(rules, Mapping) else dict.fromkeys(rules)
+    denied: dict[str, list[Violation]] = {}
+    warned: dict[str, list[Violation]] = {}
+    for target, results in ((denied, decision.violations), (warned, decision.warnings)):
+        for v in ordered(results):
+            target.setdefault(v.rule, []).append(v)
+            if not packages.get(v.rule):
+                packages[v.rule] = v.package
+    findings = findings_by_id(decision)
+
+    suite = ET.Element("testsuite", name=_x(f"gate {decision.environment}"), timestamp=decision.timestamp[:19])
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("decision_id", decision.decision_id),
+        ("outcome", decision.outcome.value),
+        ("artifact", artifact_ref(decision)),
+        ("policy_digest", decision.policy.digest),
+        ("policy_revision", decision.policy.revision or ""),
+        ("engine", f"{decision.policy.engine} {decision.policy.engine_version}"),
+    ):
+        ET.SubElement(properties, "property", name=name, value=_x(value))
+    failures = errors = 0
+    if decision.outcome is Outcome.ERROR:
+        errors += 1
+        case = ET.SubElement(suite, "testcase", classname="gate", name="evaluate", time="0")
+        ET.SubElement(case, "error", message=_x(one_line(decision.error or "no decision")), type="error")
+    for rule, package in sorted(packages.items(), key=lambda item: (_classname(item[1]), item[0])):
+        case = ET.SubElement(suite, "testcase", classname=_x(_classname(package)), name=_x(rule), time="0")
+        if rule in denied:
+            failures += 1
+            violations = denied[rule]
+            first = one_line(violations[0].message)
+            message = first if len(violations) == 1 else f"{len(violations)} violations; first: {first}"
+            failure = ET.SubElement(case, "failure", message=_x(message), type=violations[0].severity)
+            failure.text = _x("\n".join(_describe(v, findings) for v in violations))
+        if rule in warned:
+            ET.SubElement(case, "system-out").text = _x("\n".join(_describe(v, findings) for v in warned[rule]))
+    waived = [f"waiver {w.id}: {w.rule}, expires {w.expires}, approved by {w.approved_by}" for w in decision.waivers]
+    waived += [f"stale waiver {i}: matches nothing" for i in decision.stale_waivers]
+    if waived:
+        ET.SubElement(suite, "system-out").text = _x("\n".join(waived))
+    tests = len(suite.findall("testcase"))
+    counts = {"tests": str(tests), "failures": str(failures), "errors": str(errors), "skipped": "0", "time": "0"}
+    suite.attrib.update(counts)
+    root = ET.Element("testsuites", {"name": "gate", **{k: v for k, v in counts.items() if k != "skipped"}})
+    root.append(suite)
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
+
+
+def _describe(violation: Violation, findings: dict[str, dict[str, Any]]) -> str:
+    """``[HIGH] message``, then the findings it names and the solution, indented."""
+    lines = [f"[{violation.severity.upper()}] {violation.message}"]
+    for finding_id in violation.finding_ids:
+        finding = findings.get(finding_id)
+        lines.append(f"  finding: {describe_finding(finding) if finding else finding_id}")
+    if violation.solution:
+        lines.append(f"  solution: {one_line(violation.solution)}")
+    return "\n".join(lines)
+
+
+def _classname(package: str | None) -> str:
+    if not package:
+        return DEFAULT_PACKAGE
+    return package if package.startswith("gate.") else f"gate.{package}"
+
+
+def _x(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)

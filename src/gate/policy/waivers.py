@@ -1,0 +1,42 @@
+"""Checking waivers before policies see them: a malformed waiver is an error, never a silent no-op."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gate.errors import PolicyError
+
+REQUIRED = ("id", "rule", "reason", "approved_by", "expires")
+OPTIONAL = ("image", "environment")
+
+
+def validate_waivers(data: dict[str, Any]) -> None:
+    """``data.waivers`` must be a list of waivers with the required string fields and a valid expiry."""
+    waivers = data.get("waivers")
+    if waivers is None:
+        return
+    if not isinstance(waivers, list):
+        raise PolicyError(f"data.waivers must be a list, not {type(waivers).__name__}")
+    seen: set[str] = set()
+    for index, waiver in enumerate(waivers):
+        where = f"data.waivers[{index}]"
+        if not isinstance(waiver, dict):
+            raise PolicyError(f"{where} must be a mapping")
+        if isinstance(waiver.get("id"), str):
+            where = f"waiver {waiver['id']}"
+        for key in REQUIRED:
+            if not isinstance(waiver.get(key), str) or not waiver[key].strip():
+                raise PolicyError(f"{where}: {key} is required and must be a non-empty string")
+        for key in OPTIONAL:
+            if key in waiver and not isinstance(waiver[key], str):
+                raise PolicyError(f"{where}: {key} must be a string")
+        try:
+            expires = datetime.fromisoformat(waiver["expires"].replace("Z", "+00:00"))
+        except ValueError:
+            raise PolicyError(f"{where}: expires {waiver['expires']!r} is not an RFC 3339 time") from None
+        if expires.tzinfo is None:
+            raise PolicyError(f"{where}: expires {waiver['expires']!r} needs a time zone (e.g. Z)")
+        if waiver["id"] in seen:
+            raise PolicyError(f"{where}: the id is used by another waiver")
+        seen.add(waiver["id"])

@@ -1,0 +1,490 @@
+"""``gate serve``: the part of OPA's REST API that clients use, answered by the embedded engine.
+
+It speaks enough of OPA's Data and Policy APIs (``/health``, ``/v1/data``, ``/v1/policies``) for
+``opa-python-client`` — and so ``gate evaluate --engine opa`` — to push policies and data and to
+query decisions, without an OPA binary. It is what the OPA-engine tests run against, since OPA
+cannot be installed on these machines; it also lets a team try the server mode before running OPA.
+
+Each request that evaluates builds a fresh regorus engine from the current policies and data:
+regorus' Python engine is "unsendable" (it panics when used from a thread other than the one that
+created it), so one compiled engine cannot be shared by the request threads. Building costs about
+16 ms for 35 kB of Rego on these machines, small beside evaluating any real input.
+
+Differences from OPA worth knowing: no bundles, decision logs, ``/v1/query`` or ``/v1/compile``;
+policy listings carry no ``ast``; a policy is checked on upload by compiling it and evaluating its
+package once without input (regorus resolves functions lazily), not by OPA's type checker.
+"""
+
+from __future__ import annotations
+
+import copy
+import hmac
+import json
+import logging
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from gate.errors import PolicyError, UsageError
+from gate.policy.embedded import regorus_message
+
+logger = logging.getLogger(__name__)
+
+#: Largest request body accepted (inputs with tens of thousands of findings stay well below).
+MAX_BODY = 64 * 1024 * 1024
+DEFAULT_ADDR = "127.0.0.1:8181"
+_UNDEFINED = object()
+_LOCATION = re.compile(r"^(?P<file>.+?):(?P<row>\d+):(?P<col>\d+): (?P<message>.*)$")
+
+
+class ApiError(Exception):
+    """An error answered in OPA's shape: ``{"code": ..., "message": ..., "errors"?: [...]}``."""
+
+    def __init__(
+        self, status: HTTPStatus, code: str, message: str, errors: list[dict[str, Any]] | None = None, detail: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        #: the message without OPA's generic prefix, for a one-line error outside HTTP
+        self.detail = detail or message
+        self.body: dict[str, Any] = {"code": code, "message": message}
+        if errors:
+            self.body["errors"] = errors
+
+
+class PolicySet:
+    """The server's policies (id → Rego text) and data document, safe to use from many threads."""
+
+    def __init__(self, policies: dict[str, str] | None = None, data: dict[str, Any] | None = None) -> None:
+        self._read = threading.Lock()  # held only to copy or swap the state
+        self._write = threading.Lock()  # serializes check-then-commit of every change
+        self._policies = dict(policies or {})
+        self._data = data or {}
+        self._data_json = json.dumps(self._data)
+        if self._policies:
+            _compile(self._policies, self._data_json, check=self._policies)
+
+    def snapshot(self) -> tuple[dict[str, str], str]:
+        """The policies and the data (as JSON) at this moment."""
+        with self._read:
+            return dict(self._policies), self._data_json
+
+    def evaluate(self, path: Sequence[str], input: Any = _UNDEFINED) -> Any:
+        """``data.<path>`` for ``input``; ``_UNDEFINED`` when the document is undefined."""
+        policies, data_json = self.snapshot()
+        engine = _compile(policies, data_json)
+        query = "data" + "".join(f"[{s}]" if s.isdigit() else f"[{json.dumps(s)}]" for s in path)
+        try:
+            if input is not _UNDEFINED:
+                engine.set_input_json(json.dumps(input))
+            answer = json.loads(engine.eval_query_as_json(query))
+        except RuntimeError as e:
+            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", regorus_message(e)) from None
+        results = answer.get("result") or []
+        return results[0]["expressions"][0]["value"] if results else _UNDEFINED
+
+    def policies(self) -> dict[str, str]:
+        """Every policy by id."""
+        return self.snapshot()[0]
+
+    def put_policy(self, policy_id: str, text: str) -> None:
+        """Add or replace a policy; one that does not compile with the others is refused."""
+        with self._write:
+            policies, data_json = self.snapshot()
+            policies[policy_id] = text
+            _compile(policies, data_json, check=[policy_id])
+            with self._read:
+                self._policies = policies
+
+    def delete_policy(self, policy_id: str) -> None:
+        """Remove a policy; 404 when there is none with that id."""
+        with self._write, self._read:
+            if policy_id not in self._policies:
+                raise _not_found(f"storage_not_found_error: policy id {policy_id!r}")
+            del self._policies[policy_id]
+
+    def put_data(self, path: Sequence[str], value: Any) -> None:
+        """Create or replace the document at ``path``, creating missing parents as OPA does."""
+        if not path and not isinstance(value, dict):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", "the root data document must be an object")
+        self._change(lambda data: _set(data, path, value, make_parents=True))
+
+    def delete_data(self, path: Sequence[str]) -> None:
+        """Remove the document at ``path``; 404 when there is none."""
+        self._change(lambda data: _remove(data, path))
+
+    def patch_data(self, root: Sequence[str], operations: Any) -> None:
+        """Apply JSON Patch ``add``/``remove``/``replace`` operations under ``root``, all or none."""
+        if not isinstance(operations, list):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", "a patch must be a list of operations")
+
+        def apply(data: dict[str, Any]) -> dict[str, Any]:
+            for op in operations:
+                if not isinstance(op, dict) or op.get("op") not in ("add", "remove", "replace"):
+                    raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"bad patch operation: {op!r}")
+                pointer = [s.replace("~1", "/").replace("~0", "~") for s in str(op.get("path", "")).split("/") if s]
+                path = [*root, *pointer]
+                if op["op"] == "remove":
+                    data = _remove(data, path)
+                    continue
+                if op["op"] == "replace":
+                    _get(data, path)  # replace, unlike add, needs the target to exist
+                data = _set(data, path, op.get("value"), make_parents=False)
+            return data
+
+        self._change(apply)
+
+    def _change(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        with self._write:
+            with self._read:
+                data = copy.deepcopy(self._data)
+            data = change(data)
+            data_json = json.dumps(data)
+            with self._read:
+                self._data, self._data_json = data, data_json
+
+
+def _compile(policies: dict[str, str], data_json: str, check: Iterable[str] = ()) -> Any:
+    """A regorus engine with ``policies`` and data; the packages of ``check`` are evaluated once so
+    that errors regorus finds only when evaluating (an undefined function) are reported now."""
+    import regorus
+
+    engine = regorus.Engine()
+    packages = {}
+    for policy_id, text in policies.items():
+        try:
+            packages[policy_id] = engine.add_policy(policy_id, text)
+        except RuntimeError as e:
+            raise _compile_error(policy_id, regorus_message(e)) from None
+    engine.add_data_json(data_json)
+    for policy_id in check:
+        try:
+            engine.eval_query_as_json(packages[policy_id])
+        except RuntimeError as e:
+            raise _compile_error(policy_id, regorus_message(e)) from None
+    return engine
+
+
+def _compile_error(policy_id: str, message: str) -> ApiError:
+    """OPA's answer to a module that does not compile, with the error's file, row and column."""
+    match = _LOCATION.match(message)
+    error: dict[str, Any] = {"code": "rego_compile_error", "message": match["message"] if match else message}
+    if match:
+        error["location"] = {"file": match["file"], "row": int(match["row"]), "col": int(match["col"])}
+    else:
+        error["location"] = {"file": policy_id}
+    return ApiError(
+        HTTPStatus.BAD_REQUEST,
+        "invalid_parameter",
+        f"error(s) occurred while compiling module(s): {message}",
+        [error],
+        detail=message,
+    )
+
+
+def _not_found(message: str) -> ApiError:
+    return ApiError(HTTPStatus.NOT_FOUND, "resource_not_found", message)
+
+
+def _key(node: Any, segment: str, path: Sequence[str]) -> Any:
+    """The key of ``segment`` in ``node``: an index for arrays, as OPA's storage paths do."""
+    if isinstance(node, dict):
+        return segment
+    if isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+        return int(segment)
+    raise _not_found(f"storage_not_found_error: {'/' + '/'.join(path)}: document does not exist")
+
+
+def _get(data: Any, path: Sequence[str]) -> Any:
+    node = data
+    for segment in path:
+        key = _key(node, segment, path)
+        if isinstance(node, dict) and key not in node:
+            raise _not_found(f"storage_not_found_error: {'/' + '/'.join(path)}: document does not exist")
+        node = node[key]
+    return node
+
+
+def _set(data: dict[str, Any], path: Sequence[str], value: Any, make_parents: bool) -> dict[str, Any]:
+    if not path:
+        if not isinstance(value, dict):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", "the root data document must be an object")
+        return value
+    node: Any = data
+    if make_parents:
+        for segment in path[:-1]:
+            if isinstance(node, dict) and segment not in node:
+                node[segment] = {}
+            node = node[_key(node, segment, path)]
+    else:
+        node = _get(data, path[:-1])
+    if isinstance(node, list):
+        last = path[-1]
+        if last == "-":
+            node.append(value)
+            return data
+        node[_key(node, last, path)] = value
+    elif isinstance(node, dict):
+        node[path[-1]] = value
+    else:
+        raise _not_found(f"storage_not_found_error: {'/' + '/'.join(path)}: parent is not a document")
+    return data
+
+
+def _remove(data: dict[str, Any], path: Sequence[str]) -> dict[str, Any]:
+    if not path:
+        return {}
+    parent = _get(data, path[:-1])
+    key = _key(parent, path[-1], path)
+    if isinstance(parent, dict) and key not in parent:
+        raise _not_found(f"storage_not_found_error: {'/' + '/'.join(path)}: document does not exist")
+    del parent[key]
+    return data
+
+
+class GateServer(ThreadingHTTPServer):
+    """The HTTP server: a ``PolicySet``, a body limit and an optional bearer token."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], policy_set: PolicySet, max_body: int, token: str | None) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, _Handler)
+        self.policy_set = policy_set
+        self.max_body = max_body
+        self.token = token
+        from gate import __version__
+        from gate.policy.embedded import EmbeddedEngine
+
+        #: answered at ``data.system.version`` as OPA does; not a number, so it never passes for OPA's
+        self.version = f"gate-serve {__version__} ({EmbeddedEngine().version()})"
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` as bound (the real port when asked for port 0)."""
+        host, port = self.server_address[:2]
+        host = str(host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes OPA's REST paths to the ``PolicySet``; every answer is JSON with a Content-Length."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive: opa-python-client reuses one session
+    disable_nagle_algorithm = True  # headers and body go out in two writes: don't wait 40 ms between them
+    server: GateServer
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # request lines only (never bodies or headers), and at debug: gate's logger, not stderr
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            status, body = self._route(method)
+        except ApiError as e:
+            status, body = e.status, e.body
+        except Exception:  # a bug must not kill the connection thread silently
+            logger.exception("gate serve: %s %s failed", method, self.path)
+            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"code": "internal_error", "message": "internal error"}
+        self._send(status, body)
+
+    def _route(self, method: str) -> tuple[HTTPStatus, Any]:
+        url = urlsplit(self.path)
+        segments = [unquote(s) for s in url.path.split("/") if s]
+        if segments == ["health"] and method == "GET":
+            self._read_body()
+            return HTTPStatus.OK, {}
+        self._authorize()
+        body = self._read_body()
+        state = self.server.policy_set
+        if segments == ["v1", "data", "system", "version"] and method == "GET":
+            return HTTPStatus.OK, {"result": {"Version": self.server.version}}
+        if segments[:2] == ["v1", "data"]:
+            path = segments[2:]
+            if method in ("GET", "POST"):
+                query_input = parse_qs(url.query).get("input")
+                value = state.evaluate(path, _input(body, query_input[-1] if query_input else None))
+                return HTTPStatus.OK, {} if value is _UNDEFINED else {"result": value}
+            if method == "PUT":
+                state.put_data(path, _json(body, "body contains malformed data"))
+                return HTTPStatus.NO_CONTENT, None
+            if method == "PATCH":
+                state.patch_data(path, _json(body, "body contains malformed patch"))
+                return HTTPStatus.NO_CONTENT, None
+            if method == "DELETE" and path:
+                state.delete_data(path)
+                return HTTPStatus.NO_CONTENT, None
+        elif segments[:2] == ["v1", "policies"]:
+            policy_id = "/".join(segments[2:])
+            if not policy_id and method == "GET":
+                policies = state.policies()
+                return HTTPStatus.OK, {"result": [{"id": i, "raw": policies[i]} for i in sorted(policies)]}
+            if policy_id and method == "GET":
+                policies = state.policies()
+                if policy_id not in policies:
+                    raise _not_found(f"storage_not_found_error: policy id {policy_id!r}")
+                return HTTPStatus.OK, {"result": {"id": policy_id, "raw": policies[policy_id]}}
+            if policy_id and method == "PUT":
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", "policy is not UTF-8 text") from None
+                if not text.strip():
+                    raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", "empty module")
+                state.put_policy(policy_id, text)
+                return HTTPStatus.OK, {}
+            if policy_id and method == "DELETE":
+                state.delete_policy(policy_id)
+                return HTTPStatus.OK, {}
+        else:
+            raise _not_found(f"no such endpoint: {url.path}")
+        raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, "invalid_parameter", f"{method} is not allowed on {url.path}")
+
+    def _authorize(self) -> None:
+        token = self.server.token
+        if token is None:
+            return
+        given = self.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            self.close_connection = True  # the unread body must not be taken for the next request
+            raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "missing or invalid bearer token")
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "invalid_parameter", "send the body with a Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", "bad Content-Length") from None
+        if length > self.server.max_body:
+            self.close_connection = True  # not reading a body that large: the connection cannot be reused
+            raise ApiError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "invalid_parameter",
+                f"request body of {length} bytes exceeds the limit of {self.server.max_body}",
+            )
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: HTTPStatus, body: Any) -> None:
+        payload = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _json(body: bytes, problem: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as e:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"{problem}: {e}") from None
+
+
+def _input(body: bytes, query_input: str | None) -> Any:
+    """The ``input`` of a data request: from ``{"input": ...}`` in the body, or ``?input=`` for GET."""
+    if body.strip():
+        request = _json(body, "body contains malformed input document")
+        if not isinstance(request, dict):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", 'the body must be an object {"input": ...}')
+        return request.get("input", _UNDEFINED)
+    if query_input is not None:
+        return _json(query_input.encode(), "parameter contains malformed input document")
+    return _UNDEFINED
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8181`` for IPv6) as for ``--addr``; the host is required."""
+    host, sep, port = addr.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(
+            f"--addr {addr!r}: use HOST:PORT, e.g. {DEFAULT_ADDR} (0.0.0.0:8181 listens on every interface)"
+        )
+    return host, int(port)
+
+
+def load_policy_set(policy_dir: str | Path | None, data_files: Sequence[str | Path] = ()) -> PolicySet:
+    """The bundle's policies (tests excluded, ids = paths in the bundle) and its data merged with
+    ``data_files``, as ``opa run -s DIR`` would load them; a policy that does not compile is a
+    ``PolicyError`` naming it."""
+    from gate.policy.bundle import load_bundle, load_data_file, merge_data
+
+    policies: dict[str, str] = {}
+    data: dict[str, Any] = {}
+    if policy_dir is not None:
+        bundle = load_bundle(policy_dir)
+        policies, data = bundle.policies(), bundle.data
+    for path in data_files:
+        data = merge_data(data, load_data_file(path))
+    try:
+        return PolicySet(policies, data)
+    except ApiError as e:
+        raise PolicyError(f"policy bundle {policy_dir}: policy does not compile: {e.detail}") from None
+
+
+def make_server(
+    policy_dir: str | Path | None = None,
+    data_files: Sequence[str | Path] = (),
+    host: str = "127.0.0.1",
+    port: int = 8181,
+    *,
+    max_body: int = MAX_BODY,
+    token: str | None = None,
+) -> GateServer:
+    """A bound, not yet serving server (port 0 picks a free port: see ``server.url``)."""
+    policy_set = load_policy_set(policy_dir, data_files)
+    try:
+        return GateServer((host, port), policy_set, max_body, token)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+def serve(
+    policy_dir: str | Path | None,
+    data_files: Sequence[str | Path] = (),
+    host: str = "127.0.0.1",
+    port: int = 8181,
+    ready_callback: Callable[[GateServer], None] | None = None,
+    *,
+    token: str | None = None,
+) -> None:
+    """Serve until interrupted (Ctrl-C returns normally) or ``server.shutdown()``.
+
+    ``ready_callback(server)`` runs once the socket listens: print ``server.url`` from it.
+    """
+    server = make_server(policy_dir, data_files, host, port, token=token)
+    try:
+        if ready_callback is not None:
+            ready_callback(server)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
