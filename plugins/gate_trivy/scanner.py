@@ -50,10 +50,11 @@ class TrivyScanner(Scanner):
             findings, metrics, version = cyclonedx.read(report)
         else:
             findings, metrics, version = json_report.read(report, legacy=fmt == "json-legacy")
-        counts: dict[str, Counter[str]] = {}
-        for f in findings:
-            counts.setdefault(f.kind.value, Counter())[f.severity.value] += 1
-        metrics["counts"] = {kind: dict(c) for kind, c in counts.items()}
+        pairs = Counter((f.kind.value, f.severity.value) for f in findings)
+        counts: dict[str, dict[str, int]] = {}
+        for (kind, sev), n in pairs.items():
+            counts.setdefault(kind, {})[sev] = n
+        metrics["counts"] = counts
         notes = ()
         if fmt != "cyclonedx" and metrics.get("results") == 0:
             notes = ("report has no Results: Trivy scanned nothing here (were all files skipped?)",)

@@ -114,7 +114,8 @@ def rfc3339(moment: datetime) -> str:
 
 def summarize(findings: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Counts of findings per scanner and severity."""
-    counts: dict[str, Counter[str]] = {}
-    for finding in findings:
-        counts.setdefault(finding["scanner"], Counter())[finding["severity"]] += 1
-    return {scanner: dict(sorted(c.items())) for scanner, c in sorted(counts.items())}
+    pairs = Counter((f["scanner"], f["severity"]) for f in findings)
+    summary: dict[str, dict[str, int]] = {}
+    for (scanner, severity), n in sorted(pairs.items()):
+        summary.setdefault(scanner, {})[severity] = n
+    return summary
