@@ -3,7 +3,7 @@
 An OPA binary cannot be installed on these machines, so the server here is ``gate serve``: a
 stand-in speaking OPA's REST API, evaluating with regorus. These tests therefore prove the client
 side (push, data, queries, errors, tokens) and that both engines reach identical answers through
-it; OPA's own Rego semantics are covered by keeping the shipped policies portable (DESIGN.md).
+it; OPA's own Rego semantics are tested in test_opa_portability.py with OPA's Go evaluator.
 """
 
 from __future__ import annotations

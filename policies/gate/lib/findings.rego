@@ -18,10 +18,11 @@ settings := config.settings
 # Severities a deny or warn result may carry.
 result_severities := {"critical", "high", "medium", "low", "info"}
 
+result_severities_map := {s: s | some s in result_severities}
+
 # A result carries its finding's severity; `unknown` counts as high (fail closed).
 result_severity(severity) := severity if severity in result_severities
-
-result_severity(severity) := "high" if not severity in result_severities
+else := "high"
 
 # Findings of `kind` at a severity the setting `key` denies, not waived.
 blocking(kind, key) := {finding |
@@ -43,47 +44,44 @@ warning(kind, key) := {finding |
 
 denies(key, severity) if severity in settings[key].deny
 
-# The finding's package name, when it has one.
-package_name(finding) := name if {
-	pkg := finding["package"]
-	is_object(pkg)
-	name := pkg.name
-	non_empty_string(name)
-}
+# Text helpers. Each is one function with an `else` chain over plain values: these run once per
+# finding, and regorus evaluates multi-body functions with negations far more slowly.
+
+# The value of a string field, or "" when it is missing or not a string.
+string_field(obj, key) := value if {
+	value := obj[key]
+	is_string(value)
+} else := ""
+
+# The value of an object field, or {} when it is missing or not an object.
+object_field(obj, key) := value if {
+	value := obj[key]
+	is_object(value)
+} else := {}
+
+# The finding's package name, or "".
+package_name(finding) := string_field(object_field(finding, "package"), "name")
 
 # "minimist 0.2.1", "minimist", or "an unnamed package".
-package_text(finding) := concat(" ", [name, version]) if {
-	name := package_name(finding)
-	version := finding["package"].version
-	non_empty_string(version)
-}
+package_text(finding) := package_phrase(package_name(finding), string_field(object_field(finding, "package"), "version"))
 
-package_text(finding) := name if {
-	name := package_name(finding)
-	not has_version(finding)
-}
-
-has_version(finding) if non_empty_string(finding["package"].version)
-
-package_text(finding) := "an unnamed package" if not package_name(finding)
+package_phrase(name, version) := concat(" ", [name, version]) if {
+	name != ""
+	version != ""
+} else := name if name != ""
+else := "an unnamed package"
 
 # "deploy.sh line 3", "Dockerfile", or "an unknown location".
-location_text(finding) := sprintf("%s line %v", [loc.path, loc.start_line]) if {
-	loc := finding.location
-	non_empty_string(loc.path)
-	loc.start_line > 0
+location_text(finding) := location_phrase(string_field(location, "path"), object.get(location, "start_line", 0)) if {
+	location := object_field(finding, "location")
 }
 
-location_text(finding) := finding.location.path if {
-	not has_line(finding)
-	has_path(finding)
-}
-
-location_text(finding) := "an unknown location" if not has_path(finding)
-
-has_path(finding) if non_empty_string(finding.location.path)
-
-has_line(finding) if finding.location.start_line > 0
+location_phrase(path, line) := sprintf("%s line %v", [path, line]) if {
+	path != ""
+	is_number(line)
+	line > 0
+} else := path if path != ""
+else := "an unknown location"
 
 non_empty_string(value) if {
 	is_string(value)
@@ -91,6 +89,6 @@ non_empty_string(value) if {
 }
 
 # A severity as messages show it: "critical", or "unknown-severity".
-severity_text(severity) := "unknown-severity" if severity == "unknown"
+severity_text(severity) := object.get(severity_words, severity, severity)
 
-severity_text(severity) := severity if severity != "unknown"
+severity_words := {"unknown": "unknown-severity"}

@@ -56,10 +56,10 @@ expired contains waiver if {
 
 matches(waiver, finding) if waiver.rule == finding.rule
 
-waived(finding) if {
-	some waiver in active
-	matches(waiver, finding)
-}
+waived(finding) if finding.rule in active_rules
+
+# The rules active waivers name: a set lookup per finding instead of a scan of every waiver.
+active_rules := {waiver.rule | some waiver in active}
 
 # The ids of the findings a waiver names, in input order.
 matched_ids(waiver) := [finding.id |

@@ -10,6 +10,30 @@ package gate.promotion.vulnerabilities
 import rego.v1
 
 import data.gate.lib.findings
+import data.gate.lib.waivers
+
+# These rules run once per vulnerability (tens of thousands in a large image), so they filter
+# input.findings directly and phrase messages with few function calls: regorus is an interpreter,
+# and building an intermediate set of findings or calling multi-body helpers dominates its time.
+# Local copies: regorus loses a rule read through an import inside a function body.
+severity_words := findings.severity_words
+
+result_severities := findings.result_severities_map
+
+# A malformed setting leaves these empty; settings.invalid denies it.
+default deny_severities := set()
+
+deny_severities := {s | some s in severities} if {
+	severities := findings.settings.vulnerabilities.deny
+	is_array(severities)
+}
+
+default warn_severities := set()
+
+warn_severities := {s | some s in severities} - deny_severities if {
+	severities := findings.settings.vulnerabilities.warn
+	is_array(severities)
+}
 
 # METADATA
 # title: Vulnerability at a blocking severity
@@ -24,14 +48,11 @@ import data.gate.lib.findings
 #     Upgrade the package to its fixed version and rebuild the image; where there is no fix, remove
 #     or replace the package, or waive the CVE with a reason, an approver and an expiry.
 deny contains result if {
-	some finding in findings.blocking("vulnerability", "vulnerabilities")
-	result := {
-		"msg": message(finding),
-		"rule": "vulnerabilities.severity",
-		"severity": findings.result_severity(finding.severity),
-		"finding_ids": [finding.id],
-		"solution": solution(finding),
-	}
+	some finding in input.findings
+	finding.kind == "vulnerability"
+	finding.severity in deny_severities
+	not waivers.waived(finding)
+	result := vulnerability_result(finding, "vulnerabilities.severity")
 }
 
 # METADATA
@@ -44,47 +65,46 @@ deny contains result if {
 #   severity: medium
 #   solution: Upgrade the package to its fixed version before this image is promoted to prod.
 warn contains result if {
-	some finding in findings.warning("vulnerability", "vulnerabilities")
+	some finding in input.findings
+	finding.kind == "vulnerability"
+	finding.severity in warn_severities
+	not waivers.waived(finding)
+	result := vulnerability_result(finding, "vulnerabilities.severity_warning")
+}
+
+# One result per vulnerability: the package's facts read once, phrased with few calls.
+# "critical vulnerability CVE-2021-44906 in minimist 1.2.5 (juice-shop/node_modules/minimist/package.json): fixed in 1.2.6"
+vulnerability_result(finding, rule_id) := result if {
+	pkg := object.get(finding, "package", {})
+	fixed := object.get(pkg, "fixed_version", "")
+	what := concat(" ", [part | some part in [object.get(pkg, "name", "an unnamed package"), object.get(pkg, "version", "")]; part != ""])
 	result := {
-		"msg": message(finding),
-		"rule": "vulnerabilities.severity_warning",
-		"severity": findings.result_severity(finding.severity),
+		"msg": sprintf("%s vulnerability %s in %s%s: %s", [
+			object.get(severity_words, finding.severity, finding.severity),
+			finding.rule,
+			what,
+			path_phrase(object.get(pkg, "path", "")),
+			fix_phrase(fixed),
+		]),
+		"rule": rule_id,
+		"severity": object.get(result_severities, finding.severity, "high"),
 		"finding_ids": [finding.id],
-		"solution": solution(finding),
+		"solution": solution(what, fixed, finding.rule),
 	}
 }
 
-# "critical vulnerability CVE-2021-44906 in minimist 1.2.5 (juice-shop/node_modules/minimist/package.json): fixed in 1.2.6"
-message(finding) := sprintf("%s vulnerability %s in %s%s: %s", [
-	findings.severity_text(finding.severity),
-	finding.rule,
-	findings.package_text(finding),
-	path_text(finding),
-	fix_text(finding),
-])
-
 # Where the package was found, for language packages (Trivy reports it; OS packages have none).
-path_text(finding) := sprintf(" (%s)", [finding["package"].path]) if has_path(finding)
+path_phrase(path) := sprintf(" (%s)", [path]) if path != ""
+else := ""
 
-path_text(finding) := "" if not has_path(finding)
+fix_phrase(fixed) := sprintf("fixed in %s", [fixed]) if fixed != ""
+else := "no fixed version available"
 
-has_path(finding) if findings.non_empty_string(finding["package"].path)
-
-fixed_version(finding) := version if {
-	version := finding["package"].fixed_version
-	findings.non_empty_string(version)
-}
-
-fix_text(finding) := sprintf("fixed in %s", [fixed_version(finding)])
-
-fix_text(finding) := "no fixed version available" if not fixed_version(finding)
-
-solution(finding) := sprintf(
+solution(what, fixed, cve) := sprintf(
 	"Upgrade %s to %s or later and rebuild the image, or waive %s with a reason and an expiry",
-	[findings.package_text(finding), fixed_version(finding), finding.rule],
-)
-
-solution(finding) := sprintf(
+	[what, fixed, cve],
+) if fixed != ""
+else := sprintf(
 	"No fixed version of %s yet: remove or replace it, or assess %s and waive it with a reason and an expiry",
-	[findings.package_text(finding), finding.rule],
-) if not fixed_version(finding)
+	[what, cve],
+)
