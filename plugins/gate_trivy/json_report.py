@@ -6,6 +6,7 @@ secret ``Match`` and ``Code`` fields, which therefore never enter memory, let al
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -16,8 +17,9 @@ from gate.scanning.report import Report
 from gate_trivy.severity import severity
 
 SCANNER = "trivy"
-#: References kept per finding besides the primary URL; Trivy lists dozens.
-MAX_REFERENCES = 3
+#: References kept per finding besides the primary advisory URL. Trivy lists dozens; they stay in
+#: the report (named by its sha256), while every finding is carried into each decision record.
+MAX_REFERENCES = 1
 
 
 class _Struct(msgspec.Struct, frozen=True):
@@ -30,7 +32,6 @@ class PkgIdentifier(_Struct):
 
 class Layer(_Struct):
     Digest: str | None = None
-    DiffID: str | None = None
 
 
 class CVSSScores(_Struct):
@@ -41,7 +42,6 @@ class CVSSScores(_Struct):
 
 class Vulnerability(_Struct):
     VulnerabilityID: str = ""
-    PkgID: str | None = None
     PkgName: str = ""
     PkgPath: str | None = None
     PkgIdentifier: PkgIdentifier | None = None
@@ -153,11 +153,11 @@ def _vulnerability(result: Result, v: Vulnerability) -> Finding:
     where = f"{v.PkgName} {v.InstalledVersion or ''}".strip()
     fix = f"fixed in {fixed}" if fixed else "no fixed version"
     raw: dict[str, Any] = {"Target": result.Target}
-    for key in ("PkgID", "Status", "SeveritySource", "CweIDs"):
+    for key in ("Status", "SeveritySource", "CweIDs"):
         if (value := getattr(v, key)) is not None:
             raw[key] = value
-    if v.Layer is not None:
-        raw["Layer"] = {"Digest": v.Layer.Digest, "DiffID": v.Layer.DiffID}
+    if v.Layer is not None and v.Layer.Digest:
+        raw["Layer"] = {"Digest": v.Layer.Digest}
     return Finding(
         id=fingerprint(SCANNER, FindingKind.VULNERABILITY, rule, v.PkgName, v.PkgPath, result.Target),
         scanner=SCANNER,
@@ -195,7 +195,7 @@ def _cvss(v: Vulnerability) -> float | None:
 def _references(primary: str | None, others: list[str] | None) -> tuple[str, ...]:
     refs = [primary] if primary else []
     if others:
-        refs += [r for r in others[:MAX_REFERENCES] if r != primary]
+        refs.extend(islice((r for r in others if r != primary), MAX_REFERENCES))
     return tuple(refs)
 
 
