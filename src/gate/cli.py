@@ -173,6 +173,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     policy_test.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE instead of stdout")
 
+    decisions = commands.add_parser(
+        "decisions",
+        help="query, verify, export and replay the decision log",
+        description="The decision log (GATE_DECISION_STORE: a path, sqlite:///PATH or postgresql://...).",
+    )
+    decision_commands = decisions.add_subparsers(dest="decisions_command", metavar="COMMAND", parser_class=_Parser)
+
+    def add_filters(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--digest", metavar="sha256:D", help="only decisions about this image digest")
+        sub.add_argument("--image", metavar="REPO", help="only this image repository (any tag or digest)")
+        sub.add_argument("--env", metavar="ENV", help="only this environment")
+        sub.add_argument("--outcome", choices=["allow", "deny", "error"])
+        sub.add_argument("--rule", metavar="RULE", help="a policy rule id or a finding rule (CVE id) a violation names")
+        sub.add_argument("--waiver", metavar="ID", help="only decisions that applied this waiver")
+        sub.add_argument("--since", metavar="TIME", help="RFC 3339 time or date, or a duration ago: 30d, 12h")
+        sub.add_argument("--until", metavar="TIME", help="RFC 3339 time or date, or a duration ago (exclusive)")
+        sub.add_argument("--policy-digest", metavar="sha256:D", help="only decisions made under this policy bundle")
+
+    listing_d = decision_commands.add_parser("list", help="decisions matching the filters, newest first")
+    add_filters(listing_d)
+    listing_d.add_argument("--limit", type=int, metavar="N", help="at most N decisions")
+    listing_d.add_argument("--format", choices=["text", "json", "csv"], default="text")
+
+    show = decision_commands.add_parser("show", help="one decision: the whole record, its input, violations, waivers")
+    show.add_argument("decision_id", metavar="ID")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+
+    verify = decision_commands.add_parser(
+        "verify",
+        help="re-hash every record and check the chain and every signature (exit 0 intact, 1 tampered)",
+        description=(
+            "Recompute every record's input digest and hash, check each prev_hash links to the record "
+            "before it, and check every signature against GATE_TRUSTED_KEYS. Exit 1 naming the first bad "
+            "record on any edit, reordering or deletion."
+        ),
+    )
+    verify.add_argument("--format", choices=["text", "json"], default="text")
+
+    export = decision_commands.add_parser("export", help="write records as JSON lines, or as OPA decision-log events")
+    add_filters(export)
+    export.add_argument("--format", choices=["jsonl", "opa"], default="jsonl")
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+
+    replay = decision_commands.add_parser(
+        "replay",
+        help="re-decide stored inputs under another policy bundle and show what would flip (records nothing)",
+    )
+    add_filters(replay)
+    replay.add_argument("--policy", required=True, metavar="DIR", help="the policy bundle to replay under")
+    replay.add_argument("--data", action="append", default=[], metavar="FILE", help="data files for that bundle")
+    replay.add_argument("--format", choices=["text", "json"], default="text")
+
+    stats = decision_commands.add_parser(
+        "stats", help="counts by outcome, top blocking rules and CVEs, waivers used and expiring"
+    )
+    add_filters(stats)
+    stats.add_argument("--format", choices=["text", "json"], default="text")
+
+    keys = commands.add_parser("keys", help="signing keys for the decision log")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", parser_class=_Parser)
+    generate = key_commands.add_parser(
+        "generate", help="write a new Ed25519 key pair (private key PEM 0600, public key PEM)"
+    )
+    generate.add_argument("--out", default=".", metavar="DIR", help="folder to write gate-signing.pem and gate-signing.pub.pem")
+
     serve = commands.add_parser(
         "serve",
         help="serve the policies over OPA's Data API (embedded engine), for admission controllers and OPA clients",

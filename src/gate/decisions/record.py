@@ -84,6 +84,9 @@ class Decision(msgspec.Struct, frozen=True, omit_defaults=True):
     error: str | None = None
     prev_hash: str | None = None
     hash: str | None = None
+    #: id of the Ed25519 key that signed ``hash`` (sha256 of the raw public key, 16 hex digits)
+    signing_key: str | None = None
+    #: base64 Ed25519 signature over the ASCII bytes of ``hash``
     signature: str | None = None
 
 
@@ -96,6 +99,19 @@ def canonical_json(value: Any) -> bytes:
 def sha256_digest(value: Any) -> str:
     """``sha256:<hex>`` of ``value``'s canonical JSON."""
     return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def record_hash(decision: Decision) -> str:
+    """sha256 over the canonical record without ``hash``, ``signature`` and ``input``.
+
+    The input is bound through ``input_digest`` (checked on its own), so a large input is
+    serialized once less, and a log could later drop old inputs without breaking the chain.
+    ``signing_key`` is covered: a signature cannot be moved to another key's name.
+    """
+    import msgspec.structs
+
+    body = msgspec.structs.replace(decision, hash=None, signature=None, input={})
+    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 def new_decision_id(now_ns: int | None = None) -> str:

@@ -1,42 +1,94 @@
-"""The embedded decision log: one SQLite file, WAL mode, appends serialized by an immediate lock."""
+"""The embedded decision log: one SQLite file in WAL mode; appends serialized by an immediate lock."""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
-from gate.decisions.record import Decision, canonical_json
-from gate.decisions.store import StoreError
+from gate.decisions.index import index_rows
+from gate.decisions.record import Decision, record_hash
+from gate.decisions.store import ChainEntry, DecisionQuery, Signer, StoreError
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-create table if not exists decisions (
-    seq integer primary key autoincrement,
-    decision_id text not null unique,
-    timestamp text not null,
-    outcome text not null,
-    environment text not null,
-    image text,
-    digest text,
-    policy_digest text not null,
-    hash text not null,
-    record blob not null
-);
-create index if not exists decisions_digest on decisions (digest, environment);
-"""
-
-
-def record_hash(decision: Decision) -> str:
-    """sha256 over the canonical record without ``hash``, ``signature`` and ``input``.
-
-    The input is bound through ``input_digest`` (checked on its own), so a large input is
-    serialized once less, and a log could later drop old inputs without breaking the chain.
+#: Each entry upgrades the schema by one version; a newer gate opens an older log by running the rest.
+MIGRATIONS: tuple[str, ...] = (
     """
-    body = msgspec.structs.replace(decision, hash=None, signature=None, input={})
-    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+    create table decisions (
+        seq integer primary key autoincrement,
+        decision_id text not null unique,
+        timestamp text not null,
+        outcome text not null,
+        environment text not null,
+        image text,
+        digest text,
+        policy_digest text not null,
+        policy_revision text,
+        prev_hash text,
+        hash text not null,
+        record blob not null
+    );
+    create index decisions_digest on decisions (digest, environment, seq);
+    create index decisions_image on decisions (image, seq);
+    create index decisions_timestamp on decisions (timestamp);
+    create index decisions_policy on decisions (policy_digest, seq);
+    create table decision_rules (seq integer not null, rule text not null);
+    create index decision_rules_rule on decision_rules (rule, seq);
+    create table decision_waivers (seq integer not null, waiver_id text not null, rule text not null, expires text not null);
+    create index decision_waivers_id on decision_waivers (waiver_id, seq);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, location: str) -> None:
+    """Bring the schema to SCHEMA_VERSION; refuse a log written by a newer gate."""
+    db.execute("begin immediate")
+    try:
+        version = db.execute("pragma user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"decision log {location} has schema version {version}; this gate knows {SCHEMA_VERSION}: upgrade gate"
+            )
+        for step in MIGRATIONS[version:]:
+            for statement in filter(str.strip, step.split(";")):
+                db.execute(statement)
+        db.execute(f"pragma user_version = {SCHEMA_VERSION}")
+        db.execute("commit")
+    except BaseException:
+        db.execute("rollback")
+        raise
+
+
+def where_clause(query: DecisionQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
+    """SQL conditions and parameters for ``query`` (shared with the PostgreSQL store)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("digest", query.digest),
+        ("image", query.image),
+        ("environment", query.environment),
+        ("outcome", query.outcome),
+        ("policy_digest", query.policy_digest),
+    ):
+        if value is not None:
+            conditions.append(f"d.{column} = {placeholder}")
+            params.append(value)
+    if query.since is not None:
+        conditions.append(f"d.timestamp >= {placeholder}")
+        params.append(query.since)
+    if query.until is not None:
+        conditions.append(f"d.timestamp < {placeholder}")
+        params.append(query.until)
+    if query.rule is not None:
+        conditions.append(f"d.seq in (select seq from decision_rules where rule = {placeholder})")
+        params.append(query.rule)
+    if query.waiver is not None:
+        conditions.append(f"d.seq in (select seq from decision_waivers where waiver_id = {placeholder})")
+        params.append(query.waiver)
+    return (" where " + " and ".join(conditions)) if conditions else "", params
 
 
 class SqliteStore:
@@ -46,25 +98,32 @@ class SqliteStore:
         self.location = str(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
             self._db.execute("pragma journal_mode=wal")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"pragma user_version={SCHEMA_VERSION}")
+            self._db.execute("pragma busy_timeout=60000")
+            migrate(self._db, self.location)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"decision log {path}: cannot open: {e}") from None
 
-    def append(self, decision: Decision) -> Decision:
+    def append(self, decision: Decision, signer: Signer | None = None) -> Decision:
         """Append atomically: the chain head is read and extended inside one write transaction."""
+        rows = index_rows(decision)
         try:
             self._db.execute("begin immediate")
             try:
-                row = self._db.execute("select hash from decisions order by seq desc limit 1").fetchone()
-                chained = msgspec.structs.replace(decision, prev_hash=row[0] if row else None)
-                chained = msgspec.structs.replace(chained, hash=record_hash(chained))
+                head = self._db.execute("select hash from decisions order by seq desc limit 1").fetchone()
+                chained = msgspec.structs.replace(
+                    decision, prev_hash=head[0] if head else None, signing_key=signer.key_id if signer else None
+                )
+                digest = record_hash(chained)
+                chained = msgspec.structs.replace(
+                    chained, hash=digest, signature=signer.sign(digest) if signer else None
+                )
                 artifact = chained.artifact or {}
-                self._db.execute(
+                cursor = self._db.execute(
                     "insert into decisions (decision_id, timestamp, outcome, environment, image, digest,"
-                    " policy_digest, hash, record) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " policy_digest, policy_revision, prev_hash, hash, record)"
+                    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         chained.decision_id,
                         chained.timestamp,
@@ -73,9 +132,17 @@ class SqliteStore:
                         artifact.get("image"),
                         artifact.get("digest"),
                         chained.policy.digest,
-                        chained.hash,
+                        chained.policy.revision,
+                        chained.prev_hash,
+                        digest,
                         msgspec.json.encode(chained),
                     ),
+                )
+                seq = cursor.lastrowid
+                self._db.executemany("insert into decision_rules (seq, rule) values (?, ?)", [(seq, r) for r in rows.rules])
+                self._db.executemany(
+                    "insert into decision_waivers (seq, waiver_id, rule, expires) values (?, ?, ?, ?)",
+                    [(seq, *w) for w in rows.waivers],
                 )
                 self._db.execute("commit")
             except BaseException:
@@ -87,12 +154,42 @@ class SqliteStore:
 
     def get(self, decision_id: str) -> Decision | None:
         """The record with this id, or None."""
-        try:
-            row = self._db.execute("select record from decisions where decision_id = ?", (decision_id,)).fetchone()
-        except sqlite3.Error as e:
-            raise StoreError(f"decision log {self.location}: cannot read: {e}") from None
-        return msgspec.json.decode(row[0], type=Decision) if row else None
+        row = self._one("select record from decisions where decision_id = ?", (decision_id,))
+        return _decode(row[0]) if row else None
+
+    def query(self, query: DecisionQuery) -> Iterator[Decision]:
+        """Records matching ``query``, newest first."""
+        where, params = where_clause(query)
+        limit = f" limit {int(query.limit)}" if query.limit is not None else ""
+        for (record,) in self._rows(f"select d.record from decisions d{where} order by d.seq desc{limit}", params):
+            yield _decode(record)
+
+    def chain(self) -> Iterator[ChainEntry]:
+        """Every record in append order."""
+        for seq, stored_hash, record in self._rows("select seq, hash, record from decisions order by seq", ()):
+            yield ChainEntry(seq, _decode(record), stored_hash)
+
+    def last_seq(self) -> int:
+        """The highest sequence number SQLite ever issued for this log."""
+        row = self._one("select seq from sqlite_sequence where name = 'decisions'", ())
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+    def _one(self, sql: str, params: Any) -> Any:
+        try:
+            return self._db.execute(sql, params).fetchone()
+        except sqlite3.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot read: {e}") from None
+
+    def _rows(self, sql: str, params: Any) -> Iterator[Any]:
+        try:
+            yield from self._db.execute(sql, params)
+        except sqlite3.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot read: {e}") from None
+
+
+def _decode(record: bytes | str) -> Decision:
+    return msgspec.json.decode(record, type=Decision)
