@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,65 @@ def decision_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     path = tmp_path_factory.mktemp("log") / "decisions.db"
     monkeypatch.setenv("GATE_DECISION_STORE", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One Ed25519 key pair for the session: (gate-signing.pem, gate-signing.pub.pem)."""
+    from gate.decisions.signing import generate_keypair
+
+    return generate_keypair(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(autouse=True)
+def signing_env(
+    signing_key: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test signs with the session key and trusts only it; no test touches the user's state folder."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("GATE_SIGNING_KEY", str(signing_key[0]))
+    monkeypatch.delenv("GATE_TRUSTED_KEYS", raising=False)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A throwaway PostgreSQL 15 cluster for the whole session (tests/pg.py); yields its base URL
+    ``postgresql://postgres@127.0.0.1:PORT`` (trust auth). Stopped at session end, also on failure.
+    If it cannot start, every test that needs it fails with initdb's or the server's reason: never a skip."""
+    from tests.pg import start_cluster, stop_cluster
+
+    cluster = start_cluster()
+    try:
+        yield cluster.url("").rstrip("/")
+    finally:
+        stop_cluster(cluster)
+
+
+@pytest.fixture
+def pg_store_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database on ``pg_server`` for this test: ``postgresql://postgres@127.0.0.1:PORT/t_<hex>``
+    (dropped afterwards). Open it with ``open_store(url)`` or set GATE_DECISION_STORE to it."""
+    from tests.pg import create_database, drop_database
+
+    url = create_database(pg_server)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty decision log on each store in turn: ``sqlite:///<tmp_path>/decisions.db``, then a fresh
+    PostgreSQL database (``pg_store_url``; the cluster starts only when a postgres case runs).
+    Also sets GATE_DECISION_STORE to it, so the ``gate`` fixture's commands use this log.
+
+    Use it to run every decision-log test (evaluate, decisions list/show/verify/export/replay/stats)
+    on both stores: a test that takes ``store_url`` runs twice, ids ``[sqlite]`` and ``[postgres]``."""
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path / 'decisions.db'}"
+    else:
+        url = request.getfixturevalue("pg_store_url")
+    monkeypatch.setenv("GATE_DECISION_STORE", url)
+    return url
 
 
 @pytest.fixture

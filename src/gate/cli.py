@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any, NoReturn, assert_never
@@ -123,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
             "example:\n"
             "  gate evaluate --report trivy=trivy.json --report coverage=coverage.xml --policy policies \\\n"
             "                --image registry.example.com/shop/cart@sha256:<64 hex> --env prod --data waivers.yaml\n"
-            "environment: GATE_DECISION_STORE (a path or sqlite:///PATH; default in the user's state folder)"
+            "environment: GATE_DECISION_STORE (a path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
+            "default: a SQLite file in the user's state folder)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -191,8 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--until", metavar="TIME", help="RFC 3339 time or date, or a duration ago (exclusive)")
         sub.add_argument("--policy-digest", metavar="sha256:D", help="only decisions made under this policy bundle")
 
-    listing_d = decision_commands.add_parser("list", help="decisions matching the filters, newest first")
+    def add_waiver_expired(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--waived", action="store_true", help="only decisions that applied at least one waiver")
+        sub.add_argument(
+            "--waiver-expired", action="store_true",
+            help="only decisions that applied a waiver which has expired since (with --waiver: that waiver)",
+        )
+
+    listing_d = decision_commands.add_parser(
+        "list",
+        help="decisions matching the filters, newest first",
+        description=(
+            "Decisions matching every filter given, newest first. --format json prints one document, "
+            '{"decisions": [...]}, each record without its input (gate decisions show ID --format json has it); '
+            "--format csv has one row per decision with fixed columns. Auditors' questions: docs/audit.md."
+        ),
+    )
     add_filters(listing_d)
+    add_waiver_expired(listing_d)
     listing_d.add_argument("--limit", type=int, metavar="N", help="at most N decisions")
     listing_d.add_argument("--format", choices=["text", "json", "csv"], default="text")
 
@@ -213,22 +232,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = decision_commands.add_parser("export", help="write records as JSON lines, or as OPA decision-log events")
     add_filters(export)
+    add_waiver_expired(export)
     export.add_argument("--format", choices=["jsonl", "opa"], default="jsonl")
     export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
 
     replay = decision_commands.add_parser(
         "replay",
         help="re-decide stored inputs under another policy bundle and show what would flip (records nothing)",
+        description=(
+            "Evaluate the stored input of every matching decision under the policy bundle DIR, each as at "
+            "its own decision time (waiver expiry, effective_on), and list the decisions that would flip "
+            "allow→deny or deny→allow with the violations that appear or go. Nothing is recorded. Exit 0; "
+            "2 when the bundle does not compile or no matching decision could be replayed."
+        ),
     )
     add_filters(replay)
     replay.add_argument("--policy", required=True, metavar="DIR", help="the policy bundle to replay under")
-    replay.add_argument("--data", action="append", default=[], metavar="FILE", help="data files for that bundle")
+    replay.add_argument(
+        "--data", action="append", default=[], metavar="FILE",
+        help="data files for that bundle, as for evaluate; repeatable. Waivers are data, not stored input: pass them again",
+    )
     replay.add_argument("--format", choices=["text", "json"], default="text")
 
     stats = decision_commands.add_parser(
         "stats", help="counts by outcome, top blocking rules and CVEs, waivers used and expiring"
     )
     add_filters(stats)
+    add_waiver_expired(stats)
+    stats.add_argument("--top", type=int, default=10, metavar="N", help="rules and findings listed (default 10)")
     stats.add_argument("--format", choices=["text", "json"], default="text")
 
     keys = commands.add_parser("keys", help="signing keys for the decision log")
@@ -288,6 +319,42 @@ def _emit(data: bytes | str, output: str | None) -> None:
     print(f"gate: wrote {output}", file=sys.stderr)
 
 
+def _emit_stream(chunks: Any, output: str | None) -> None:
+    """Write a result produced in chunks (bytes or str): to stdout as it comes, or to ``output``
+    through a temporary file renamed into place at the end, so a failure leaves no partial file."""
+    if output is None:
+        try:
+            for chunk in chunks:
+                sys.stdout.buffer.write(chunk.encode() if isinstance(chunk, str) else chunk)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped (| head): not an error of ours
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return
+    import tempfile
+
+    target = Path(output)
+    try:
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    except OSError as e:
+        raise GateError(f"cannot write --output {output}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk.encode() if isinstance(chunk, str) else chunk)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temp, 0o666 & ~mask)  # as a plainly created file would be (mkstemp makes 0600)
+        os.replace(temp, target)
+    except OSError as e:
+        Path(temp).unlink(missing_ok=True)
+        raise GateError(f"cannot write --output {output}: {e.strerror}") from None
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    print(f"gate: wrote {output}", file=sys.stderr)
+
+
 def _registry(args: argparse.Namespace) -> Any:
     from gate.plugins import ScannerRegistry, disabled_from_env, plugin_manager
 
@@ -319,6 +386,7 @@ def _cmd_scan(args: argparse.Namespace) -> ExitCode:
 
 def _cmd_evaluate(args: argparse.Namespace) -> ExitCode:
     from gate.decisions.record import Outcome
+    from gate.decisions.signing import load_signer
     from gate.decisions.store import open_store
     from gate.evaluation import EvaluationRequest, evaluate
     from gate.imageref import parse_pinned
@@ -334,9 +402,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> ExitCode:
         opa_url=args.opa_url,
         opa_push=not args.opa_no_push,
     )
+    # Every decision is signed: no key, no decision (exit 2), never an unsigned allow.
+    signer = load_signer()
+    if signer.created:
+        print(
+            f"gate: created a local signing key at {signer.path} (key id {signer.key_id}); "
+            "set GATE_SIGNING_KEY to use your CI's key",
+            file=sys.stderr,
+        )
     store = open_store()
     try:
-        decision = evaluate(request, _registry(args), store)
+        decision = evaluate(request, _registry(args), store, signer=signer)
     finally:
         store.close()
     fmt = DecisionFormat(args.format)
@@ -390,6 +466,209 @@ def _cmd_policy_test(args: argparse.Namespace) -> ExitCode:
     else:
         assert_never(fmt)
     return ExitCode.OK if report.ok else ExitCode.DENIED
+
+
+def _replay_query(args: argparse.Namespace) -> Any:
+    """The decision filters of ``replay`` as a DecisionQuery (times normalized as records store them)."""
+    from gate.decisions.store import DecisionQuery
+    from gate.decisions.timefilter import time_range
+
+    since, until = time_range(args.since, args.until)
+    return DecisionQuery(
+        digest=args.digest,
+        image=args.image,
+        environment=args.env,
+        outcome=args.outcome,
+        rule=args.rule,
+        waiver=args.waiver,
+        since=since,
+        until=until,
+        policy_digest=args.policy_digest,
+    )
+
+
+def _cmd_decisions_replay(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.replay import replay
+    from gate.decisions.store import open_store
+
+    query = _replay_query(args)
+    store = open_store()
+    try:
+        report = replay(store, query, Path(args.policy), args.data)
+    finally:
+        store.close()
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        _emit(json_output.render(report.as_dict()), None)
+    else:
+        from gate.output import replay_text
+
+        _emit(replay_text.render(report), None)
+    if report.replayed and not report.decided:
+        print(f"gate: error: none of the {report.replayed} decision(s) could be replayed", file=sys.stderr)
+        return ExitCode.ERROR
+    return ExitCode.OK
+
+
+def _decision_query(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The filter flags of a ``gate decisions`` command as a DecisionQuery (times as the log stores them)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from gate.decisions.record import rfc3339
+    from gate.decisions.store import DecisionQuery
+    from gate.decisions.timefilter import time_range
+    from gate.errors import UsageError
+
+    now = datetime.now(UTC)
+    since, until = time_range(args.since, args.until, now)
+    limit = getattr(args, "limit", None)
+    if limit is not None and limit < 0:
+        raise UsageError(f"--limit {limit}: give 0 or more")
+    query = DecisionQuery(
+        digest=args.digest,
+        image=args.image,
+        environment=args.env,
+        outcome=args.outcome,
+        rule=args.rule,
+        waiver=args.waiver,
+        since=since,
+        until=until,
+        policy_digest=args.policy_digest,
+        waived=getattr(args, "waived", False),
+        waiver_expired_before=rfc3339(now) if getattr(args, "waiver_expired", False) else None,
+        limit=limit,
+    )
+    return replace(query, **overrides)
+
+
+@contextlib.contextmanager
+def _queried(query: Any) -> Iterator[Any]:
+    """The decisions ``query`` selects, streamed from the store; closed before the store is."""
+    from gate.decisions.store import open_store
+
+    store = open_store()
+    try:
+        decisions = store.query(query)
+        try:
+            yield decisions
+        finally:
+            close = getattr(decisions, "close", None)
+            if close is not None:  # a reader that stopped early: release the cursor while the store is open
+                close()
+    finally:
+        store.close()
+
+
+def _cmd_decisions_list(args: argparse.Namespace) -> ExitCode:
+    with _queried(_decision_query(args)) as decisions:
+        if args.format == "json":
+            from gate.output import decisions_json
+
+            _emit_stream(decisions_json.render_list(decisions), None)
+        elif args.format == "csv":
+            from gate.output import decisions_csv
+
+            _emit_stream(decisions_csv.render_list(decisions), None)
+        else:
+            from gate.output import decisions_text
+
+            _emit_stream([decisions_text.render_list(decisions)], None)
+    return ExitCode.OK
+
+
+def _cmd_decisions_show(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.store import open_store
+
+    store = open_store()
+    try:
+        decision = store.get(args.decision_id)
+        location = store.location
+    finally:
+        store.close()
+    if decision is None:
+        raise GateError(f"no decision {args.decision_id!r} in the decision log {location}")
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        _emit(json_output.render(decision), None)
+    else:
+        from gate.output import decisions_text
+
+        _emit(decisions_text.render_show(decision), None)
+    return ExitCode.OK
+
+
+def _cmd_decisions_export(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions import export
+
+    with _queried(_decision_query(args, oldest_first=True)) as decisions:
+        lines = export.opa_events(decisions, __version__) if args.format == "opa" else export.jsonl(decisions)
+        _emit_stream(lines, args.output)
+    return ExitCode.OK
+
+
+def _cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
+    from datetime import UTC, datetime
+
+    from gate.decisions.stats import compute
+    from gate.errors import UsageError
+
+    if args.top < 0:
+        raise UsageError(f"--top {args.top}: give 0 or more")
+    query = _decision_query(args)
+    with _queried(query) as decisions:
+        stats = compute(decisions, datetime.now(UTC), query.since, query.until, top=args.top).as_dict()
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        _emit(json_output.render(stats), None)
+    else:
+        from gate.output import decisions_text
+
+        _emit(decisions_text.render_stats(stats), None)
+    return ExitCode.OK
+
+
+def _cmd_decisions_verify(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.signing import load_trust
+    from gate.decisions.store import open_store
+    from gate.decisions.verify import verify_log
+
+    trust = load_trust()
+    store = open_store()
+    try:
+        report = verify_log(store, trust.keys)
+        location = store.location
+    finally:
+        store.close()
+    if not trust.configured:
+        print(f"gate: note: {trust.source}", file=sys.stderr)
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        _emit(json_output.render({**report.as_dict(), "log": location, "trusted_keys": trust.source}), None)
+    elif report.ok:
+        head = report.head_hash or "none (the log is empty)"
+        _emit(f"{report.count} records intact; chain head {head}\n", None)
+    else:
+        where = report.first_bad.describe() if report.first_bad else "the log"
+        _emit(f"verify failed at {where}: {report.problem}; {report.count} intact before it\n", None)
+    return ExitCode.OK if report.ok else ExitCode.DENIED
+
+
+def _cmd_keys_generate(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.signing import generate_keypair, key_id, load_public_key
+
+    private_path, public_path = generate_keypair(args.out)
+    _emit(
+        f"private key: {private_path} (mode 0600: keep it secret; sign with GATE_SIGNING_KEY={private_path})\n"
+        f"public key:  {public_path} (give it to verifiers: GATE_TRUSTED_KEYS)\n"
+        f"key id:      {key_id(load_public_key(public_path))}\n",
+        None,
+    )
+    return ExitCode.OK
 
 
 def _cmd_serve(args: argparse.Namespace) -> ExitCode:
@@ -447,6 +726,20 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_serve(args)
         if args.command == "policy" and args.policy_command == "test":
             return _cmd_policy_test(args)
+        if args.command == "decisions" and args.decisions_command == "replay":
+            return _cmd_decisions_replay(args)
+        if args.command == "decisions" and args.decisions_command == "list":
+            return _cmd_decisions_list(args)
+        if args.command == "decisions" and args.decisions_command == "show":
+            return _cmd_decisions_show(args)
+        if args.command == "decisions" and args.decisions_command == "export":
+            return _cmd_decisions_export(args)
+        if args.command == "decisions" and args.decisions_command == "stats":
+            return _cmd_decisions_stats(args)
+        if args.command == "decisions" and args.decisions_command == "verify":
+            return _cmd_decisions_verify(args)
+        if args.command == "keys" and args.keys_command == "generate":
+            return _cmd_keys_generate(args)
         if args.command == "plugins" and args.plugins_command == "list":
             return _cmd_plugins_list(args)
         parser.print_help(sys.stderr)

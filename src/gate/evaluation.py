@@ -15,7 +15,7 @@ from typing import Any
 
 from gate.context import ci_context
 from gate.decisions.record import Decision, Outcome, PolicyInfo, new_decision_id, rfc3339, sha256_digest, summarize
-from gate.decisions.store import DecisionStore
+from gate.decisions.store import DecisionStore, Signer
 from gate.errors import PolicyError, UsageError
 from gate.imageref import ImageRef
 from gate.plugins import ScannerRegistry
@@ -80,8 +80,10 @@ def load_policy(policy_dir: Path, data_files: list[str], engine: PolicyEngine) -
     return LoadedPolicy(bundle, data, read_metadata(bundle.policies()), engine)
 
 
-def evaluate(request: EvaluationRequest, registry: ScannerRegistry, store: DecisionStore) -> Decision:
-    """Scan the reports, decide, record. Raises on error after recording an ``error`` decision."""
+def evaluate(
+    request: EvaluationRequest, registry: ScannerRegistry, store: DecisionStore, signer: Signer | None = None
+) -> Decision:
+    """Scan the reports, decide, record (signed by ``signer``). Raises on error after recording an ``error`` decision."""
     if not _ENVIRONMENT.match(request.environment):
         raise UsageError(f"--env {request.environment!r}: use lowercase letters, digits, '-', '_' or '.'")
     document = build_input(scan_reports(registry, request.reports), request.image, ci_context())
@@ -99,9 +101,9 @@ def evaluate(request: EvaluationRequest, registry: ScannerRegistry, store: Decis
         )
         result = evaluate_promotion(engine, loaded.metadata, policy_input, request.now)
     except PolicyError as e:
-        failed = store.append(_decision(request, policy_input, info, None, error=e.diagnostics()))
+        failed = store.append(_decision(request, policy_input, info, None, error=e.diagnostics()), signer)
         raise PolicyError(f"{e.diagnostics()} (recorded as error decision {failed.decision_id})") from e
-    return store.append(_decision(request, policy_input, info, result))
+    return store.append(_decision(request, policy_input, info, result), signer)
 
 
 def _decision(

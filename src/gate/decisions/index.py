@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from gate.decisions.record import Decision
+from gate.decisions.record import Decision, rfc3339
 
 
 @dataclass(frozen=True)
@@ -13,7 +14,7 @@ class IndexRows:
 
     #: policy rule ids of violations, and the rules (CVE ids, check ids) of the findings they name
     rules: tuple[str, ...]
-    #: (waiver id, rule, expires) of every waiver applied
+    #: (waiver id, rule, expires) of every waiver applied; expires in the stored UTC format, so it compares as text
     waivers: tuple[tuple[str, str, str], ...]
 
 
@@ -23,5 +24,14 @@ def index_rows(decision: Decision) -> IndexRows:
     named = {i for v in decision.violations for i in v.finding_ids}
     if named:
         rules.update(f["rule"] for f in decision.input.get("findings", ()) if f.get("id") in named)
-    waivers = tuple(sorted({(w.id, w.rule, w.expires) for w in decision.waivers}))
+    waivers = tuple(sorted({(w.id, w.rule, utc_expiry(w.expires)) for w in decision.waivers}))
     return IndexRows(tuple(sorted(rules)), waivers)
+
+
+def utc_expiry(expires: str) -> str:
+    """A waiver's expiry (RFC 3339, any offset) as ``rfc3339()`` writes it; unparseable text unchanged."""
+    try:
+        moment = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    except ValueError:
+        return expires
+    return rfc3339(moment) if moment.tzinfo is not None else expires

@@ -39,6 +39,11 @@ MIGRATIONS: tuple[str, ...] = (
     create table decision_waivers (seq integer not null, waiver_id text not null, rule text not null, expires text not null);
     create index decision_waivers_id on decision_waivers (waiver_id, seq);
     """,
+    # 2: verify reads each record's index rows by seq
+    """
+    create index decision_rules_seq on decision_rules (seq);
+    create index decision_waivers_seq on decision_waivers (seq)
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -60,6 +65,42 @@ def migrate(db: sqlite3.Connection, location: str) -> None:
     except BaseException:
         db.execute("rollback")
         raise
+
+
+#: the columns of ``decisions`` an append writes (``seq`` is assigned by the store), ``record`` last
+COLUMNS = (
+    "decision_id", "timestamp", "outcome", "environment", "image", "digest",
+    "policy_digest", "policy_revision", "prev_hash", "hash", "record",
+)
+#: the columns queries search on, each derived from the record (verify checks they still agree)
+SEARCH_COLUMNS = COLUMNS[:-1]
+
+
+def chain_record(decision: Decision, prev_hash: str | None, signer: Signer | None) -> Decision:
+    """``decision`` linked after the record whose hash is ``prev_hash``: hashed, and signed when a signer is given.
+
+    Both stores call this inside their append transaction, after reading the chain head under the write lock.
+    """
+    chained = msgspec.structs.replace(decision, prev_hash=prev_hash, signing_key=signer.key_id if signer else None)
+    digest = record_hash(chained)
+    return msgspec.structs.replace(chained, hash=digest, signature=signer.sign(digest) if signer else None)
+
+
+def column_values(chained: Decision) -> tuple[Any, ...]:
+    """The values of COLUMNS but ``record`` for a chained decision (shared with the PostgreSQL store)."""
+    artifact = chained.artifact or {}
+    return (
+        chained.decision_id,
+        chained.timestamp,
+        chained.outcome.value,
+        chained.environment,
+        artifact.get("image"),
+        artifact.get("digest"),
+        chained.policy.digest,
+        chained.policy.revision,
+        chained.prev_hash,
+        chained.hash,
+    )
 
 
 def where_clause(query: DecisionQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
@@ -85,10 +126,27 @@ def where_clause(query: DecisionQuery, placeholder: str = "?") -> tuple[str, lis
     if query.rule is not None:
         conditions.append(f"d.seq in (select seq from decision_rules where rule = {placeholder})")
         params.append(query.rule)
-    if query.waiver is not None:
+    if query.waiver is not None and query.waiver_expired_before is not None:
+        # the same waiver: applied here, and expired since (expires is indexed in the stored UTC format)
+        conditions.append(
+            f"d.seq in (select seq from decision_waivers where waiver_id = {placeholder} and expires < {placeholder})"
+        )
+        params += [query.waiver, query.waiver_expired_before]
+    elif query.waiver is not None:
         conditions.append(f"d.seq in (select seq from decision_waivers where waiver_id = {placeholder})")
         params.append(query.waiver)
+    elif query.waiver_expired_before is not None:
+        conditions.append(f"d.seq in (select seq from decision_waivers where expires < {placeholder})")
+        params.append(query.waiver_expired_before)
+    elif query.waived:
+        conditions.append("d.seq in (select seq from decision_waivers)")
     return (" where " + " and ".join(conditions)) if conditions else "", params
+
+
+def order_clause(query: DecisionQuery) -> str:
+    """``order by`` and ``limit`` for ``query``: newest first, or append order (shared with the PostgreSQL store)."""
+    limit = f" limit {int(query.limit)}" if query.limit is not None else ""
+    return f" order by d.seq {'asc' if query.oldest_first else 'desc'}{limit}"
 
 
 class SqliteStore:
@@ -112,31 +170,10 @@ class SqliteStore:
             self._db.execute("begin immediate")
             try:
                 head = self._db.execute("select hash from decisions order by seq desc limit 1").fetchone()
-                chained = msgspec.structs.replace(
-                    decision, prev_hash=head[0] if head else None, signing_key=signer.key_id if signer else None
-                )
-                digest = record_hash(chained)
-                chained = msgspec.structs.replace(
-                    chained, hash=digest, signature=signer.sign(digest) if signer else None
-                )
-                artifact = chained.artifact or {}
+                chained = chain_record(decision, head[0] if head else None, signer)
                 cursor = self._db.execute(
-                    "insert into decisions (decision_id, timestamp, outcome, environment, image, digest,"
-                    " policy_digest, policy_revision, prev_hash, hash, record)"
-                    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        chained.decision_id,
-                        chained.timestamp,
-                        chained.outcome.value,
-                        chained.environment,
-                        artifact.get("image"),
-                        artifact.get("digest"),
-                        chained.policy.digest,
-                        chained.policy.revision,
-                        chained.prev_hash,
-                        digest,
-                        msgspec.json.encode(chained),
-                    ),
+                    f"insert into decisions ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})",
+                    (*column_values(chained), msgspec.json.encode(chained)),
                 )
                 seq = cursor.lastrowid
                 self._db.executemany("insert into decision_rules (seq, rule) values (?, ?)", [(seq, r) for r in rows.rules])
@@ -158,16 +195,22 @@ class SqliteStore:
         return _decode(row[0]) if row else None
 
     def query(self, query: DecisionQuery) -> Iterator[Decision]:
-        """Records matching ``query``, newest first."""
+        """Records matching ``query``, newest first (append order with ``oldest_first``)."""
         where, params = where_clause(query)
-        limit = f" limit {int(query.limit)}" if query.limit is not None else ""
-        for (record,) in self._rows(f"select d.record from decisions d{where} order by d.seq desc{limit}", params):
+        for (record,) in self._rows(f"select d.record from decisions d{where}{order_clause(query)}", params):
             yield _decode(record)
 
     def chain(self) -> Iterator[ChainEntry]:
-        """Every record in append order."""
-        for seq, stored_hash, record in self._rows("select seq, hash, record from decisions order by seq", ()):
-            yield ChainEntry(seq, _decode(record), stored_hash)
+        """Every record in append order, with the columns and index rows stored beside it."""
+        sql = (
+            f"select d.seq, {', '.join('d.' + c for c in COLUMNS)},"  # ends with d.record
+            " (select group_concat(rule, char(31)) from decision_rules r where r.seq = d.seq),"
+            " (select group_concat(waiver_id || char(30) || rule || char(30) || expires, char(31))"
+            "  from decision_waivers w where w.seq = d.seq)"
+            " from decisions d order by d.seq"
+        )
+        for seq, *columns, record, rules, waivers in self._rows(sql, ()):
+            yield chain_entry(seq, columns, record, rules, waivers)
 
     def last_seq(self) -> int:
         """The highest sequence number SQLite ever issued for this log."""
@@ -189,6 +232,18 @@ class SqliteStore:
             yield from self._db.execute(sql, params)
         except sqlite3.Error as e:
             raise StoreError(f"decision log {self.location}: cannot read: {e}") from None
+
+
+def chain_entry(seq: int, columns: list[Any], record: bytes | str, rules: str | None, waivers: str | None) -> ChainEntry:
+    """A ChainEntry from a chain() row: aggregated index rows come joined by \x1f (fields by \x1e)."""
+    return ChainEntry(
+        seq=int(seq),
+        decision=_decode(record),
+        stored_hash=columns[SEARCH_COLUMNS.index("hash")],
+        columns=tuple(columns),
+        rules=tuple(sorted(rules.split("\x1f"))) if rules else (),
+        waivers=tuple(sorted(tuple(w.split("\x1e")) for w in waivers.split("\x1f"))) if waivers else (),  # type: ignore[misc]
+    )
 
 
 def _decode(record: bytes | str) -> Decision:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from gate.decisions.record import Decision
 from gate.errors import GateError
@@ -49,7 +49,13 @@ class DecisionQuery:
     since: str | None = None
     until: str | None = None
     policy_digest: str | None = None
+    #: only decisions that applied at least one waiver
+    waived: bool = False
+    #: only decisions that applied a waiver expiring before this RFC 3339 time (the ``waiver`` one, if given)
+    waiver_expired_before: str | None = None
     limit: int | None = None
+    #: append order (chain order) instead of newest first, e.g. for exports
+    oldest_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,11 @@ class ChainEntry:
     decision: Decision
     #: the hash column, as stored next to the record
     stored_hash: str
+    #: the searchable columns stored beside the record (sqlite.COLUMNS but ``record``), for verify
+    columns: tuple[Any, ...] = ()
+    #: the rules and (waiver id, rule, expires) rows indexed for this record, sorted
+    rules: tuple[str, ...] = ()
+    waivers: tuple[tuple[str, str, str], ...] = ()
 
 
 class DecisionStore(Protocol):
@@ -77,7 +88,7 @@ class DecisionStore(Protocol):
         ...
 
     def query(self, query: DecisionQuery) -> Iterator[Decision]:
-        """Records matching ``query``, newest first."""
+        """Records matching ``query``, newest first (append order when ``query.oldest_first``)."""
         ...
 
     def chain(self) -> Iterator[ChainEntry]:

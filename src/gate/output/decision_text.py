@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Sequence
 
 from gate.decisions.record import Decision, Violation
-from gate.output.decision_view import SEVERITIES, artifact_ref, one_line, ordered
+from gate.output.decision_view import artifact_ref, one_line, ordered, summary_counts
 from gate.output.text import table
 
 
@@ -26,7 +26,7 @@ def render(decision: Decision) -> str:
         out.append("")
         out.append(f"Stale waivers (match nothing): {', '.join(sorted(decision.stale_waivers))}")
     out.append("")
-    out.append(f"Findings: {_counts(decision.summary)}")
+    out.append(f"Findings: {summary_counts(decision.summary)}")
     policy = decision.policy
     revision = f" revision {policy.revision}" if policy.revision else ""
     out.append(
@@ -50,15 +50,3 @@ def _results(heading: str, results: Sequence[Violation]) -> list[str]:
         if violation.solution:
             out.append(f"  {' ' * message_column}solution: {one_line(violation.solution)}")
     return out
-
-
-def _counts(summary: dict[str, dict[str, int]]) -> str:
-    """``trivy 1 critical, 2 high; coverage none`` in severity order."""
-    if not summary:
-        return "none"
-    parts = []
-    for scanner, counts in sorted(summary.items()):
-        known = [f"{counts[s]} {s}" for s in SEVERITIES if counts.get(s)]
-        known += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in SEVERITIES and n]
-        parts.append(f"{scanner} {', '.join(known) if known else 'none'}")
-    return "; ".join(parts)

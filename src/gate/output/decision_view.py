@@ -59,3 +59,15 @@ def describe_finding(finding: dict[str, Any]) -> str:
 def one_line(text: str) -> str:
     """Whitespace (newlines included) collapsed to single spaces, for table cells and attributes."""
     return " ".join(text.split())
+
+
+def summary_counts(summary: dict[str, dict[str, int]]) -> str:
+    """A decision's ``summary`` as ``trivy 1 critical, 2 high; coverage none``, in severity order."""
+    if not summary:
+        return "none"
+    parts = []
+    for scanner, counts in sorted(summary.items()):
+        known = [f"{counts[s]} {s}" for s in SEVERITIES if counts.get(s)]
+        known += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in SEVERITIES and n]
+        parts.append(f"{scanner} {', '.join(known) if known else 'none'}")
+    return "; ".join(parts)

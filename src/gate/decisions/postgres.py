@@ -1,0 +1,300 @@
+"""The central decision log: PostgreSQL through psycopg 3, shared by many CI runners.
+
+Same tables, indexes, queries and results as the SQLite store (gate.decisions.sqlite); RFC 3339 text
+columns (timestamp, expires) use the "C" collation so they compare byte-wise, as in SQLite, whatever
+the database's locale. ``record`` is text holding exactly the JSON msgspec wrote (not jsonb, which
+would reorder keys and drop the bytes verification re-hashes). Appends from
+any number of processes keep one chain: each append takes a transaction-scoped advisory lock, reads
+the chain head, hashes and signs, inserts the record and its index rows, and commits — so the lock
+is released only when the record is visible, and a writer killed mid-append leaves nothing behind.
+
+``seq`` is assigned under that lock from ``decision_log_head.last_seq``, not from a sequence:
+PostgreSQL sequences are not transactional, so a rolled-back append (a crash, a lost connection)
+would burn a number and look exactly like a deleted tail to ``verify``. The head row is updated in
+the append's own transaction, so ``last_seq()`` counts exactly the records ever committed, as
+SQLite's ``sqlite_sequence`` does.
+
+This module is imported only for ``postgresql://`` URLs, so ``gate scan`` never loads psycopg.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from gate.decisions.index import index_rows
+from gate.decisions.record import Decision
+from gate.decisions.sqlite import COLUMNS, chain_entry, chain_record, column_values, order_clause, where_clause
+from gate.decisions.store import ChainEntry, DecisionQuery, Signer, StoreError
+
+if TYPE_CHECKING:
+    import psycopg
+
+#: Each entry upgrades the schema by one version; a newer gate opens an older log by running the rest.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    create table decisions (
+        seq bigint primary key,
+        decision_id text not null unique,
+        timestamp text collate "C" not null,
+        outcome text not null,
+        environment text not null,
+        image text,
+        digest text,
+        policy_digest text not null,
+        policy_revision text,
+        prev_hash text,
+        hash text not null,
+        record text not null
+    );
+    create index decisions_digest on decisions (digest, environment, seq);
+    create index decisions_image on decisions (image, seq);
+    create index decisions_timestamp on decisions (timestamp);
+    create index decisions_policy on decisions (policy_digest, seq);
+    create table decision_rules (seq bigint not null, rule text not null);
+    create index decision_rules_rule on decision_rules (rule, seq);
+    create table decision_waivers (
+        seq bigint not null, waiver_id text not null, rule text not null, expires text collate "C" not null
+    );
+    create index decision_waivers_id on decision_waivers (waiver_id, seq);
+    create table decision_log_head (
+        singleton boolean primary key default true check (singleton),
+        last_seq bigint not null
+    );
+    insert into decision_log_head (last_seq) values (0)
+    """,
+    # 2: verify reads each record's index rows by seq
+    """
+    create index decision_rules_seq on decision_rules (seq);
+    create index decision_waivers_seq on decision_waivers (seq)
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: pg_advisory_xact_lock keys (per database): 'gatelog' and 'gatemig' as ASCII, unlikely to clash with other users
+APPEND_LOCK = 0x676174656C6F67
+MIGRATION_LOCK = 0x676174656D6967
+
+_LOCK_AND_READ_HEAD = (
+    f"select pg_advisory_xact_lock({APPEND_LOCK});"
+    " select h.last_seq, (select hash from decisions order by seq desc limit 1) from decision_log_head h"
+)
+#: the record, the head row and the index rows in one statement (data-modifying CTEs all run, in one snapshot)
+_WRITE = (
+    f"with record as (insert into decisions (seq, {', '.join(COLUMNS)}) values (%s, {', '.join(['%s'] * len(COLUMNS))})),"
+    " head as (update decision_log_head set last_seq = %s),"
+    " rules as (insert into decision_rules (seq, rule) select %s, r from unnest(%s::text[]) r),"
+    " waivers as (insert into decision_waivers (seq, waiver_id, rule, expires)"
+    " select %s, w.* from unnest(%s::text[], %s::text[], %s::text[]) w)"
+    " select 1"
+)
+
+#: rows fetched per round trip when streaming the chain or a large query
+ITERSIZE = 2000
+
+_cursor_names = count()
+
+
+def redact(url: str) -> str:
+    """``postgresql://host:port/db`` for messages: no user, password or options."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - an unparseable URL is reported by connect; never echo it
+        return "postgresql://(unparseable URL)"
+    host = str(info.get("host") or os.environ.get("PGHOST") or "localhost")
+    port = str(info.get("port") or os.environ.get("PGPORT") or "5432")
+    dbname = str(info.get("dbname") or os.environ.get("PGDATABASE") or info.get("user") or "")
+    if host.startswith("/"):  # a unix socket directory
+        return f"postgresql://[{host}]:{port}/{dbname}"
+    return f"postgresql://{host}:{port}/{dbname}"
+
+
+class PostgresStore:
+    """Decisions in a PostgreSQL database; any number of processes on any number of hosts may append."""
+
+    def __init__(self, url: str) -> None:
+        self.location = redact(url)
+        self._secrets = _secrets(url)
+        try:
+            import psycopg
+        except ImportError as e:
+            raise StoreError(f"decision log {self.location}: psycopg is not installed ({e})") from None
+        self._psycopg = psycopg
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in url and "PGCONNECT_TIMEOUT" not in os.environ:
+            kwargs["connect_timeout"] = 10
+        try:
+            self._conn: psycopg.Connection[Any] = psycopg.connect(url, **kwargs)
+        except psycopg.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot connect: {self._one_line(e)}") from None
+        try:
+            self._migrate()
+        except psycopg.Error as e:
+            self._conn.close()
+            raise StoreError(f"decision log {self.location}: cannot open: {self._one_line(e)}") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION under an advisory lock; refuse a log written by a newer gate.
+
+        A log already at this version is opened without the lock or any DDL, so a role that may only
+        read and append (no CREATE on the schema) can use a log its administrator created.
+        """
+        exists = self._conn.execute("select to_regclass('gate_schema') is not null").fetchone()
+        if exists and exists[0]:
+            current = self.schema_version()
+            self._refuse_newer(current)
+            if current == SCHEMA_VERSION:
+                return
+        with self._conn.transaction():
+            # Two processes opening a new log at once: the second waits here, then sees the first's tables.
+            self._conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            self._conn.execute(
+                "create table if not exists gate_schema ("
+                " version int primary key, applied_at timestamptz not null default now())"
+            )
+            row = self._conn.execute("select coalesce(max(version), 0) from gate_schema").fetchone()
+            version = int(row[0]) if row else 0
+            self._refuse_newer(version)
+            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, step.split(";")):
+                    self._conn.execute(statement)
+                self._conn.execute("insert into gate_schema (version) values (%s)", (number,))
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"decision log {self.location} has schema version {version}; "
+                f"this gate knows {SCHEMA_VERSION}: upgrade gate"
+            )
+
+    def schema_version(self) -> int:
+        """The schema version this log was last migrated to."""
+        row = self._one("select coalesce(max(version), 0) from gate_schema", ())
+        return int(row[0]) if row else 0
+
+    def append(self, decision: Decision, signer: Signer | None = None) -> Decision:
+        """Append atomically: the chain head is read and extended inside one locked transaction.
+
+        Four round trips: begin; lock and head read; one statement writing the record, the head row and
+        the index rows; commit.
+        """
+        rows = index_rows(decision)
+        conn = self._conn
+        try:
+            with conn.transaction():
+                # Two statements in one round trip: the head is read by a later statement than the one
+                # that waited for the lock, so it sees the record the previous lock holder committed.
+                cur = conn.execute(_LOCK_AND_READ_HEAD)
+                cur.nextset()  # past the lock's result to the head's
+                head = cur.fetchone()
+                if head is None:
+                    raise StoreError(f"decision log {self.location}: decision_log_head is empty: the log was tampered with")
+                seq = int(head[0]) + 1
+                chained = chain_record(decision, head[1], signer)
+                waivers = list(zip(*rows.waivers, strict=True)) or [[], [], []]
+                conn.execute(
+                    _WRITE,
+                    (
+                        seq,
+                        *column_values(chained),
+                        msgspec.json.encode(chained).decode(),
+                        seq,
+                        seq,
+                        list(rows.rules),
+                        seq,
+                        *(list(column) for column in waivers),
+                    ),
+                )
+        except self._psycopg.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot append: {self._one_line(e)}") from None
+        return chained
+
+    def get(self, decision_id: str) -> Decision | None:
+        """The record with this id, or None."""
+        row = self._one("select record from decisions where decision_id = %s", (decision_id,))
+        return _decode(row[0]) if row else None
+
+    def query(self, query: DecisionQuery) -> Iterator[Decision]:
+        """Records matching ``query``, newest first (append order with ``oldest_first``); same SQL as SQLite's."""
+        where, params = where_clause(query, "%s")
+        for (record,) in self._stream(f"select d.record from decisions d{where}{order_clause(query)}", params):
+            yield _decode(record)
+
+    def chain(self) -> Iterator[ChainEntry]:
+        """Every record in append order, streamed through a server-side cursor."""
+        sql = (
+            f"select d.seq, {', '.join('d.' + c for c in COLUMNS)},"  # ends with d.record
+            " (select string_agg(rule, chr(31)) from decision_rules r where r.seq = d.seq),"
+            " (select string_agg(waiver_id || chr(30) || rule || chr(30) || expires, chr(31))"
+            "  from decision_waivers w where w.seq = d.seq)"
+            " from decisions d order by d.seq"
+        )
+        for seq, *columns, record, rules, waivers in self._stream(sql, ()):
+            yield chain_entry(seq, columns, record, rules, waivers)
+
+    def last_seq(self) -> int:
+        """The highest sequence number ever committed to this log (a deleted tail still counts)."""
+        row = self._one("select last_seq from decision_log_head", ())
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def _one(self, sql: str, params: Any) -> Any:
+        try:
+            return self._conn.execute(sql, params).fetchone()
+        except self._psycopg.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot read: {self._one_line(e)}") from None
+
+    def _stream(self, sql: str, params: Any) -> Iterator[Any]:
+        """Rows of ``sql`` through a server-side cursor, ITERSIZE at a time, in one read-only snapshot."""
+        try:
+            with self._conn.transaction(), self._conn.cursor(name=f"gate_rows_{next(_cursor_names)}") as cur:
+                cur.itersize = ITERSIZE
+                cur.execute(sql, params)
+                yield from cur
+        except self._psycopg.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot read: {self._one_line(e)}") from None
+
+    def _one_line(self, error: BaseException) -> str:
+        """libpq's message on one line, with anything secret from the URL blanked out."""
+        text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _secrets(url: str) -> list[str]:
+    """The password of ``url`` (as written and decoded), never to appear in a message."""
+    found: list[str] = []
+    try:
+        from urllib.parse import unquote, urlsplit
+
+        password = urlsplit(url).password
+        if password:
+            found += [password, unquote(password)]
+    except ValueError:
+        pass
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        password = conninfo_to_dict(url).get("password")
+        if password:
+            found.append(str(password))
+    except Exception:  # noqa: BLE001 - parse errors surface on connect
+        pass
+    return [s for s in found if len(s) >= 3]
+
+
+def _decode(record: bytes | str) -> Decision:
+    return msgspec.json.decode(record, type=Decision)

@@ -1,0 +1,209 @@
+"""``gate decisions stats``: what the log says in aggregate, over the decisions a query selects.
+
+Counts by outcome (overall, per environment and per period), the policy rules that blocked most
+often, the findings (CVE ids, check ids: the rules of the findings deny reasons name) that blocked
+most often, and every waiver applied with how often and whether it has expired or expires within
+14 days of ``now``.
+
+The aggregate is computed in Python from ``DecisionStore.query()``, one record at a time: memory
+stays bounded by the number of distinct rules, waivers and days, not by the number of decisions,
+and both stores give identical numbers because they feed the same code. The cost is one decode
+per selected record (the stored input included); narrow the selection with filters (``--since``,
+``--env``) on a very large log.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from gate.decisions.record import Decision, Outcome, rfc3339
+
+#: a waiver expiring this soon still waives, but is reported (as policies warn about it)
+EXPIRING_WITHIN = timedelta(days=14)
+#: ranges longer than this are bucketed by ISO week (Monday) instead of by day
+DAILY_UP_TO = timedelta(days=62)
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+
+
+@dataclass
+class WaiverUse:
+    """One waiver as the selected decisions applied it."""
+
+    id: str
+    rule: str
+    #: the expiry recorded by the newest decision that applied it (a renewed waiver counts as renewed)
+    expires: str
+    applied: int = 0
+    first_applied: str = ""
+    last_applied: str = ""
+    #: active, expiring (within 14 days of now), expired, or unknown (unparseable expiry)
+    status: str = "active"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "applied": self.applied,
+            "first_applied": self.first_applied,
+            "last_applied": self.last_applied,
+            "expires": self.expires,
+            "status": self.status,
+        }
+
+
+@dataclass
+class Stats:
+    """The aggregate; ``as_dict()`` is the JSON document of ``--format json``."""
+
+    now: str
+    since: str | None
+    until: str | None
+    total: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    environments: dict[str, Counter[str]] = field(default_factory=dict)
+    #: policy rule id -> decisions it blocked, and its violations in them
+    rule_decisions: Counter[str] = field(default_factory=Counter)
+    rule_violations: Counter[str] = field(default_factory=Counter)
+    #: finding rule (CVE id, check id) -> decisions it blocked; and the finding kind first seen for it
+    finding_decisions: Counter[str] = field(default_factory=Counter)
+    finding_kinds: dict[str, str] = field(default_factory=dict)
+    waivers: dict[str, WaiverUse] = field(default_factory=dict)
+    days: dict[str, Counter[str]] = field(default_factory=dict)
+    first: str | None = None
+    last: str | None = None
+    top: int = 10
+
+    def add(self, decision: Decision) -> None:
+        """Count one decision (any order)."""
+        outcome = decision.outcome.value
+        self.total += 1
+        self.outcomes[outcome] += 1
+        self.environments.setdefault(decision.environment, Counter())[outcome] += 1
+        self.days.setdefault(decision.timestamp[:10], Counter())[outcome] += 1
+        if self.first is None or decision.timestamp < self.first:
+            self.first = decision.timestamp
+        if self.last is None or decision.timestamp > self.last:
+            self.last = decision.timestamp
+        rules = Counter(v.rule for v in decision.violations)
+        self.rule_violations.update(rules)
+        self.rule_decisions.update(rules.keys())
+        named = {i for v in decision.violations for i in v.finding_ids}
+        if named:
+            blocking: set[str] = set()
+            for finding in decision.input.get("findings") or ():
+                if isinstance(finding, dict) and finding.get("id") in named and finding.get("rule"):
+                    blocking.add(finding["rule"])
+                    self.finding_kinds.setdefault(finding["rule"], str(finding.get("kind") or ""))
+            self.finding_decisions.update(blocking)
+        for waiver in {w.id: w for w in decision.waivers}.values():
+            use = self.waivers.get(waiver.id)
+            if use is None:
+                use = self.waivers[waiver.id] = WaiverUse(waiver.id, waiver.rule, waiver.expires)
+            use.applied += 1
+            if not use.first_applied or decision.timestamp < use.first_applied:
+                use.first_applied = decision.timestamp
+            if decision.timestamp >= use.last_applied:
+                use.last_applied, use.rule, use.expires = decision.timestamp, waiver.rule, waiver.expires
+
+    def period(self) -> str:
+        """``day``, or ``week`` when the range (the filters' bounds, else the decisions') is long."""
+        start, end = self.since or self.first, self.until or self.last
+        if start is None or end is None:
+            return "day"
+        return "week" if _moment(end) - _moment(start) > DAILY_UP_TO else "day"
+
+    def periods(self) -> list[dict[str, Any]]:
+        """Outcome counts per day (or week, starting Monday), from the first to the last with decisions."""
+        weekly = self.period() == "week"
+        buckets: dict[date, Counter[str]] = {}
+        for day, counts in self.days.items():
+            start = date.fromisoformat(day)
+            if weekly:
+                start -= timedelta(days=start.weekday())
+            buckets.setdefault(start, Counter()).update(counts)
+        if not buckets:
+            return []
+        step = timedelta(weeks=1) if weekly else timedelta(days=1)
+        rows: list[dict[str, Any]] = []
+        cursor, end = min(buckets), max(buckets)
+        while cursor <= end:
+            rows.append({"start": cursor.isoformat(), **_outcome_counts(buckets.get(cursor, Counter()))})
+            cursor += step
+        return rows
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document: stable keys, lists ordered by count (then name)."""
+        return {
+            "now": self.now,
+            "since": self.since,
+            "until": self.until,
+            "total": self.total,
+            "outcomes": _outcome_counts(self.outcomes),
+            "environments": [
+                {"environment": env, **_outcome_counts(counts)} for env, counts in sorted(self.environments.items())
+            ],
+            "blocking_rules": [
+                {"rule": rule, "decisions": n, "violations": self.rule_violations[rule]}
+                for rule, n in _top(self.rule_decisions, self.top)
+            ],
+            "blocking_findings": [
+                {"rule": rule, "kind": self.finding_kinds.get(rule, ""), "decisions": n}
+                for rule, n in _top(self.finding_decisions, self.top)
+            ],
+            "waivers": [w.as_dict() for w in sorted(self.waivers.values(), key=lambda w: (-w.applied, w.id))],
+            "waivers_expiring": [
+                w.as_dict() for w in sorted(self.waivers.values(), key=lambda w: (w.expires, w.id))
+                if w.status in ("expired", "expiring")
+            ],
+            "period": self.period(),
+            "periods": self.periods(),
+        }
+
+
+def compute(
+    decisions: Iterable[Decision],
+    now: datetime | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    top: int = 10,
+) -> Stats:
+    """Aggregate ``decisions`` (streamed); ``since``/``until`` are the query's bounds, for the period size."""
+    now = now or datetime.now(UTC)
+    stats = Stats(now=rfc3339(now), since=since, until=until, top=top)
+    for decision in decisions:
+        stats.add(decision)
+    for use in stats.waivers.values():
+        use.status = waiver_status(use.expires, now)
+    return stats
+
+
+def waiver_status(expires: str, now: datetime) -> str:
+    """``expired``, ``expiring`` (within 14 days), ``active``; ``unknown`` when ``expires`` is not a time."""
+    try:
+        moment = _moment(expires)
+    except ValueError:
+        return "unknown"
+    if moment <= now:
+        return "expired"
+    return "expiring" if moment - now <= EXPIRING_WITHIN else "active"
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return moment
+
+
+def _outcome_counts(counts: Counter[str]) -> dict[str, int]:
+    return {**{o: counts.get(o, 0) for o in OUTCOMES}, "total": sum(counts.values())}
+
+
+def _top(counts: Counter[str], n: int) -> list[tuple[str, int]]:
+    """The ``n`` largest counts; ties by name, so the cut is the same on every run and store."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]

@@ -1,0 +1,321 @@
+"""`gate decisions replay`: a log made by `gate evaluate` on the shipped policies and real reports,
+replayed under modified copies of the shipped bundle — what flips, what the filters select, stored
+time used for waivers, per-record errors, a bundle that does not compile, and nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gate.decisions.record import rfc3339
+from gate.decisions.store import DecisionQuery, open_store
+from tests.conftest import DIGEST, ROOT, Run
+
+POLICIES = ROOT / "policies"
+IMAGE = "registry.example.com/shop/cart"
+REF = f"{IMAGE}:1.4.2@{DIGEST}"
+
+CLEAN = ("trivy/trivy-image-alpine-310.json", "coverage/cobertura-java-cobertura-1.9-maven-example.xml")
+ONE_CRITICAL = ("trivy/trivy-image-spring4shell-jre11-jar.json", "coverage/cobertura-java-cobertura-1.9-maven-example.xml")
+MIDDLING = ("trivy/trivy-image-alpine-310.json", "coverage/coveragepy-7.8.0-branch.json")  # 71 % lines
+
+#: every test runs on both stores (tests/conftest.py: SQLite file, throwaway PostgreSQL database)
+pytestmark = pytest.mark.usefixtures("store_url")
+
+
+def evaluate(gate: Callable[..., Run], data: Path, names: tuple[str, ...], env: str, *extra: Any) -> dict[str, Any]:
+    args: list[Any] = []
+    for name in names:
+        args += ["--report", f"auto={data / name}"]
+    run = gate("evaluate", *args, "--policy", POLICIES, "--image", REF, "--env", env, "--format", "json", *extra)
+    assert run.code in (0, 1), run.err
+    decision: dict[str, Any] = run.json()
+    return decision
+
+
+@pytest.fixture
+def log(gate: Callable[..., Run], data: Path) -> dict[str, dict[str, Any]]:
+    """Four decisions: clean allow (prod), critical deny (prod), 71 % coverage deny (prod) and allow (staging)."""
+    made = {
+        "clean": evaluate(gate, data, CLEAN, "prod"),
+        "critical": evaluate(gate, data, ONE_CRITICAL, "prod"),
+        "middling": evaluate(gate, data, MIDDLING, "prod"),
+        "middling-staging": evaluate(gate, data, MIDDLING, "staging"),
+    }
+    assert [d["outcome"] for d in made.values()] == ["allow", "deny", "deny", "allow"]
+    return made
+
+
+def bundle(tmp_path: Path, thresholds: dict[str, Any] | None = None, **rego: str) -> Path:
+    """A copy of the shipped bundle, with prod thresholds changed and extra promotion policies added."""
+    root = tmp_path / "candidate"
+    shutil.copytree(POLICIES, root)
+    if thresholds:
+        config = root / "gate" / "config" / "data.json"
+        document = json.loads(config.read_text())
+        document["thresholds"]["prod"].update(thresholds)
+        config.write_text(json.dumps(document))
+    for name, text in rego.items():
+        (root / "gate" / "promotion" / f"{name}.rego").write_text(text)
+    return root
+
+
+NO_MEDIUM = """
+package gate.promotion.no_medium
+
+import rego.v1
+
+deny contains {"msg": sprintf("medium vulnerability %s", [f.rule]), "rule": "no_medium.vulnerability", "severity": "medium"} if {
+	input.environment == "prod"
+	some f in input.findings
+	f.kind == "vulnerability"
+	f.severity == "medium"
+}
+"""
+
+#: A rule whose results have the wrong shape in staging: evaluating a staging input fails.
+BROKEN_IN_STAGING = """
+package gate.promotion.broken
+
+import rego.v1
+
+deny contains 42 if input.environment == "staging"
+"""
+
+
+def replay(gate: Callable[..., Run], policy: Path, *extra: Any) -> Run:
+    return gate("decisions", "replay", "--policy", policy, *extra)
+
+
+def replay_json(gate: Callable[..., Run], policy: Path, *extra: Any) -> dict[str, Any]:
+    run = replay(gate, policy, "--format", "json", *extra)
+    assert run.code == 0, run.err
+    report: dict[str, Any] = run.json()
+    return report
+
+
+def flipped(report: dict[str, Any], kind: str) -> list[str]:
+    before, after = kind.split("→")
+    return [f["decision_id"] for f in report["flips"] if f["before"] == before and f["after"] == after]
+
+
+def snapshot() -> tuple[int, int, list[str]]:
+    """Count, last sequence number and every hash of the log (GATE_DECISION_STORE)."""
+    store = open_store()
+    try:
+        hashes = [entry.stored_hash for entry in store.chain()]
+        return len(hashes), store.last_seq(), hashes
+    finally:
+        store.close()
+
+
+# --- flips ------------------------------------------------------------------------------------
+
+
+def test_same_bundle_flips_nothing(gate: Callable[..., Run], log: dict[str, dict[str, Any]]) -> None:
+    report = replay_json(gate, POLICIES)
+    assert report["replayed"] == 4 and report["unchanged"] == 4
+    assert report["flips"] == [] and report["errors"] == 0 and report["reasons_changed"] == 0
+    assert report["now"] == "stored"
+
+
+def test_lower_coverage_threshold_flips_deny_to_allow(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    report = replay_json(gate, bundle(tmp_path, {"min_line_coverage": 0.7}))
+    assert report["replayed"] == 4
+    assert flipped(report, "deny→allow") == [log["middling"]["decision_id"]]
+    assert report["allow_to_deny"] == 0 and report["deny_to_allow"] == 1 and report["unchanged"] == 3
+    [flip] = report["flips"]
+    assert flip["environment"] == "prod" and flip["image"] == IMAGE and flip["digest"] == DIGEST
+    assert flip["timestamp"] == log["middling"]["timestamp"]
+    assert flip["appeared"] == []
+    [gone] = flip["disappeared"]
+    assert gone["rule"] == "coverage.line_rate" and "71.09%" in gone["message"]
+    assert report["policy"]["digest"] != log["middling"]["policy"]["digest"]
+
+
+def test_new_rule_flips_allow_to_deny_and_text_names_it(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    candidate = bundle(tmp_path, no_medium=NO_MEDIUM)
+    report = replay_json(gate, candidate)
+    assert flipped(report, "allow→deny") == [log["clean"]["decision_id"]]
+    [flip] = report["flips"]
+    assert {v["rule"] for v in flip["appeared"]} == {"no_medium.vulnerability"}
+    assert {v["message"] for v in flip["appeared"]} == {"medium vulnerability CVE-2019-1549", "medium vulnerability CVE-2019-1551"}
+    assert flip["disappeared"] == []
+    # the 71 % prod decision already denied (coverage); now it also denies for its medium CVEs
+    assert report["reasons_changed"] == 1 and report["unchanged"] == 3
+
+    run = replay(gate, candidate)
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert lines[0] == "4 decisions replayed: 1 allow→deny, 0 deny→allow, 3 unchanged, 0 errors"
+    assert "Allow → deny (1):" in lines
+    header = lines[lines.index("Allow → deny (1):") + 1]
+    assert log["clean"]["decision_id"] in header and "prod" in header and f"{IMAGE}:1.4.2@{DIGEST}" in header
+    assert "    + MEDIUM no_medium.vulnerability: medium vulnerability CVE-2019-1549" in lines
+
+
+def test_both_directions_at_once(gate: Callable[..., Run], log: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    report = replay_json(gate, bundle(tmp_path, {"min_line_coverage": 0.7}, no_medium=NO_MEDIUM))
+    # 71 % in prod: coverage no longer denies, but the new rule does -> still a deny, other reasons
+    assert flipped(report, "allow→deny") == [log["clean"]["decision_id"]]
+    assert flipped(report, "deny→allow") == []
+    assert report["reasons_changed"] == 1
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+
+def test_filters_select_what_is_replayed(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    candidate = bundle(tmp_path, {"min_line_coverage": 0.7}, no_medium=NO_MEDIUM)
+    staging = replay_json(gate, candidate, "--env", "staging")
+    assert staging["replayed"] == 1 and staging["flips"] == [] and staging["unchanged"] == 1
+
+    allows = replay_json(gate, candidate, "--env", "prod", "--outcome", "allow")
+    assert allows["replayed"] == 1 and flipped(allows, "allow→deny") == [log["clean"]["decision_id"]]
+
+    by_rule = replay_json(gate, candidate, "--rule", "coverage.line_rate")
+    assert by_rule["replayed"] == 1 and by_rule["unchanged"] == 1
+
+    # --since is inclusive: from the third decision on
+    since = replay_json(gate, candidate, "--since", log["middling"]["timestamp"])
+    assert since["replayed"] == 2 and since["flips"] == []
+    assert replay_json(gate, candidate, "--since", "1h")["replayed"] == 4
+    future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    assert replay_json(gate, candidate, "--since", future)["replayed"] == 0
+    assert replay_json(gate, candidate, "--until", log["critical"]["timestamp"])["replayed"] == 1
+
+    run = replay(gate, candidate, "--since", "last tuesday")
+    assert run.code == 2 and "--since" in run.err
+
+
+def test_empty_log_replays_nothing(gate: Callable[..., Run]) -> None:
+    run = replay(gate, POLICIES)
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[0] == "0 decisions replayed: 0 allow→deny, 0 deny→allow, 0 unchanged, 0 errors"
+
+
+# --- time, waivers, errors ----------------------------------------------------------------------
+
+
+def test_waivers_are_judged_at_the_stored_time(gate: Callable[..., Run], data: Path, tmp_path: Path) -> None:
+    from gate.decisions.replay import replay as replay_log
+
+    expires = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(
+        "waivers:\n  - id: W-1\n    rule: CVE-2022-22965\n    reason: not reachable\n"
+        f"    approved_by: secops@example.com\n    expires: {expires}\n"
+    )
+    waived = evaluate(gate, data, ONE_CRITICAL, "prod", "--data", waivers)
+    assert waived["outcome"] == "allow" and [w["id"] for w in waived["waivers"]] == ["W-1"]
+
+    # the waiver file is data, not input: replay needs it again
+    assert flipped(replay_json(gate, POLICIES), "allow→deny") == [waived["decision_id"]]
+    assert replay_json(gate, POLICIES, "--data", waivers)["unchanged"] == 1
+
+    # judged as at today + 60 days the waiver has expired and the CVE blocks again
+    at = datetime.now(UTC) + timedelta(days=60)
+    store = open_store()
+    try:
+        later = replay_log(store, DecisionQuery(), POLICIES, [str(waivers)], now=at)
+    finally:
+        store.close()
+    assert [f.decision.decision_id for f in later.allow_to_deny] == [waived["decision_id"]]
+    assert later.now == rfc3339(at)
+
+
+def test_a_record_that_fails_to_evaluate_is_reported_and_the_run_goes_on(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    candidate = bundle(tmp_path, {"min_line_coverage": 0.7}, broken=BROKEN_IN_STAGING)
+    report = replay_json(gate, candidate)
+    assert report["replayed"] == 4 and report["errors"] == 1
+    [failure] = report["failures"]
+    assert failure["decision_id"] == log["middling-staging"]["decision_id"] and failure["environment"] == "staging"
+    assert "data.gate.promotion.broken.deny" in failure["error"]
+    assert flipped(report, "deny→allow") == [log["middling"]["decision_id"]]
+
+    run = replay(gate, candidate)
+    assert run.code == 0
+    assert run.out.splitlines()[0] == "4 decisions replayed: 0 allow→deny, 1 deny→allow, 2 unchanged, 1 errors"
+    assert "Could not replay (1):" in run.out
+
+    # nothing at all could be replayed: exit 2
+    only_staging = replay(gate, candidate, "--env", "staging")
+    assert only_staging.code == 2 and "none of the 1 decision(s) could be replayed" in only_staging.err
+
+
+def test_stored_error_decisions_are_replayed_too(gate: Callable[..., Run], data: Path, tmp_path: Path) -> None:
+    broken = bundle(tmp_path, broken="package gate.promotion.broken\n\ndeny contains x if {\n")
+    args: list[Any] = []
+    for name in CLEAN:
+        args += ["--report", f"auto={data / name}"]
+    run = gate("evaluate", *args, "--policy", broken, "--image", REF, "--env", "prod")
+    assert run.code == 2
+    report = replay_json(gate, POLICIES)
+    assert report["replayed"] == 1 and report["error_to_allow"] == 1
+    [flip] = report["flips"]
+    assert (flip["before"], flip["after"]) == ("error", "allow")
+    text = replay(gate, POLICIES)
+    assert text.out.splitlines()[0] == "1 decision replayed: 0 allow→deny, 0 deny→allow, 1 error→allow, 0 unchanged, 0 errors"
+    assert "Error → allow (1):" in text.out
+
+
+def test_a_bundle_that_does_not_compile_is_an_error(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    broken = bundle(tmp_path, broken="package gate.promotion.broken\n\ndeny contains x if {\n")
+    run = replay(gate, broken)
+    assert run.code == 2 and run.out == ""
+    assert "does not compile" in run.err and "broken.rego" in run.err
+    missing = replay(gate, tmp_path / "nowhere")
+    assert missing.code == 2 and run.out == ""
+
+
+# --- nothing written --------------------------------------------------------------------------
+
+
+def test_replay_writes_nothing(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], tmp_path: Path, store_url: str
+) -> None:
+    before = snapshot()
+    sqlite_file = Path(store_url.removeprefix("sqlite://")) if store_url.startswith("sqlite://") else None
+    files_before = _digest_files(sqlite_file) if sqlite_file else None
+    candidate = bundle(tmp_path, {"min_line_coverage": 0.7}, no_medium=NO_MEDIUM)
+    assert replay(gate, candidate).code == 0
+    assert replay(gate, candidate, "--format", "json").code == 0
+    assert snapshot() == before
+    assert before[0] == 4
+    if sqlite_file:
+        assert _digest_files(sqlite_file) == files_before
+
+
+def _digest_files(db: Path) -> dict[str, str]:
+    """sha256 of the SQLite file (and its WAL, if any) after the last connection closed.
+
+    Bytes 24-27 and 92-95 of the header (file change counter, version-valid-for) are masked:
+    opening the store runs its migration check in a write transaction, which bumps them even
+    when nothing changes.
+    """
+    digests = {}
+    for p in sorted(db.parent.glob(db.name + "*")):
+        if p.name.endswith("-shm"):
+            continue
+        raw = bytearray(p.read_bytes())
+        if p == db:
+            raw[24:28] = raw[92:96] = bytes(4)
+        digests[p.name] = hashlib.sha256(raw).hexdigest()
+    return digests
