@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any, NoReturn, assert_never
@@ -709,6 +709,27 @@ def _cmd_plugins_list(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+_COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], ExitCode]] = {
+    ("scan", None): _cmd_scan,
+    ("evaluate", None): _cmd_evaluate,
+    ("serve", None): _cmd_serve,
+    ("policy", "test"): _cmd_policy_test,
+    ("decisions", "list"): _cmd_decisions_list,
+    ("decisions", "show"): _cmd_decisions_show,
+    ("decisions", "verify"): _cmd_decisions_verify,
+    ("decisions", "export"): _cmd_decisions_export,
+    ("decisions", "replay"): _cmd_decisions_replay,
+    ("decisions", "stats"): _cmd_decisions_stats,
+    ("keys", "generate"): _cmd_keys_generate,
+    ("plugins", "list"): _cmd_plugins_list,
+}
+
+
+def _subcommand(args: argparse.Namespace) -> str | None:
+    """The second word of a two-word command (``decisions list``), None for one-word commands."""
+    return getattr(args, f"{args.command}_command", None) if args.command else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``gate``; returns the exit code (the console script exits with it)."""
     parser = build_parser()
@@ -718,30 +739,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     _configure_logging(args.verbose)
     try:
-        if args.command == "scan":
-            return _cmd_scan(args)
-        if args.command == "evaluate":
-            return _cmd_evaluate(args)
-        if args.command == "serve":
-            return _cmd_serve(args)
-        if args.command == "policy" and args.policy_command == "test":
-            return _cmd_policy_test(args)
-        if args.command == "decisions" and args.decisions_command == "replay":
-            return _cmd_decisions_replay(args)
-        if args.command == "decisions" and args.decisions_command == "list":
-            return _cmd_decisions_list(args)
-        if args.command == "decisions" and args.decisions_command == "show":
-            return _cmd_decisions_show(args)
-        if args.command == "decisions" and args.decisions_command == "export":
-            return _cmd_decisions_export(args)
-        if args.command == "decisions" and args.decisions_command == "stats":
-            return _cmd_decisions_stats(args)
-        if args.command == "decisions" and args.decisions_command == "verify":
-            return _cmd_decisions_verify(args)
-        if args.command == "keys" and args.keys_command == "generate":
-            return _cmd_keys_generate(args)
-        if args.command == "plugins" and args.plugins_command == "list":
-            return _cmd_plugins_list(args)
+        command = _COMMANDS.get((args.command, _subcommand(args)))
+        if command is not None:
+            return command(args)
         parser.print_help(sys.stderr)
         return ExitCode.ERROR
     except GateError as e:

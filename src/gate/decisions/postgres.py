@@ -28,7 +28,7 @@ import msgspec
 
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
-from gate.decisions.sqlite import COLUMNS, chain_entry, chain_record, column_values, order_clause, where_clause
+from gate.decisions.sqlite import COLUMNS, chain_entry, chain_record, chain_sql, column_values, order_clause, where_clause
 from gate.decisions.store import ChainEntry, DecisionQuery, Signer, StoreError
 
 if TYPE_CHECKING:
@@ -231,14 +231,7 @@ class PostgresStore:
 
     def chain(self) -> Iterator[ChainEntry]:
         """Every record in append order, streamed through a server-side cursor."""
-        sql = (
-            f"select d.seq, {', '.join('d.' + c for c in COLUMNS)},"  # ends with d.record
-            " (select string_agg(rule, chr(31)) from decision_rules r where r.seq = d.seq),"
-            " (select string_agg(waiver_id || chr(30) || rule || chr(30) || expires, chr(31))"
-            "  from decision_waivers w where w.seq = d.seq)"
-            " from decisions d order by d.seq"
-        )
-        for seq, *columns, record, rules, waivers in self._stream(sql, ()):
+        for seq, *columns, record, rules, waivers in self._stream(chain_sql("string_agg", "chr"), ()):
             yield chain_entry(seq, columns, record, rules, waivers)
 
     def last_seq(self) -> int:

@@ -202,14 +202,7 @@ class SqliteStore:
 
     def chain(self) -> Iterator[ChainEntry]:
         """Every record in append order, with the columns and index rows stored beside it."""
-        sql = (
-            f"select d.seq, {', '.join('d.' + c for c in COLUMNS)},"  # ends with d.record
-            " (select group_concat(rule, char(31)) from decision_rules r where r.seq = d.seq),"
-            " (select group_concat(waiver_id || char(30) || rule || char(30) || expires, char(31))"
-            "  from decision_waivers w where w.seq = d.seq)"
-            " from decisions d order by d.seq"
-        )
-        for seq, *columns, record, rules, waivers in self._rows(sql, ()):
+        for seq, *columns, record, rules, waivers in self._rows(chain_sql("group_concat", "char"), ()):
             yield chain_entry(seq, columns, record, rules, waivers)
 
     def last_seq(self) -> int:
@@ -232,6 +225,18 @@ class SqliteStore:
             yield from self._db.execute(sql, params)
         except sqlite3.Error as e:
             raise StoreError(f"decision log {self.location}: cannot read: {e}") from None
+
+
+def chain_sql(aggregate: str, char: str) -> str:
+    """The chain() query: records in order with their index rows joined (``aggregate``: the string
+    aggregate function, ``char``: the code-to-character function of the database)."""
+    return (
+        f"select d.seq, {', '.join('d.' + c for c in COLUMNS)},"  # ends with d.record
+        f" (select {aggregate}(rule, {char}(31)) from decision_rules r where r.seq = d.seq),"
+        f" (select {aggregate}(waiver_id || {char}(30) || rule || {char}(30) || expires, {char}(31))"
+        "  from decision_waivers w where w.seq = d.seq)"
+        " from decisions d order by d.seq"
+    )
 
 
 def chain_entry(seq: int, columns: list[Any], record: bytes | str, rules: str | None, waivers: str | None) -> ChainEntry:
