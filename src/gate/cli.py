@@ -468,30 +468,11 @@ def _cmd_policy_test(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if report.ok else ExitCode.DENIED
 
 
-def _replay_query(args: argparse.Namespace) -> Any:
-    """The decision filters of ``replay`` as a DecisionQuery (times normalized as records store them)."""
-    from gate.decisions.store import DecisionQuery
-    from gate.decisions.timefilter import time_range
-
-    since, until = time_range(args.since, args.until)
-    return DecisionQuery(
-        digest=args.digest,
-        image=args.image,
-        environment=args.env,
-        outcome=args.outcome,
-        rule=args.rule,
-        waiver=args.waiver,
-        since=since,
-        until=until,
-        policy_digest=args.policy_digest,
-    )
-
-
 def _cmd_decisions_replay(args: argparse.Namespace) -> ExitCode:
     from gate.decisions.replay import replay
     from gate.decisions.store import open_store
 
-    query = _replay_query(args)
+    query = _decision_query(args)
     store = open_store()
     try:
         report = replay(store, query, Path(args.policy), args.data)

@@ -285,6 +285,25 @@ def test_a_bundle_that_does_not_compile_is_an_error(
     assert missing.code == 2 and run.out == ""
 
 
+def test_a_record_that_cannot_be_read_stops_the_run(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], store_url: str
+) -> None:
+    sql = "update decisions set record = 'not a record' where decision_id = '%s'" % log["critical"]["decision_id"]
+    if store_url.startswith("sqlite://"):
+        import sqlite3
+
+        with sqlite3.connect(store_url.removeprefix("sqlite://")) as db:
+            db.execute(sql)
+    else:
+        import psycopg
+
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute(sql)
+    run = replay(gate, POLICIES)
+    assert run.code == 2
+    assert "cannot be read" in run.err and "gate decisions verify" in run.err and "Traceback" not in run.err
+
+
 # --- nothing written --------------------------------------------------------------------------
 
 

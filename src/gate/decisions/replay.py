@@ -23,9 +23,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gate.decisions.record import Decision, Outcome, PolicyInfo, Violation
-from gate.decisions.store import DecisionQuery, DecisionStore
+import msgspec
+
+from gate.decisions.record import Decision, Outcome, PolicyInfo, Violation, rfc3339
+from gate.decisions.store import DecisionQuery, DecisionStore, StoreError
 from gate.errors import GateError, PolicyError
+from gate.evaluation import LoadedPolicy, load_policy, make_engine
+from gate.policy.evaluate import evaluate_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -173,8 +177,6 @@ def replay(
     ``now`` judges every input at that time instead of the time it was decided (waiver expiry,
     ``effective_on``). Raises ``PolicyError`` when the bundle cannot be loaded or compiled.
     """
-    from gate.evaluation import load_policy, make_engine
-
     engine = make_engine("embedded", None)
     loaded = load_policy(Path(policy_dir), list(data_files or ()), engine)
     report = ReplayReport(
@@ -185,38 +187,56 @@ def replay(
             revision=loaded.bundle.revision,
             bundle=str(policy_dir),
         ),
-        now=_rfc3339(now) if now is not None else None,
+        now=rfc3339(now) if now is not None else None,
     )
-    from gate.policy.evaluate import evaluate_promotion
-
-    for stored in store.query(query):  # streamed: the store yields records as it reads them
-        report.replayed += 1
-        who = ReplayedDecision.of(stored)
-        try:
-            policy_input, at = _input_at(stored, now)
-            result = evaluate_promotion(engine, loaded.metadata, policy_input, at)
-        except GateError as e:
-            logger.debug("replay of %s failed: %s", stored.decision_id, e.diagnostics())
-            report.errors.append(ReplayFailure(who, stored.outcome, e.diagnostics()))
-            continue
-        after = Outcome.DENY if result.violations else Outcome.ALLOW
-        before_keys = {_key(v) for v in stored.violations}
-        after_keys = {_key(v) for v in result.violations}
-        if after is stored.outcome:
-            report.unchanged += 1
-            if after is Outcome.DENY and before_keys != after_keys:
-                report.reasons_changed += 1
-            continue
-        report.flips.append(
-            Flip(
-                decision=who,
-                before=stored.outcome,
-                after=after,
-                appeared=tuple(v for v in result.violations if _key(v) not in before_keys),
-                disappeared=tuple(v for v in stored.violations if _key(v) not in after_keys),
-            )
-        )
+    records = store.query(query)  # streamed: the store yields records as it reads them
+    try:
+        while True:
+            try:
+                stored = next(records, None)
+            except msgspec.DecodeError as e:  # a record edited into something that is no record
+                raise StoreError(
+                    f"decision log {store.location}: a record after the {report.replayed} replayed cannot be read"
+                    f" ({e}); run gate decisions verify"
+                ) from None
+            if stored is None:
+                break
+            _replay_one(report, stored, loaded, now)
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:  # stopped early: release the store's cursor before the caller closes the store
+            close()
     return report
+
+
+def _replay_one(report: ReplayReport, stored: Decision, loaded: LoadedPolicy, now: datetime | None) -> None:
+    """Decide ``stored``'s input again and count or list the result in ``report``."""
+    report.replayed += 1
+    who = ReplayedDecision.of(stored)
+    try:
+        policy_input, at = _input_at(stored, now)
+        result = evaluate_promotion(loaded.engine, loaded.metadata, policy_input, at)
+    except GateError as e:
+        logger.debug("replay of %s failed: %s", stored.decision_id, e.diagnostics())
+        report.errors.append(ReplayFailure(who, stored.outcome, e.diagnostics()))
+        return
+    after = Outcome.DENY if result.violations else Outcome.ALLOW
+    before_keys = {_key(v) for v in stored.violations}
+    after_keys = {_key(v) for v in result.violations}
+    if after is stored.outcome:
+        report.unchanged += 1
+        if after is Outcome.DENY and before_keys != after_keys:
+            report.reasons_changed += 1
+        return
+    report.flips.append(
+        Flip(
+            decision=who,
+            before=stored.outcome,
+            after=after,
+            appeared=tuple(v for v in result.violations if _key(v) not in before_keys),
+            disappeared=tuple(v for v in stored.violations if _key(v) not in after_keys),
+        )
+    )
 
 
 def _input_at(stored: Decision, now: datetime | None) -> tuple[dict[str, Any], datetime]:
@@ -225,7 +245,7 @@ def _input_at(stored: Decision, now: datetime | None) -> tuple[dict[str, Any], d
     if not isinstance(policy_input, dict) or not policy_input:
         raise PolicyError("the record holds no input document")
     if now is not None:
-        return {**policy_input, "now": _rfc3339(now)}, now
+        return {**policy_input, "now": rfc3339(now)}, now
     raw = policy_input.get("now")
     if not isinstance(raw, str):
         raise PolicyError("the stored input has no 'now' time")
@@ -236,12 +256,6 @@ def _input_at(stored: Decision, now: datetime | None) -> tuple[dict[str, Any], d
     if at.tzinfo is None:
         raise PolicyError(f"the stored input's now {raw!r} has no time zone")
     return policy_input, at
-
-
-def _rfc3339(moment: datetime) -> str:
-    from gate.decisions.record import rfc3339
-
-    return rfc3339(moment)
 
 
 def _key(v: Violation) -> tuple[str, str]:
