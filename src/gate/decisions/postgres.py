@@ -28,7 +28,7 @@ import msgspec
 
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
-from gate.decisions.sqlite import COLUMNS, chain_entry, chain_record, chain_sql, column_values, order_clause, where_clause
+from gate.decisions.sqlite import COLUMNS, chain_entry, chain_record, chain_sql, column_values, from_clause, order_clause, where_clause
 from gate.decisions.store import ChainEntry, DecisionQuery, Signer, StoreError
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ class PostgresStore:
     def query(self, query: DecisionQuery) -> Iterator[Decision]:
         """Records matching ``query``, newest first (append order with ``oldest_first``); same SQL as SQLite's."""
         where, params = where_clause(query, "%s")
-        for (record,) in self._stream(f"select d.record from decisions d{where}{order_clause(query)}", params):
+        for (record,) in self._stream(f"select d.record{from_clause(query)}{where}{order_clause(query)}", params):
             yield _decode(record)
 
     def chain(self) -> Iterator[ChainEntry]:

@@ -50,6 +50,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def migrate(db: sqlite3.Connection, location: str) -> None:
     """Bring the schema to SCHEMA_VERSION; refuse a log written by a newer gate."""
+    version = db.execute("pragma user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return  # current: opening for reading takes no write lock and changes nothing
     db.execute("begin immediate")
     try:
         version = db.execute("pragma user_version").fetchone()[0]
@@ -124,7 +127,7 @@ def where_clause(query: DecisionQuery, placeholder: str = "?") -> tuple[str, lis
         conditions.append(f"d.timestamp < {placeholder}")
         params.append(query.until)
     if query.rule is not None:
-        conditions.append(f"d.seq in (select seq from decision_rules where rule = {placeholder})")
+        conditions.append(f"r.rule = {placeholder}")  # joined in from_clause
         params.append(query.rule)
     if query.waiver is not None and query.waiver_expired_before is not None:
         # the same waiver: applied here, and expired since (expires is indexed in the stored UTC format)
@@ -143,10 +146,18 @@ def where_clause(query: DecisionQuery, placeholder: str = "?") -> tuple[str, lis
     return (" where " + " and ".join(conditions)) if conditions else "", params
 
 
+def from_clause(query: DecisionQuery) -> str:
+    """The tables for ``query``. A rule filter walks the (rule, seq) index in seq order and joins the
+    records: ``seq in (subquery)`` would collect every match (most of a million records for a
+    common rule) before the limit applies."""
+    return " from decision_rules r join decisions d on d.seq = r.seq" if query.rule is not None else " from decisions d"
+
+
 def order_clause(query: DecisionQuery) -> str:
     """``order by`` and ``limit`` for ``query``: newest first, or append order (shared with the PostgreSQL store)."""
+    key = "r.seq" if query.rule is not None else "d.seq"  # the same value; r.seq lets the rule index order
     limit = f" limit {int(query.limit)}" if query.limit is not None else ""
-    return f" order by d.seq {'asc' if query.oldest_first else 'desc'}{limit}"
+    return f" order by {key} {'asc' if query.oldest_first else 'desc'}{limit}"
 
 
 class SqliteStore:
@@ -197,7 +208,7 @@ class SqliteStore:
     def query(self, query: DecisionQuery) -> Iterator[Decision]:
         """Records matching ``query``, newest first (append order with ``oldest_first``)."""
         where, params = where_clause(query)
-        for (record,) in self._rows(f"select d.record from decisions d{where}{order_clause(query)}", params):
+        for (record,) in self._rows(f"select d.record{from_clause(query)}{where}{order_clause(query)}", params):
             yield _decode(record)
 
     def chain(self) -> Iterator[ChainEntry]:
