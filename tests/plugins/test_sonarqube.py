@@ -508,7 +508,7 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
-            pass
+            """Keep the test output quiet."""
 
     return Handler
 
