@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--policy", required=True, metavar="DIR", help="the policy bundle to replay under")
     replay.add_argument(
         "--data", action="append", default=[], metavar="FILE",
-        help="data files for that bundle, as for evaluate; repeatable. Waivers are data, not stored input: pass them again",
+        help="data files (waivers, thresholds) to judge every record with; repeatable. Default: each record's own recorded --data",
     )
     replay.add_argument("--format", choices=["text", "json"], default="text")
 

@@ -52,6 +52,8 @@ class LoadedPolicy:
     data: dict[str, Any]
     metadata: dict[tuple[str, str], RuleMeta]
     engine: PolicyEngine
+    #: what the ``--data`` files contributed (recorded in the decision)
+    extra_data: dict[str, Any] = field(default_factory=dict)
 
 
 def make_engine(name: str, opa_url: str | None, opa_push: bool = True) -> PolicyEngine:
@@ -72,12 +74,13 @@ def make_engine(name: str, opa_url: str | None, opa_push: bool = True) -> Policy
 def load_policy(policy_dir: Path, data_files: list[str], engine: PolicyEngine) -> LoadedPolicy:
     """Load the bundle, merge ``--data`` files into its data, check waivers, compile."""
     bundle = load_bundle(policy_dir)
-    data = bundle.data
+    extra: dict[str, Any] = {}
     for path in data_files:
-        data = merge_data(data, load_data_file(path))
+        extra = merge_data(extra, load_data_file(path))
+    data = merge_data(bundle.data, extra)
     validate_waivers(data)
     engine.load(bundle, data)
-    return LoadedPolicy(bundle, data, read_metadata(bundle.policies()), engine)
+    return LoadedPolicy(bundle, data, read_metadata(bundle.policies()), engine, extra)
 
 
 def evaluate(
@@ -90,8 +93,10 @@ def evaluate(
     policy_input = {**document, "environment": request.environment, "now": rfc3339(request.now)}
     engine = make_engine(request.engine, request.opa_url, request.opa_push)
     info = PolicyInfo(digest="unknown", engine=engine.name, engine_version="unknown")
+    extra: dict[str, Any] | None = None
     try:
         loaded = load_policy(request.policy_dir, request.data_files, engine)
+        extra = loaded.extra_data or None
         info = PolicyInfo(
             digest=loaded.bundle.digest,
             engine=engine.name,
@@ -101,9 +106,9 @@ def evaluate(
         )
         result = evaluate_promotion(engine, loaded.metadata, policy_input, request.now)
     except PolicyError as e:
-        failed = store.append(_decision(request, policy_input, info, None, error=e.diagnostics()), signer)
+        failed = store.append(_decision(request, policy_input, info, None, extra, error=e.diagnostics()), signer)
         raise PolicyError(f"{e.diagnostics()} (recorded as error decision {failed.decision_id})") from e
-    return store.append(_decision(request, policy_input, info, result), signer)
+    return store.append(_decision(request, policy_input, info, result, extra), signer)
 
 
 def _decision(
@@ -111,6 +116,7 @@ def _decision(
     policy_input: dict[str, Any],
     policy: PolicyInfo,
     result: PolicyResult | None,
+    data: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> Decision:
     if result is None:
@@ -128,6 +134,7 @@ def _decision(
         waivers=result.waivers if result else (),
         stale_waivers=result.stale_waivers if result else (),
         summary=summarize(policy_input["findings"]),
+        data=data,
         policy=policy,
         input_digest=sha256_digest(policy_input),
         input=policy_input,

@@ -222,9 +222,12 @@ def test_waivers_are_judged_at_the_stored_time(gate: Callable[..., Run], data: P
     waived = evaluate(gate, data, ONE_CRITICAL, "prod", "--data", waivers)
     assert waived["outcome"] == "allow" and [w["id"] for w in waived["waivers"]] == ["W-1"]
 
-    # the waiver file is data, not input: replay needs it again
-    assert flipped(replay_json(gate, POLICIES), "allow→deny") == [waived["decision_id"]]
-    assert replay_json(gate, POLICIES, "--data", waivers)["unchanged"] == 1
+    # the record keeps the --data it was decided with: replay uses it unless --data replaces it
+    assert waived["data"]["waivers"][0]["id"] == "W-1"
+    assert replay_json(gate, POLICIES)["unchanged"] == 1
+    empty = tmp_path / "no-waivers.yaml"
+    empty.write_text("waivers: []\n")
+    assert flipped(replay_json(gate, POLICIES, "--data", empty), "allow→deny") == [waived["decision_id"]]
 
     # judged as at today + 60 days the waiver has expired and the CVE blocks again
     at = datetime.now(UTC) + timedelta(days=60)

@@ -81,6 +81,9 @@ class Decision(msgspec.Struct, frozen=True, omit_defaults=True):
     scanners: tuple[dict[str, Any], ...]
     context: dict[str, Any]
     stale_waivers: tuple[str, ...] = ()
+    #: the ``--data`` documents merged into the bundle's data (waivers, thresholds): with ``input``,
+    #: everything needed to replay the decision
+    data: dict[str, Any] | None = None
     error: str | None = None
     prev_hash: str | None = None
     hash: str | None = None

@@ -10,9 +10,9 @@ log is replayed in constant memory apart from the flips themselves. A record tha
 evaluated is reported as an error and the run goes on; a bundle that does not compile raises
 ``PolicyError`` before any record is read.
 
-Waivers are data, not input: a record keeps the waivers it applied, not the waiver file it was
-decided with. Replay under the candidate bundle plus the ``data_files`` given (pass the current
-waivers file with ``--data``); a decision that relied on a waiver not given will replay as a deny.
+Each record keeps the ``--data`` documents it was decided with (waivers, threshold overrides), so
+by default every input is judged with its own data under the candidate bundle. Given
+``data_files``, those replace the recorded data for every record (e.g. today's waiver file).
 """
 
 from __future__ import annotations
@@ -21,15 +21,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
-from gate.decisions.record import Decision, Outcome, PolicyInfo, Violation, rfc3339
+from gate.decisions.record import Decision, Outcome, PolicyInfo, Violation, rfc3339, sha256_digest
 from gate.decisions.store import DecisionQuery, DecisionStore, StoreError
 from gate.errors import GateError, PolicyError
 from gate.evaluation import LoadedPolicy, load_policy, make_engine
+from gate.policy.bundle import merge_data
+from gate.policy.embedded import EmbeddedEngine
 from gate.policy.evaluate import evaluate_promotion
+from gate.policy.waivers import validate_waivers
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +192,8 @@ def replay(
         ),
         now=rfc3339(now) if now is not None else None,
     )
+    # Without --data, each record is judged with the --data it was decided with (waivers included).
+    recorded = None if data_files else _RecordedData(loaded)
     records = store.query(query)  # streamed: the store yields records as it reads them
     try:
         while True:
@@ -201,7 +206,7 @@ def replay(
                 ) from None
             if stored is None:
                 break
-            _replay_one(report, stored, loaded, now)
+            _replay_one(report, stored, loaded, now, recorded)
     finally:
         close = getattr(records, "close", None)
         if close is not None:  # stopped early: release the store's cursor before the caller closes the store
@@ -209,11 +214,32 @@ def replay(
     return report
 
 
-def _replay_one(report: ReplayReport, stored: Decision, loaded: LoadedPolicy, now: datetime | None) -> None:
+class _RecordedData:
+    """Puts each record's own ``--data`` on the engine, swapping only when it differs from the last."""
+
+    def __init__(self, loaded: LoadedPolicy) -> None:
+        self._loaded = loaded
+        self._current = sha256_digest({})  # load_policy() set the bundle's data alone
+
+    def apply(self, stored: Decision) -> None:
+        extra = stored.data or {}
+        key = sha256_digest(extra)
+        if key != self._current:
+            data = merge_data(self._loaded.bundle.data, extra)
+            validate_waivers(data)
+            cast(EmbeddedEngine, self._loaded.engine).set_data(data)
+            self._current = key
+
+
+def _replay_one(
+    report: ReplayReport, stored: Decision, loaded: LoadedPolicy, now: datetime | None, recorded: _RecordedData | None
+) -> None:
     """Decide ``stored``'s input again and count or list the result in ``report``."""
     report.replayed += 1
     who = ReplayedDecision.of(stored)
     try:
+        if recorded is not None:
+            recorded.apply(stored)
         policy_input, at = _input_at(stored, now)
         result = evaluate_promotion(loaded.engine, loaded.metadata, policy_input, at)
     except GateError as e:

@@ -111,7 +111,12 @@ class EmbeddedEngine:
     def load(self, bundle: Bundle, data: dict[str, Any]) -> None:
         """Compile every non-test policy of ``bundle`` and add ``data``."""
         self.add_sources(bundle, bundle.policies())
+        self.set_data(data)
+
+    def set_data(self, data: dict[str, Any]) -> None:
+        """Replace ``data`` (policies stay compiled): replay judges each record with its own data."""
         try:
+            self._engine.clear_data()
             self._engine.add_data_json(json.dumps(data))
         except RuntimeError as e:
             raise PolicyError(f"policy data: {regorus_message(e)}") from None
