@@ -267,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = key_commands.add_parser(
         "generate", help="write a new Ed25519 key pair (private key PEM 0600, public key PEM)"
     )
+    key_commands.add_parser(
+        "public",
+        help="print the public key of the signing key gate uses (GATE_SIGNING_KEY, or the local key), for verifiers",
+    )
     generate.add_argument("--out", default=".", metavar="DIR", help="folder to write gate-signing.pem and gate-signing.pub.pem")
 
     serve = commands.add_parser(
@@ -652,6 +656,17 @@ def _cmd_keys_generate(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _cmd_keys_public(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.signing import load_signer
+
+    signer = load_signer()
+    if signer.created:
+        print(f"gate: created a local signing key at {signer.path}", file=sys.stderr)
+    _emit(signer.public_pem(), None)
+    print(f"gate: key id {signer.key_id} ({signer.path}); verifiers list this file in GATE_TRUSTED_KEYS", file=sys.stderr)
+    return ExitCode.OK
+
+
 def _cmd_serve(args: argparse.Namespace) -> ExitCode:
     from gate.serve import parse_addr, serve
 
@@ -702,6 +717,7 @@ _COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], Ex
     ("decisions", "replay"): _cmd_decisions_replay,
     ("decisions", "stats"): _cmd_decisions_stats,
     ("keys", "generate"): _cmd_keys_generate,
+    ("keys", "public"): _cmd_keys_public,
     ("plugins", "list"): _cmd_plugins_list,
 }
 

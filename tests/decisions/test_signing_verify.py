@@ -98,6 +98,21 @@ def test_keys_generate_writes_a_private_0600_and_a_public_pem_and_refuses_to_ove
     assert not (other / "gate-signing.pem").exists()
 
 
+def test_keys_public_prints_what_verifiers_trust(
+    gate: Callable[..., Run], signing_key: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = gate("keys", "public")
+    assert run.code == 0, run.err
+    assert run.out.encode() == signing_key[1].read_bytes()  # the public half of GATE_SIGNING_KEY
+    assert key_id(load_public_key(signing_key[1])) in run.err
+    assert "PRIVATE" not in run.out + run.err
+    # a verifier that trusts exactly what was printed accepts what that key signs
+    exported = tmp_path / "exported.pub.pem"
+    exported.write_text(run.out)
+    monkeypatch.setenv("GATE_TRUSTED_KEYS", str(exported))
+    assert set(load_trusted_keys()) == {key_id(load_public_key(signing_key[1]))}
+
+
 def test_gate_signing_key_signs_with_that_key(signing_key: tuple[Path, Path]) -> None:
     signer = load_signer()
     assert signer.key_id == key_id(load_public_key(signing_key[1]))

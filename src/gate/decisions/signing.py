@@ -75,6 +75,10 @@ class Ed25519Signer:
         """The public half, for verifiers."""
         return self._key.public_key()
 
+    def public_pem(self) -> bytes:
+        """The public half as PEM, what GATE_TRUSTED_KEYS files hold."""
+        return _public_pem(self._key.public_key())
+
     def sign(self, record_hash: str) -> str:
         """Base64 Ed25519 signature over the ASCII bytes of ``record_hash``."""
         try:
