@@ -28,8 +28,8 @@ import msgspec
 
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
-from gate.decisions.sqlite import COLUMNS, chain_entry, chain_record, chain_sql, column_values, from_clause, order_clause, where_clause
-from gate.decisions.store import ChainEntry, DecisionQuery, Signer, StoreError
+from gate.decisions.sql import COLUMNS, SqlStore, chain_record, column_values
+from gate.decisions.store import Signer, StoreError
 
 if TYPE_CHECKING:
     import psycopg
@@ -115,8 +115,11 @@ def redact(url: str) -> str:
     return f"postgresql://{host}:{port}/{dbname}"
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """Decisions in a PostgreSQL database; any number of processes on any number of hosts may append."""
+
+    placeholder = "%s"
+    aggregate, char = "string_agg", "chr"
 
     def __init__(self, url: str) -> None:
         self.location = redact(url)
@@ -218,22 +221,6 @@ class PostgresStore:
             raise StoreError(f"decision log {self.location}: cannot append: {self._one_line(e)}") from None
         return chained
 
-    def get(self, decision_id: str) -> Decision | None:
-        """The record with this id, or None."""
-        row = self._one("select record from decisions where decision_id = %s", (decision_id,))
-        return _decode(row[0]) if row else None
-
-    def query(self, query: DecisionQuery) -> Iterator[Decision]:
-        """Records matching ``query``, newest first (append order with ``oldest_first``); same SQL as SQLite's."""
-        where, params = where_clause(query, "%s")
-        for (record,) in self._stream(f"select d.record{from_clause(query)}{where}{order_clause(query)}", params):
-            yield _decode(record)
-
-    def chain(self) -> Iterator[ChainEntry]:
-        """Every record in append order, streamed through a server-side cursor."""
-        for seq, *columns, record, rules, waivers in self._stream(chain_sql("string_agg", "chr"), ()):
-            yield chain_entry(seq, columns, record, rules, waivers)
-
     def last_seq(self) -> int:
         """The highest sequence number ever committed to this log (a deleted tail still counts)."""
         row = self._one("select last_seq from decision_log_head", ())
@@ -249,7 +236,7 @@ class PostgresStore:
         except self._psycopg.Error as e:
             raise StoreError(f"decision log {self.location}: cannot read: {self._one_line(e)}") from None
 
-    def _stream(self, sql: str, params: Any) -> Iterator[Any]:
+    def _rows(self, sql: str, params: Any) -> Iterator[Any]:
         """Rows of ``sql`` through a server-side cursor, ITERSIZE at a time, in one read-only snapshot."""
         try:
             with self._conn.transaction(), self._conn.cursor(name=f"gate_rows_{next(_cursor_names)}") as cur:
@@ -287,7 +274,3 @@ def _secrets(url: str) -> list[str]:
     except Exception:  # noqa: BLE001 - parse errors surface on connect
         pass
     return [s for s in found if len(s) >= 3]
-
-
-def _decode(record: bytes | str) -> Decision:
-    return msgspec.json.decode(record, type=Decision)

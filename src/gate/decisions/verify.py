@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidSignature
 
 from gate.decisions.index import index_rows
 from gate.decisions.record import record_hash, sha256_digest
-from gate.decisions.sqlite import SEARCH_COLUMNS, column_values
+from gate.decisions.sql import SEARCH_COLUMNS, column_values
 from gate.decisions.signing import SignatureCheck, bad_signature, signature_check
 from gate.decisions.store import ChainEntry, DecisionStore
 
