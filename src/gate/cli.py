@@ -224,11 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-hash every record and check the chain and every signature (exit 0 intact, 1 tampered)",
         description=(
             "Recompute every record's input digest and hash, check each prev_hash links to the record "
-            "before it, and check every signature against GATE_TRUSTED_KEYS. Exit 1 naming the first bad "
-            "record on any edit, reordering or deletion."
+            "before it, and check every signature against GATE_TRUSTED_KEYS; then the same for the chain of "
+            "events (promotions, syncs). Exit 1 naming the first bad record on any edit, reordering or deletion."
         ),
     )
     verify.add_argument("--format", choices=["text", "json"], default="text")
+
+    events = decision_commands.add_parser(
+        "events",
+        help="what happened after decisions: promotions (done, refused, no-op) and reconciler syncs, newest first",
+    )
+    events.add_argument("--decision", metavar="ID", help="only events about this decision")
+    events.add_argument("--type", choices=["promotion", "sync"])
+    events.add_argument("--env", metavar="ENV", help="only this environment")
+    events.add_argument("--digest", metavar="sha256:D", help="only events about this image digest")
+    events.add_argument("--limit", type=int, metavar="N", help="at most N events")
+    events.add_argument("--format", choices=["text", "json"], default="text")
 
     export = decision_commands.add_parser("export", help="write records as JSON lines, or as OPA decision-log events")
     add_filters(export)
@@ -566,10 +577,13 @@ def _cmd_decisions_list(args: argparse.Namespace) -> ExitCode:
 def _cmd_decisions_show(args: argparse.Namespace) -> ExitCode:
     from gate.decisions.store import open_store
 
+    from gate.decisions.events import EventQuery
+
     store = open_store()
     try:
         decision = store.get(args.decision_id)
         location = store.location
+        events = list(store.events(EventQuery(decision_id=args.decision_id, oldest_first=True))) if decision else []
     finally:
         store.close()
     if decision is None:
@@ -577,11 +591,35 @@ def _cmd_decisions_show(args: argparse.Namespace) -> ExitCode:
     if args.format == "json":
         from gate.output import json as json_output
 
-        _emit(json_output.render(decision), None)
+        _emit(json_output.render(decision), None)  # the record itself: `decisions events --decision ID` has the rest
     else:
-        from gate.output import decisions_text
+        from gate.output import decisions_text, events_text
 
-        _emit(decisions_text.render_show(decision), None)
+        _emit(decisions_text.render_show(decision) + "\nEvents:\n" + events_text.render_list(events), None)
+    return ExitCode.OK
+
+
+def _cmd_decisions_events(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.events import EventQuery
+    from gate.decisions.store import open_store
+    from gate.errors import UsageError
+
+    if args.limit is not None and args.limit < 0:
+        raise UsageError(f"--limit {args.limit}: give 0 or more")
+    query = EventQuery(decision_id=args.decision, type=args.type, environment=args.env, digest=args.digest, limit=args.limit)
+    store = open_store()
+    try:
+        events = list(store.events(query))
+    finally:
+        store.close()
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        _emit(json_output.render({"events": events}), None)
+    else:
+        from gate.output import events_text
+
+        _emit(events_text.render_list(events), None)
     return ExitCode.OK
 
 
@@ -617,6 +655,7 @@ def _cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
 
 
 def _cmd_decisions_verify(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.events import verify_events
     from gate.decisions.signing import load_trust
     from gate.decisions.store import open_store
     from gate.decisions.verify import verify_log
@@ -625,22 +664,32 @@ def _cmd_decisions_verify(args: argparse.Namespace) -> ExitCode:
     store = open_store()
     try:
         report = verify_log(store, trust.keys)
+        events = verify_events(store, trust.keys)
         location = store.location
     finally:
         store.close()
     if not trust.configured:
         print(f"gate: note: {trust.source}", file=sys.stderr)
     if args.format == "json":
+        from dataclasses import asdict
+
         from gate.output import json as json_output
 
-        _emit(json_output.render({**report.as_dict(), "log": location, "trusted_keys": trust.source}), None)
-    elif report.ok:
-        head = report.head_hash or "none (the log is empty)"
-        _emit(f"{report.count} records intact; chain head {head}\n", None)
+        document = {**report.as_dict(), "events": asdict(events), "log": location, "trusted_keys": trust.source}
+        _emit(json_output.render(document), None)
     else:
-        where = report.first_bad.describe() if report.first_bad else "the log"
-        _emit(f"verify failed at {where}: {report.problem}; {report.count} intact before it\n", None)
-    return ExitCode.OK if report.ok else ExitCode.DENIED
+        if report.ok:
+            head = report.head_hash or "none (the log is empty)"
+            text = f"{report.count} records intact; chain head {head}\n"
+        else:
+            where = report.first_bad.describe() if report.first_bad else "the log"
+            text = f"verify failed at {where}: {report.problem}; {report.count} intact before it\n"
+        if events.ok and events.count:
+            text += f"{events.count} events intact\n"
+        elif not events.ok:
+            text += f"events verify failed at {events.problem}; {events.count} intact before it\n"
+        _emit(text, None)
+    return ExitCode.OK if report.ok and events.ok else ExitCode.DENIED
 
 
 def _cmd_keys_generate(args: argparse.Namespace) -> ExitCode:
@@ -713,6 +762,7 @@ _COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], Ex
     ("decisions", "list"): _cmd_decisions_list,
     ("decisions", "show"): _cmd_decisions_show,
     ("decisions", "verify"): _cmd_decisions_verify,
+    ("decisions", "events"): _cmd_decisions_events,
     ("decisions", "export"): _cmd_decisions_export,
     ("decisions", "replay"): _cmd_decisions_replay,
     ("decisions", "stats"): _cmd_decisions_stats,

@@ -39,3 +39,19 @@ class ScannerServiceError(GateError):
 
 class PolicyError(GateError):
     """A policy bundle cannot be loaded or compiled, or the engine failed: no decision is possible."""
+
+
+class PromotionError(GateError):
+    """A promotion cannot be carried out: the registry, the daemon or the GitOps repository failed."""
+
+
+class RegistryError(PromotionError):
+    """An OCI registry or Docker daemon refused or failed an operation (never prints credentials)."""
+
+
+class GitOpsError(PromotionError):
+    """The GitOps repository cannot be cloned, edited, committed or pushed."""
+
+
+class ReconcileError(GateError):
+    """A reconcile cycle cannot run: the repository cannot be fetched or rendered, or the cluster failed."""

@@ -28,7 +28,8 @@ import msgspec
 
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
-from gate.decisions.sql import COLUMNS, SqlStore, chain_record, column_values
+from gate.decisions.events import Event, chain_event
+from gate.decisions.sql import COLUMNS, EVENT_COLUMNS, SqlStore, chain_record, column_values, event_values
 from gate.decisions.store import Signer, StoreError
 
 if TYPE_CHECKING:
@@ -72,12 +73,32 @@ MIGRATIONS: tuple[str, ...] = (
     create index decision_rules_seq on decision_rules (seq);
     create index decision_waivers_seq on decision_waivers (seq)
     """,
+    # 3: events (promotions, syncs) in their own chain, indexed by the decisions they relate to
+    """
+    create table events (
+        seq bigint primary key,
+        event_id text not null unique,
+        timestamp text collate "C" not null,
+        type text not null,
+        outcome text not null,
+        environment text not null,
+        digest text,
+        prev_hash text,
+        hash text not null,
+        record text not null
+    );
+    create index events_type on events (type, seq);
+    create index events_digest on events (digest, seq);
+    create table event_decisions (seq bigint not null, decision_id text not null);
+    create index event_decisions_id on event_decisions (decision_id, seq)
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: pg_advisory_xact_lock keys (per database): 'gatelog' and 'gatemig' as ASCII, unlikely to clash with other users
 APPEND_LOCK = 0x676174656C6F67
 MIGRATION_LOCK = 0x676174656D6967
+EVENT_LOCK = 0x67617465657674
 
 _LOCK_AND_READ_HEAD = (
     f"select pg_advisory_xact_lock({APPEND_LOCK});"
@@ -219,6 +240,28 @@ class PostgresStore(SqlStore):
                 )
         except self._psycopg.Error as e:
             raise StoreError(f"decision log {self.location}: cannot append: {self._one_line(e)}") from None
+        return chained
+
+    def append_event(self, event: Event, signer: Signer | None = None) -> Event:
+        """Append an event to the event chain under its own advisory lock."""
+        conn = self._conn
+        try:
+            with conn.transaction():
+                conn.execute("select pg_advisory_xact_lock(%s)", (EVENT_LOCK,))
+                head = conn.execute("select seq, hash from events order by seq desc limit 1").fetchone()
+                seq = int(head[0]) + 1 if head else 1
+                chained = chain_event(event, head[1] if head else None, signer)
+                conn.execute(
+                    f"insert into events (seq, {', '.join(EVENT_COLUMNS)}) values (%s, {', '.join(['%s'] * len(EVENT_COLUMNS))})",
+                    (seq, *event_values(chained), msgspec.json.encode(chained).decode()),
+                )
+                if chained.decision_ids:
+                    conn.execute(
+                        "insert into event_decisions (seq, decision_id) select %s, d from unnest(%s::text[]) d",
+                        (seq, list(chained.decision_ids)),
+                    )
+        except self._psycopg.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot append an event: {self._one_line(e)}") from None
         return chained
 
     def last_seq(self) -> int:

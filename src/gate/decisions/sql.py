@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from gate.decisions.events import Event, EventQuery
 from gate.decisions.record import Decision, record_hash
 from gate.decisions.store import ChainEntry, DecisionQuery, Signer
 
@@ -23,6 +24,14 @@ COLUMNS = (
 )
 #: the columns queries search on, each derived from the record (verify checks they still agree)
 SEARCH_COLUMNS = COLUMNS[:-1]
+#: the columns of ``events`` an append writes, ``record`` last; ``event_decisions`` indexes decision_ids
+EVENT_COLUMNS = ("event_id", "timestamp", "type", "outcome", "environment", "digest", "prev_hash", "hash", "record")
+
+
+def event_values(event: Event) -> tuple[Any, ...]:
+    """The values of EVENT_COLUMNS but ``record`` for a chained event."""
+    digest = (event.artifact or {}).get("digest")
+    return (event.event_id, event.timestamp, event.type, event.outcome, event.environment, digest, event.prev_hash, event.hash)
 
 
 def chain_record(decision: Decision, prev_hash: str | None, signer: Signer | None) -> Decision:
@@ -139,6 +148,31 @@ class SqlStore(ABC):
         """Every record in append order, with the columns and index rows stored beside it."""
         for seq, *columns, record, rules, waivers in self._rows(chain_sql(self.aggregate, self.char), ()):
             yield chain_entry(seq, columns, record, rules, waivers)
+
+    def events(self, query: EventQuery) -> Iterator[Event]:
+        """Events matching ``query``, newest first (append order with ``oldest_first``)."""
+        p = self.placeholder
+        conditions, params = [], []
+        for column, value in (("e.type", query.type), ("e.environment", query.environment), ("e.digest", query.digest)):
+            if value is not None:
+                conditions.append(f"{column} = {p}")
+                params.append(value)
+        if query.since is not None:
+            conditions.append(f"e.timestamp >= {p}")
+            params.append(query.since)
+        if query.decision_id is not None:
+            conditions.append(f"e.seq in (select seq from event_decisions where decision_id = {p})")
+            params.append(query.decision_id)
+        where = (" where " + " and ".join(conditions)) if conditions else ""
+        limit = f" limit {int(query.limit)}" if query.limit is not None else ""
+        order = "asc" if query.oldest_first else "desc"
+        for (record,) in self._rows(f"select e.record from events e{where} order by e.seq {order}{limit}", params):
+            yield msgspec.json.decode(record, type=Event)
+
+    def event_chain(self) -> Iterator[tuple[int, Event, str]]:
+        """Every event in append order with the hash column stored beside it."""
+        for seq, stored_hash, record in self._rows("select seq, hash, record from events order by seq", ()):
+            yield int(seq), msgspec.json.decode(record, type=Event), stored_hash
 
 
 def chain_sql(aggregate: str, char: str) -> str:

@@ -11,7 +11,8 @@ import msgspec
 
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
-from gate.decisions.sql import COLUMNS, SqlStore, chain_record, column_values
+from gate.decisions.events import Event, chain_event
+from gate.decisions.sql import COLUMNS, EVENT_COLUMNS, SqlStore, chain_record, column_values, event_values
 from gate.decisions.store import Signer, StoreError
 
 #: Each entry upgrades the schema by one version; a newer gate opens an older log by running the rest.
@@ -44,6 +45,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     create index decision_rules_seq on decision_rules (seq);
     create index decision_waivers_seq on decision_waivers (seq)
+    """,
+    # 3: events (promotions, syncs) in their own chain, indexed by the decisions they relate to
+    """
+    create table events (
+        seq integer primary key autoincrement,
+        event_id text not null unique,
+        timestamp text not null,
+        type text not null,
+        outcome text not null,
+        environment text not null,
+        digest text,
+        prev_hash text,
+        hash text not null,
+        record blob not null
+    );
+    create index events_type on events (type, seq);
+    create index events_digest on events (digest, seq);
+    create table event_decisions (seq integer not null, decision_id text not null);
+    create index event_decisions_id on event_decisions (decision_id, seq)
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -109,6 +129,29 @@ class SqliteStore(SqlStore):
                 raise
         except sqlite3.Error as e:
             raise StoreError(f"decision log {self.location}: cannot append: {e}") from None
+        return chained
+
+    def append_event(self, event: Event, signer: Signer | None = None) -> Event:
+        """Append an event to the event chain, atomically like ``append``."""
+        try:
+            self._db.execute("begin immediate")
+            try:
+                head = self._db.execute("select hash from events order by seq desc limit 1").fetchone()
+                chained = chain_event(event, head[0] if head else None, signer)
+                cursor = self._db.execute(
+                    f"insert into events ({', '.join(EVENT_COLUMNS)}) values ({', '.join('?' * len(EVENT_COLUMNS))})",
+                    (*event_values(chained), msgspec.json.encode(chained)),
+                )
+                self._db.executemany(
+                    "insert into event_decisions (seq, decision_id) values (?, ?)",
+                    [(cursor.lastrowid, d) for d in chained.decision_ids],
+                )
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+        except sqlite3.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot append an event: {e}") from None
         return chained
 
     def last_seq(self) -> int:

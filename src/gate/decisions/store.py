@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from gate.decisions.events import Event, EventQuery
 from gate.decisions.record import Decision
 from gate.errors import GateError
 
@@ -97,6 +98,18 @@ class DecisionStore(Protocol):
 
     def last_seq(self) -> int:
         """The highest sequence number ever issued (a deleted tail still counts)."""
+        ...
+
+    def append_event(self, event: Event, signer: Signer | None = None) -> Event:
+        """Store ``event`` after the last event; returns it hashed (and signed)."""
+        ...
+
+    def events(self, query: EventQuery) -> Iterator[Event]:
+        """Events matching ``query``, newest first (append order when ``query.oldest_first``)."""
+        ...
+
+    def event_chain(self) -> Iterator[tuple[int, Event, str]]:
+        """Every event in append order: (seq, event, stored hash column)."""
         ...
 
     def close(self) -> None:

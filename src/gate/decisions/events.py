@@ -1,0 +1,133 @@
+"""Events: what happened after a decision — promotions and reconciler syncs — in the decision log.
+
+An auditor asking "who let this image through" wants the decision and what was done with it:
+pushed to the release registry and committed to the GitOps repository, refused, or found already
+there; applied to a cluster or blocked there. Each event is a record of its own hash chain (table
+``events``), hashed and signed exactly like decisions, so ``gate decisions verify`` finds an edited,
+reordered or deleted event the same way. Events name the decisions they relate to
+(``decision_ids``), indexed, so ``gate decisions show ID`` lists what happened after decision ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from gate.decisions.record import canonical_json, new_decision_id, rfc3339
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from gate.decisions.store import DecisionStore, Signer
+
+#: event types
+PROMOTION = "promotion"
+SYNC = "sync"
+
+
+class Event(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One event record.
+
+    ``outcome`` for a promotion: ``done``, ``noop`` (already promoted), ``refused`` or ``error``;
+    for a sync: ``synced``, ``blocked`` or ``error``. ``details`` holds what was done and why
+    (registry operations, the GitOps commit, refusal reasons; applied and blocked objects).
+    """
+
+    event_id: str
+    timestamp: str
+    type: str
+    outcome: str
+    environment: str
+    decision_ids: tuple[str, ...] = ()
+    #: the image concerned, when there is one: {image, digest, target?}
+    artifact: dict[str, Any] | None = None
+    details: dict[str, Any] = {}
+    #: who did it: CI context or the reconciler's identity
+    context: dict[str, Any] = {}
+    prev_hash: str | None = None
+    hash: str | None = None
+    signing_key: str | None = None
+    signature: str | None = None
+
+
+def new_event(type_: str, outcome: str, environment: str, *, decision_ids: tuple[str, ...] = (),
+              artifact: dict[str, Any] | None = None, details: dict[str, Any] | None = None,
+              context: dict[str, Any] | None = None) -> Event:
+    """An event stamped now, with a fresh time-ordered id."""
+    from datetime import UTC, datetime
+
+    return Event(
+        event_id=new_decision_id(),
+        timestamp=rfc3339(datetime.now(UTC)),
+        type=type_,
+        outcome=outcome,
+        environment=environment,
+        decision_ids=tuple(decision_ids),
+        artifact=artifact,
+        details=details or {},
+        context=context or {},
+    )
+
+
+def event_hash(event: Event) -> str:
+    """sha256 over the canonical event without ``hash`` and ``signature``."""
+    body = msgspec.structs.replace(event, hash=None, signature=None)
+    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def chain_event(event: Event, prev_hash: str | None, signer: Signer | None) -> Event:
+    """``event`` linked after the event whose hash is ``prev_hash``: hashed, and signed when a signer is given."""
+    linked = msgspec.structs.replace(event, prev_hash=prev_hash, signing_key=signer.key_id if signer else None)
+    digest = event_hash(linked)
+    return msgspec.structs.replace(linked, hash=digest, signature=signer.sign(digest) if signer else None)
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters on events (all optional; combined with AND)."""
+
+    decision_id: str | None = None
+    type: str | None = None
+    environment: str | None = None
+    digest: str | None = None
+    since: str | None = None
+    limit: int | None = None
+    oldest_first: bool = False
+
+
+@dataclass(frozen=True)
+class EventsReport:
+    """What ``verify_events`` found."""
+
+    ok: bool
+    count: int
+    problem: str | None = None
+
+
+def verify_events(store: DecisionStore, trusted: dict[str, Ed25519PublicKey]) -> EventsReport:
+    """Walk the event chain: sequence, hash, stored hash, link and signature of every event."""
+    from gate.decisions.signing import verify_signature
+
+    count = 0
+    prev_seq = 0
+    prev_hash: str | None = None
+    entries: Iterator[tuple[int, Event, str]] = store.event_chain()
+    for seq, event, stored_hash in entries:
+        where = f"event seq {seq} ({event.event_id})"
+        if seq != prev_seq + 1:
+            return EventsReport(False, count, f"{where}: missing before it: seq {prev_seq + 1} deleted")
+        recomputed = event_hash(event)
+        if recomputed != event.hash or stored_hash != event.hash:
+            return EventsReport(False, count, f"{where}: edited: its contents hash to {recomputed}, not {event.hash}")
+        if event.prev_hash != prev_hash:
+            return EventsReport(False, count, f"{where}: chain broken: events reordered, removed or inserted")
+        problem = verify_signature(event, trusted)  # type: ignore[arg-type]  # same signature fields as Decision
+        if problem is not None:
+            return EventsReport(False, count, f"{where}: {problem}")
+        count += 1
+        prev_seq, prev_hash = seq, event.hash
+    return EventsReport(True, count)
