@@ -30,14 +30,24 @@ _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"
 _HINT = "use an RFC 3339 time (2026-10-01T00:00:00Z), a date (2026-10-01) or a duration ago (90m, 12h, 30d, 2w)"
 
 
+def parse_duration(value: str, flag: str) -> timedelta:
+    """A duration such as ``90m``, ``12h``, ``30d``, ``1d12h``; ``flag`` names the option in errors."""
+    text = value.strip()
+    if not _DURATION.match(text):
+        raise UsageError(f"{flag} {value!r}: not a duration; use a number and a unit: 90m, 12h, 30d, 2w")
+    try:
+        return sum((timedelta(**{_UNIT[unit]: int(n)}) for n, unit in _PART.findall(text)), timedelta())
+    except OverflowError:
+        raise UsageError(f"{flag} {value!r}: that is too long") from None
+
+
 def parse_time(value: str, flag: str, now: datetime | None = None) -> str:
     """``value`` as a stored-format UTC timestamp; ``flag`` names the option in errors."""
     text = value.strip()
     now = now or datetime.now(UTC)
     if _DURATION.match(text):
         try:
-            delta = sum((timedelta(**{_UNIT[unit]: int(n)}) for n, unit in _PART.findall(text)), timedelta())
-            return _stored(now - delta, value, flag)
+            return _stored(now - parse_duration(text, flag), value, flag)
         except OverflowError:
             raise UsageError(f"{flag} {value!r}: that is too long ago") from None
     if _DATE.match(text):

@@ -1,0 +1,256 @@
+"""``gate promote``: move an approved digest to the release registry and into the GitOps repository.
+
+The order is what makes it safe: first everything that can refuse without changing anything (the
+decision's preconditions, a rollback hold), then the registry (copy by digest, or push from a
+daemon with the pushed digest checked), then the GitOps commit. Every outcome — done, no-op,
+refused, error — is appended to the decision log as an event about the decision, so an auditor sees
+what was done with it. ``dry_run`` reads the registry and the repository and reports the operations
+and the exact diff, changing and recording nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from gate.decisions.events import PROMOTION, new_event
+from gate.decisions.record import Decision
+from gate.errors import GateError, UsageError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GitOpsTarget:
+    """Where the new reference is written, and how the file is read."""
+
+    repo: str
+    path: str
+    branch: str = "main"
+    #: "push" to the branch, or "branch" to push a promotion branch for a pull request
+    mode: str = "push"
+    #: auto | kustomize | helm | manifest | setters
+    format: str = "auto"
+    #: dotted path of the image mapping in Helm values
+    values_key: str = "image"
+    #: Flux setter marker (``ns:name``) to update
+    setter: str | None = None
+    message_template: str | None = None
+    author_name: str = "gate"
+    author_email: str = "gate@localhost"
+    #: True forces a signed commit, False forbids one, None follows git's commit.gpgsign
+    sign: bool | None = None
+    #: a folder to keep the clone in between promotions (default: a temporary clone)
+    workdir: Path | None = None
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    """One ``gate promote``."""
+
+    decision_id: str
+    #: REGISTRY/REPO:TAG in the release registry
+    target: str
+    gitops: GitOpsTarget | None
+    max_age: timedelta
+    environment: str | None = None
+    #: the staging image, REF@sha256:D (default: the decision's artifact)
+    source: str | None = None
+    from_daemon: bool = False
+    docker_host: str | None = None
+    override_hold: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class PromotionResult:
+    """What happened; ``outcome`` is done, noop, refused, dry-run or error."""
+
+    outcome: str
+    decision_id: str
+    target: str
+    digest: str | None = None
+    source: str | None = None
+    environment: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    registry: dict[str, Any] = field(default_factory=dict)
+    gitops: dict[str, Any] = field(default_factory=dict)
+    event_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as ``--format json`` prints it."""
+        return {
+            "outcome": self.outcome,
+            "decision_id": self.decision_id,
+            "environment": self.environment,
+            "source": self.source,
+            "target": self.target,
+            "digest": self.digest,
+            "reasons": self.reasons,
+            "registry": self.registry,
+            "gitops": self.gitops,
+            "event_id": self.event_id,
+        }
+
+
+def promote(request: PromotionRequest, store: Any, signer: Any, trusted: dict[str, Any],
+            now: datetime | None = None) -> PromotionResult:
+    """Carry out ``request``; the result says done, noop, refused or dry-run. Errors raise GateError
+    after the error is recorded as an event (when the log can still be written)."""
+    from gate.promote.preconditions import Expectation, refusals
+
+    now = now or datetime.now(UTC)
+    decision = store.get(request.decision_id)
+    result = PromotionResult("refused", request.decision_id, request.target, environment=request.environment)
+    source = request.source or _decision_source(decision)
+    digest = _digest_of(source) if source else None
+    result.source, result.digest = source, digest
+    if decision is not None:
+        result.environment = request.environment or decision.environment
+    expect = Expectation(environment=request.environment, digest=digest, max_age=request.max_age, now=now)
+    result.reasons = refusals(decision, request.decision_id, expect, trusted)
+    if not result.reasons and source is None:
+        result.reasons = [f"decision {request.decision_id} names no image: give --source REF@sha256:D"]
+    try:
+        if not result.reasons and request.gitops is not None:
+            hold = _hold(request, digest)
+            if hold is not None and not request.override_hold:
+                result.reasons = [f"rollback hold: {hold.reason}; promote with --override-hold to re-promote it anyway"]
+        if result.reasons:
+            return _record(result, request, store, signer)
+        assert decision is not None and source is not None and digest is not None
+        result.registry = _registry(request, source, digest)
+        if request.gitops is not None:
+            result.gitops = _write_back(request, request.gitops, decision, digest)
+    except GateError as e:
+        result.outcome = "error"
+        result.reasons = [e.diagnostics()]
+        _record(result, request, store, signer)
+        raise
+    changed = not result.registry.get("already_present") or result.gitops.get("status") == "committed"
+    result.outcome = "dry-run" if request.dry_run else ("done" if changed else "noop")
+    return _record(result, request, store, signer)
+
+
+def _decision_source(decision: Decision | None) -> str | None:
+    artifact = (decision.artifact or {}) if decision else {}
+    image, digest = artifact.get("image"), artifact.get("digest")
+    return f"{image}@{digest}" if image and digest else None
+
+
+def _digest_of(source: str) -> str:
+    from gate.promote.imageref import parse_reference
+
+    digest = parse_reference(source).digest
+    if digest is None:
+        raise UsageError(f"--source {source!r} is not pinned by digest: give REF@sha256:<64 hex digits>")
+    return digest
+
+
+def _target_parts(target: str) -> tuple[str, str]:
+    """``(repository, tag)`` of REGISTRY/REPO:TAG."""
+    from gate.promote.imageref import parse_reference
+
+    ref = parse_reference(target)
+    if ref.digest or not ref.tag:
+        raise UsageError(f"--target {target!r} must be REGISTRY/REPO:TAG (a tag, no digest)")
+    return ref.name, ref.tag
+
+
+def _hold(request: PromotionRequest, digest: str | None) -> Any:
+    from gate.promote.gitops import find_hold
+
+    gitops = request.gitops
+    assert gitops is not None and digest is not None
+    return find_hold(gitops.repo, gitops.path, digest, branch=gitops.branch, workdir=gitops.workdir)
+
+
+def _registry(request: PromotionRequest, source: str, digest: str) -> dict[str, Any]:
+    """Copy (or push from the daemon) and say what was done."""
+    if request.from_daemon:
+        if request.dry_run:
+            return {"operations": [f"push {source} from the Docker daemon as {request.target}, expecting {digest}"],
+                    "already_present": False}
+        from gate.promote.daemon import push_from_daemon
+
+        copied = push_from_daemon(source, request.target, digest, docker_host=request.docker_host)
+    else:
+        from gate.promote.registry import copy_image
+
+        copied = copy_image(source, request.target, dry_run=request.dry_run)
+    return {"operations": list(copied.operations), "already_present": copied.already_present}
+
+
+def _write_back(request: PromotionRequest, gitops: GitOpsTarget, decision: Decision, digest: str) -> dict[str, Any]:
+    """Edit the GitOps file to the pinned reference and commit it (or, dry-run, show the diff)."""
+    from gate.promote.edit import update_image
+    from gate.promote.gitops import CommitSpec, build_message, redact_url, write_back
+
+    repository, tag = _target_parts(request.target)
+    new_ref = f"{repository}:{tag}@{digest}"
+    seen: dict[str, Any] = {}
+
+    def edit(text: str) -> tuple[str, bool]:
+        edited = update_image(
+            text, path=gitops.path, image=repository, digest=digest, tag=tag,
+            format=gitops.format, values_key=gitops.values_key, setter=gitops.setter,
+        )
+        seen["changes"] = edited.changes
+        seen["format"] = edited.format
+        return edited.text, bool(edited.changes)
+
+    # The message needs the old value, which only the edit sees: build it lazily from what it saw.
+    def message() -> str:
+        changes = seen.get("changes") or ()
+        return build_message(
+            gitops.message_template, image=repository, old=changes[0].old if changes else None, new=new_ref,
+            environment=decision.environment, decision_id=decision.decision_id,
+            policy_revision=decision.policy.revision, digest=digest, path=gitops.path,
+            extra_trailers={"Gate-Override-Hold": "true"} if request.override_hold else None,
+        )
+
+    spec = CommitSpec(message=message, author_name=gitops.author_name, author_email=gitops.author_email)  # type: ignore[arg-type]
+    written = write_back(
+        gitops.repo, gitops.path, edit, spec, branch=gitops.branch, mode=gitops.mode,
+        change_key=f"{request.target}@{digest}", workdir=gitops.workdir, dry_run=request.dry_run, sign=gitops.sign,
+    )
+    changes = seen.get("changes") or ()
+    return {
+        "repo": redact_url(gitops.repo),
+        "path": gitops.path,
+        "format": seen.get("format"),
+        "status": written.status,
+        "commit": written.commit,
+        "branch": written.branch,
+        "attempts": written.attempts,
+        "old": changes[0].old if changes else None,
+        "new": new_ref,
+        "diff": written.diff,
+    }
+
+
+def _record(result: PromotionResult, request: PromotionRequest, store: Any, signer: Any) -> PromotionResult:
+    """Append the promotion to the decision log (not for a dry run: nothing happened)."""
+    if request.dry_run and result.outcome in ("dry-run", "refused"):
+        return result
+    from gate.context import ci_context
+
+    details: dict[str, Any] = {"reasons": result.reasons}
+    if result.registry:
+        details["registry"] = result.registry
+    if result.gitops:
+        details["gitops"] = {k: v for k, v in result.gitops.items() if k != "diff"}
+        if result.gitops.get("commit"):
+            details["commit"] = result.gitops["commit"]
+    event = new_event(
+        PROMOTION, result.outcome, result.environment or "",
+        decision_ids=(result.decision_id,),
+        artifact={"source": result.source, "digest": result.digest, "target": result.target},
+        details=details,
+        context=ci_context(),
+    )
+    result.event_id = store.append_event(event, signer).event_id
+    return result
