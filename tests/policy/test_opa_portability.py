@@ -20,6 +20,8 @@ Three parts:
   (``gate policy test``), one pytest test per Rego test;
 - ``data.gate.promotion`` is identical on both engines for documents ``gate scan`` makes of the
   real reports in tests/data, in prod and staging, with ``now`` and waivers;
+- ``data.gate.admission`` is identical on both engines for the real AdmissionReview requests in
+  tests/data/admission, with images that reach every admission rule, and with admission data;
 - a policy OPA refuses gets no answer from regorus either (syntax errors and compile errors).
 
 Known leniency of regorus (0.13) that the first part guards against, since OPA compiles the whole
@@ -275,6 +277,118 @@ def test_promotion_document_is_identical(
         assert "secrets.exposed" in _rules(opa, "secrets", "deny")
         assert applied == ["W-EDGE", "W-ONE-DAY"]
         assert warned == ["waivers.expiring", "waivers.expiring"]
+
+
+# -------------------------------------------------------------------------------------------------
+# 2b. data.gate.admission on realistic inputs
+# -------------------------------------------------------------------------------------------------
+
+ADMISSION_SAMPLES = DATA / "admission"
+ADMISSION_SET_PATHS = "paths := [path | walk(data.gate.admission, [path, value]); is_set(value)]"
+
+
+def _admission_decision(**fields: Any) -> dict[str, Any]:
+    """A decision entry as gate.reconcile.admission builds it: allow, trusted, 10 days old, replayed clean."""
+    return {
+        "decision_id": "0190a0a0-0000-7000-8000-000000000001",
+        "outcome": "allow",
+        "timestamp": rfc3339(NOW - timedelta(days=10)),
+        "age_seconds": 864000.5,
+        "image": JUICE_SHOP_IMAGE,
+        "signed": True,
+        "signature_valid": True,
+        "trusted_key": True,
+        "signature_problem": None,
+        "signing_key": "0123456789abcdef",
+        "policy_digest": "sha256:" + "0" * 64,
+        "policy_revision": "gate-policies-0.1.0",
+        "waivers": [],
+        "replay": {"outcome": "allow", "violations": [], "warnings": [], "error": None},
+        **fields,
+    }
+
+
+def _admission_images() -> list[dict[str, Any]]:
+    """One image per shipped admission rule (and one that passes)."""
+    pinned = f"{JUICE_SHOP_IMAGE}:12.10.2@{DIGEST}"
+    violation = {"rule": "vulnerabilities.severity", "message": "CVE-2021-44906 in minimist", "severity": "critical"}
+    pending = {**violation, "rule": "provenance.required", "effective_on": rfc3339(NOW + timedelta(days=30))}
+    cases = {
+        "ok": [_admission_decision()],
+        "missing": [],
+        "deny": [_admission_decision(outcome="deny"), _admission_decision()],
+        "untrusted": [_admission_decision(trusted_key=False, signature_valid=False, signature_problem=None)],
+        "unsigned": [_admission_decision(signed=False, signature_valid=False, trusted_key=False)],
+        "old": [_admission_decision(age_seconds=40 * 86400)],
+        "waiver": [_admission_decision(waivers=[{"id": "W-1", "rule": "CVE-1", "expires": rfc3339(NOW - timedelta(hours=1)), "expired": False}])],
+        "replay": [_admission_decision(replay={"outcome": "deny", "violations": [violation, pending], "warnings": []})],
+        "error": [_admission_decision(replay={"outcome": "error", "violations": [], "warnings": [], "error": "boom"})],
+        "not-replayed": [_admission_decision(replay=None)],
+    }
+    images = [
+        {"container": f"spec.containers[{name}]", "image": pinned, "pinned": True, "digest": DIGEST, "decisions": decisions}
+        for name, decisions in cases.items()
+    ]
+    images.append({"container": "spec.containers[tag]", "image": "nginx:1.25", "pinned": False, "digest": None, "decisions": []})
+    return images
+
+
+def _admission_request(name: str) -> dict[str, Any]:
+    import yaml
+
+    path = ADMISSION_SAMPLES / name
+    document = yaml.safe_load(path.read_text())  # JSON is YAML
+    return document.get("request", document) if "request" in document else document
+
+
+ADMISSION_CASES = {
+    **{f"{p.name}-no-images": (p.name, "prod", False, {}) for p in sorted(ADMISSION_SAMPLES.iterdir()) if p.suffix in (".json", ".yaml")},
+    "every-rule-prod": ("admissionreview-v1-deployment-create-image.json", "prod", True, {}),
+    "every-rule-staging": ("admissionreview-v1-deployment-create-image.json", "staging", True, {}),
+    "data-override": ("admissionreview-v1-deployment-create-image.json", "prod", True, {"admission": {"max_decision_age": {"prod": "1h"}}}),
+    "bad-data": ("admissionreview-v1-deployment-create-image.json", "prod", True, {"admission": {"max_decision_age": {"prod": "30d"}, "x": 1}}),
+}
+
+
+@pytest.mark.parametrize(("sample", "environment", "with_images", "extra"), ADMISSION_CASES.values(), ids=ADMISSION_CASES.keys())
+def test_admission_document_is_identical(sample: str, environment: str, with_images: bool, extra: dict[str, Any]) -> None:
+    data = merge_data(BUNDLE.data, extra)
+    opa = _opa(BUNDLE, BUNDLE.policies(), data)
+    embedded = EmbeddedEngine()
+    embedded.load(BUNDLE, data)
+    gate_part = {"environment": environment, "now": rfc3339(NOW), "commit": None, "images": _admission_images() if with_images else []}
+    policy_input = {"request": _admission_request(sample), "gate": gate_part}
+
+    from_opa = opa.eval_document("gate.admission", policy_input)
+    from_regorus = embedded.evaluate("gate.admission", policy_input)
+    sets = opa.eval_query(ADMISSION_SET_PATHS, policy_input)[0]["paths"]
+    embedded.raw.set_input_json(json.dumps(policy_input))
+    regorus_sets = json.loads(embedded.raw.eval_query_as_json(ADMISSION_SET_PATHS))["result"][0]["bindings"]["paths"]
+    assert sorted(map(json.dumps, regorus_sets)) == sorted(map(json.dumps, sets))
+    assert _canonical(from_opa, sets) == _canonical(from_regorus, sets)
+
+    # Not vacuous: the images reach every rule.
+    denied = sorted({r["rule"] for package in from_opa.values() for r in package.get("deny", [])})
+    if with_images and not extra:
+        expected = {
+            "admission.decisions.missing",
+            "admission.decisions.not_allowed",
+            "admission.decisions.signature",
+            "admission.decisions.waiver_expired",
+            "admission.images.unpinned",
+            "admission.replay.denied",
+            "admission.replay.error",
+        }
+        if environment == "prod":  # 40 days is within staging's 2160h
+            expected.add("admission.decisions.too_old")
+        assert denied == sorted(expected)
+        assert [w["rule"] for w in from_opa["replay"]["warn"]] == ["admission.replay.pending"]
+    elif not extra:
+        assert denied == []
+    elif "x" in extra["admission"]:
+        assert "admission.settings.invalid" in denied and "admission.decisions.too_old" not in denied
+    else:
+        assert "admission.decisions.too_old" in denied and "admission.settings.invalid" not in denied
 
 
 # -------------------------------------------------------------------------------------------------
