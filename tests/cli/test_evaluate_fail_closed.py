@@ -151,3 +151,13 @@ def test_effective_on_turns_a_deny_into_a_dated_warning(gate: Callable[..., Run]
     past = DENY_CRITICAL.replace("#   severity: critical", "#   severity: critical\n#   effective_on: 2020-01-01T00:00:00Z")
     (tmp_path / "bundle" / "vulns.rego").write_text(past)
     assert evaluate(gate, data, tmp_path / "bundle").code == 1
+
+
+def test_effective_on_may_be_a_date_but_not_a_zoneless_time(gate: Callable[..., Run], data: Path, tmp_path: Path) -> None:
+    """``effective_on: 2999-01-01`` is midnight UTC that day (people write dates); a time without a zone is refused."""
+    dated = DENY_CRITICAL.replace("#   severity: critical", "#   severity: critical\n#   effective_on: 2999-01-01")
+    run = evaluate(gate, data, bundle(tmp_path, ("vulns.rego", dated)), "--format", "json")
+    assert run.code == 0 and run.json()["outcome"] == "allow"
+    zoneless = DENY_CRITICAL.replace("#   severity: critical", "#   severity: critical\n#   effective_on: 2999-01-01T00:00:00")
+    (tmp_path / "bundle" / "vulns.rego").write_text(zoneless)
+    assert "has no time zone" in one_error_line(evaluate(gate, data, tmp_path / "bundle"))

@@ -7,7 +7,7 @@ same steps. Fail closed: no deny/warn rule evaluated, or a result of the wrong s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gate.decisions.record import AppliedWaiver, Violation
@@ -111,10 +111,16 @@ def _postponed(v: Violation) -> Violation:
 
 
 def _parse_time(text: str, where: str) -> datetime:
+    """An RFC 3339 time, or a date (midnight UTC, as people write ``effective_on: 2027-03-01``)."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise PolicyError(f"{where}: effective_on {text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        if len(text.strip()) != 10:  # a time without a zone is ambiguous; a plain date is not
+            raise PolicyError(f"{where}: effective_on {text!r} has no time zone: add Z or +HH:MM")
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _applied(raw: Any) -> AppliedWaiver:
