@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -113,6 +114,9 @@ def gate(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) ->
 
     def run(*argv: str) -> Run:
         code = main([str(a) for a in argv])
+        # Free the run's policy engines here: regorus engines must be dropped on the thread that made
+        # them, and a later collection could run on a server thread of another fixture.
+        gc.collect()
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err)
 

@@ -10,6 +10,12 @@ regorus' Python engine is "unsendable" (it panics when used from a thread other 
 created it), so one compiled engine cannot be shared by the request threads. Building costs about
 16 ms for 35 kB of Rego on these machines, small beside evaluating any real input.
 
+With ``admission=ENV`` (``gate serve --admission --env ENV``) it also answers Kubernetes
+AdmissionReviews at ``POST /v1/admission`` (alias ``/validate``) with the admission policy of the
+same bundle and the decision log (gate.admission_webhook), and with ``tls_cert``/``tls_key`` it
+speaks HTTPS, as the API server requires of webhooks. The admission endpoints, like ``/health``,
+need no bearer token: the API server sends none unless configured to.
+
 Differences from OPA worth knowing: no bundles, decision logs, ``/v1/query`` or ``/v1/compile``;
 policy listings carry no ``ast``; a policy is checked on upload by compiling it and evaluating its
 package once without input (regorus resolves functions lazily), not by OPA's type checker.
@@ -23,16 +29,21 @@ import json
 import logging
 import re
 import socket
+import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gate.errors import PolicyError, UsageError
 from gate.policy.embedded import regorus_message
+
+if TYPE_CHECKING:
+    from gate.admission_webhook import AdmissionWebhook
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +51,10 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024 * 1024
 DEFAULT_ADDR = "127.0.0.1:8181"
 _UNDEFINED = object()
+#: The paths answering AdmissionReviews (``/validate`` is what webhook examples usually call it).
+ADMISSION_PATHS = (["v1", "admission"], ["validate"])
+#: Seconds a client may take to complete the TLS handshake.
+HANDSHAKE_TIMEOUT = 10.0
 _LOCATION = re.compile(r"^(?P<file>.+?):(?P<row>\d+):(?P<col>\d+): (?P<message>.*)$")
 
 
@@ -249,12 +264,24 @@ def _remove(data: dict[str, Any], path: Sequence[str]) -> dict[str, Any]:
 
 
 class GateServer(ThreadingHTTPServer):
-    """The HTTP server: a ``PolicySet``, a body limit and an optional bearer token."""
+    """The HTTP server: a ``PolicySet``, a body limit, an optional bearer token, and optionally an
+    admission webhook and TLS."""
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], policy_set: PolicySet, max_body: int, token: str | None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        policy_set: PolicySet,
+        max_body: int,
+        token: str | None,
+        *,
+        admission: AdmissionWebhook | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.admission = admission  # before binding: a failed bind calls server_close
+        self.tls = tls
         super().__init__(address, _Handler)
         self.policy_set = policy_set
         self.max_body = max_body
@@ -267,10 +294,30 @@ class GateServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        """``http://host:port`` as bound (the real port when asked for port 0)."""
+        """``http(s)://host:port`` as bound (the real port when asked for port 0)."""
         host, port = self.server_address[:2]
         host = str(host)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """The next connection; with TLS wrapped for a handshake on its own thread (``_Handler.setup``),
+        so a slow or silent client cannot hold up accepting the others."""
+        connection, address = super().get_request()
+        if self.tls is not None:
+            connection = self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed outside a request (a TLS handshake, a reset): one line, no traceback."""
+        error = sys.exc_info()[1]
+        logger.debug("gate serve: connection from %s failed: %s", client_address, error)
+
+    def server_close(self) -> None:
+        """Stop listening, then close the admission webhook's store."""
+        super().server_close()
+        if self.admission is not None:
+            self.admission.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -279,6 +326,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: opa-python-client reuses one session
     disable_nagle_algorithm = True  # headers and body go out in two writes: don't wait 40 ms between them
     server: GateServer
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(HANDSHAKE_TIMEOUT)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        super().setup()
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -315,6 +369,8 @@ class _Handler(BaseHTTPRequestHandler):
         if segments == ["health"] and method == "GET":
             self._read_body()
             return HTTPStatus.OK, {}
+        if segments in ADMISSION_PATHS and self.server.admission is not None:
+            return self._admission(method, url.path)
         self._authorize()
         body = self._read_body()
         state = self.server.policy_set
@@ -361,6 +417,20 @@ class _Handler(BaseHTTPRequestHandler):
             raise _not_found(f"no such endpoint: {url.path}")
         raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, "invalid_parameter", f"{method} is not allowed on {url.path}")
 
+    def _admission(self, method: str, path: str) -> tuple[HTTPStatus, Any]:
+        """An AdmissionReview in, an AdmissionReview out; 400 only when there is nothing to answer to."""
+        from gate.admission_webhook import MAX_REVIEW_BODY, MalformedReview
+
+        webhook = self.server.admission
+        assert webhook is not None
+        body = self._read_body(min(self.server.max_body, MAX_REVIEW_BODY))
+        if method != "POST":
+            raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, "invalid_parameter", f"{method} is not allowed on {path}")
+        try:
+            return HTTPStatus.OK, webhook.answer(body)
+        except MalformedReview as e:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", e.diagnostics()) from None
+
     def _authorize(self) -> None:
         token = self.server.token
         if token is None:
@@ -370,7 +440,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be taken for the next request
             raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "missing or invalid bearer token")
 
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int | None = None) -> bytes:
+        limit = self.server.max_body if limit is None else limit
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self.close_connection = True
             raise ApiError(HTTPStatus.LENGTH_REQUIRED, "invalid_parameter", "send the body with a Content-Length")
@@ -379,12 +450,12 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", "bad Content-Length") from None
-        if length > self.server.max_body:
+        if length > limit:
             self.close_connection = True  # not reading a body that large: the connection cannot be reused
             raise ApiError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 "invalid_parameter",
-                f"request body of {length} bytes exceeds the limit of {self.server.max_body}",
+                f"request body of {length} bytes exceeds the limit of {limit}",
             )
         return self.rfile.read(length) if length > 0 else b""
 
@@ -449,6 +520,18 @@ def load_policy_set(policy_dir: str | Path | None, data_files: Sequence[str | Pa
         raise PolicyError(f"policy bundle {policy_dir}: policy does not compile: {e.detail}") from None
 
 
+def tls_context(cert_file: str | Path, key_file: str | Path) -> ssl.SSLContext:
+    """A server context with this certificate (chain) and key: TLS 1.2 or newer, Python's defaults."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(cert_file), str(key_file))
+    except (OSError, ssl.SSLError) as e:
+        problem = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UsageError(f"--tls-cert {cert_file} / --tls-key {key_file}: cannot load: {problem}") from None
+    return context
+
+
 def make_server(
     policy_dir: str | Path | None = None,
     data_files: Sequence[str | Path] = (),
@@ -457,12 +540,34 @@ def make_server(
     *,
     max_body: int = MAX_BODY,
     token: str | None = None,
+    admission: str | None = None,
+    tls_cert: str | Path | None = None,
+    tls_key: str | Path | None = None,
+    admission_options: dict[str, Any] | None = None,
 ) -> GateServer:
-    """A bound, not yet serving server (port 0 picks a free port: see ``server.url``)."""
+    """A bound, not yet serving server (port 0 picks a free port: see ``server.url``).
+
+    ``admission=ENV`` also answers AdmissionReviews for that environment with ``policy_dir``'s
+    admission rules and the decision log (GATE_DECISION_STORE); ``admission_options`` go to the
+    ``AdmissionWebhook`` (``store_url``, ``checker_options``). ``tls_cert`` and ``tls_key`` (both
+    or neither) serve HTTPS.
+    """
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+    if admission is not None and policy_dir is None:
+        raise UsageError("--admission needs --policy DIR: the bundle whose gate.admission rules judge the requests")
+    tls = tls_context(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
     policy_set = load_policy_set(policy_dir, data_files)
+    webhook = None
+    if admission is not None and policy_dir is not None:
+        from gate.admission_webhook import AdmissionWebhook
+
+        webhook = AdmissionWebhook(policy_dir, admission, data_files=data_files, **(admission_options or {}))
     try:
-        return GateServer((host, port), policy_set, max_body, token)
+        return GateServer((host, port), policy_set, max_body, token, admission=webhook, tls=tls)
     except OSError as e:
+        if webhook is not None:
+            webhook.close()
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
@@ -474,12 +579,18 @@ def serve(
     ready_callback: Callable[[GateServer], None] | None = None,
     *,
     token: str | None = None,
+    admission: str | None = None,
+    tls_cert: str | Path | None = None,
+    tls_key: str | Path | None = None,
 ) -> None:
     """Serve until interrupted (Ctrl-C returns normally) or ``server.shutdown()``.
 
     ``ready_callback(server)`` runs once the socket listens: print ``server.url`` from it.
+    ``admission``, ``tls_cert`` and ``tls_key`` are as for ``make_server``.
     """
-    server = make_server(policy_dir, data_files, host, port, token=token)
+    server = make_server(
+        policy_dir, data_files, host, port, token=token, admission=admission, tls_cert=tls_cert, tls_key=tls_key
+    )
     try:
         if ready_callback is not None:
             ready_callback(server)

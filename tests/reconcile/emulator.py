@@ -48,6 +48,8 @@ import kmock
 import yaml
 
 WEBHOOK = "validation.gatekeeper.sh"
+#: requests kmock's request log keeps (see GateEmulator.__call__)
+REQUEST_LOG = 8
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 _NAMESPACE_PATH = re.compile(r"/api/v1/namespaces(?:/([^/]+))?/?")
 _APPLY = "application/apply-patch+yaml"
@@ -122,6 +124,19 @@ class GateEmulator(kmock.KubernetesEmulator):
     # -- the request path ------------------------------------------------------------------------
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        """Serve one request, then forget all but the latest REQUEST_LOG requests.
+
+        kmock keeps every request it served and matches each new one against that whole log, so a
+        request costs more with every one before it (a 1,000-object cycle slowed to ~100 ms a GET).
+        The tests here assert on stored objects, never on the request log, so it is kept short.
+        """
+        try:
+            return await self._serve(raw_request)
+        finally:
+            if len(self._requests) > REQUEST_LOG:
+                del self._requests[:-REQUEST_LOG]
+
+    async def _serve(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         """EMULATION 3: route ``/api/v1/namespaces[/name]`` as the cluster-scoped resource it is."""
         match = _NAMESPACE_PATH.fullmatch(raw_request.path)
         if match is None:

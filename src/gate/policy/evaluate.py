@@ -36,7 +36,11 @@ def evaluate_promotion(
     engine: PolicyEngine, metadata: dict[tuple[str, str], RuleMeta], input: dict[str, Any], now: datetime
 ) -> PolicyResult:
     """Evaluate every ``gate.promotion`` package on ``input`` and normalize what they say."""
-    document = engine.evaluate(PROMOTION_ROOT, input)
+    return promotion_result(engine.evaluate(PROMOTION_ROOT, input), metadata, now)
+
+
+def promotion_result(document: Any, metadata: dict[tuple[str, str], RuleMeta], now: datetime) -> PolicyResult:
+    """What ``data.gate.promotion`` (``document``, as the engine returned it) says, normalized."""
     packages = dict(_rule_packages(document, PROMOTION_ROOT)) if isinstance(document, dict) else {}
     rules = sum(("deny" in node) + ("warn" in node) for node in packages.values())
     if rules == 0:

@@ -277,7 +277,7 @@ def _branch_name(branch: str, path: str, change_key: str) -> str:
 
 def write_back(repo_url: str, path: str, edit: Callable[[str], tuple[str, bool]], commit: CommitSpec, *,
                branch: str = "main", mode: str = "push", change_key: str | None = None,
-               workdir: Path | None = None, dry_run: bool = False, max_attempts: int = 20,
+               workdir: Path | None = None, dry_run: bool = False, max_attempts: int = 40,
                sign: bool | None = None, git_config: Mapping[str, str] | None = None) -> WriteBack:
     """Apply ``edit`` to ``path`` on ``branch`` of ``repo_url``, commit it and push.
 
@@ -286,7 +286,7 @@ def write_back(repo_url: str, path: str, edit: Callable[[str], tuple[str, bool]]
     change never opens two branches. ``sign`` True forces ``-S``, False ``--no-gpg-sign``, None
     follows ``commit.gpgsign``; ``git_config`` is set in the clone's own config (e.g. signing keys).
     Each round of racing pushers lets at least one through, so ``max_attempts`` should cover the
-    pipelines that may promote into one repository at once (20 measured: at most 11 attempts).
+    pipelines that may promote into one repository at once (10 processes at once measured: up to 16).
     """
     if mode not in ("push", "branch"):
         raise UsageError(f"write-back mode must be 'push' or 'branch', not {mode!r}")

@@ -10,7 +10,11 @@ and the exact diff, changing and recording nothing.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,6 +118,13 @@ def promote(request: PromotionRequest, store: Any, signer: Any, trusted: dict[st
     result.reasons = refusals(decision, request.decision_id, expect, trusted)
     if not result.reasons and source is None:
         result.reasons = [f"decision {request.decision_id} names no image: give --source REF@sha256:D"]
+    with _shared_clone(request) as request:
+        return _carry_out(request, store, signer, decision, result, source, digest)
+
+
+def _carry_out(request: PromotionRequest, store: Any, signer: Any, decision: Decision | None,
+               result: PromotionResult, source: str | None, digest: str | None) -> PromotionResult:
+    """The hold check, the registry and the GitOps write-back, once the preconditions are known."""
     try:
         if not result.reasons and request.gitops is not None:
             hold = _hold(request, digest)
@@ -133,6 +144,17 @@ def promote(request: PromotionRequest, store: Any, signer: Any, trusted: dict[st
     changed = not result.registry.get("already_present") or result.gitops.get("status") == "committed"
     result.outcome = "dry-run" if request.dry_run else ("done" if changed else "noop")
     return _record(result, request, store, signer)
+
+
+@contextlib.contextmanager
+def _shared_clone(request: PromotionRequest) -> Iterator[PromotionRequest]:
+    """The request with a clone folder the hold check and the write-back share (one fetch, not two),
+    temporary unless the caller keeps one (GitOpsTarget.workdir)."""
+    if request.gitops is None or request.gitops.workdir is not None:
+        yield request
+        return
+    with tempfile.TemporaryDirectory(prefix="gate-promote-") as folder:
+        yield dataclasses.replace(request, gitops=dataclasses.replace(request.gitops, workdir=Path(folder)))
 
 
 def _decision_source(decision: Decision | None) -> str | None:

@@ -38,6 +38,7 @@ from gate.evaluation import LoadedPolicy, load_policy
 from gate.models import Severity
 from gate.policy.bundle import merge_data
 from gate.policy.embedded import EmbeddedEngine, policy_timeout, regorus_message, run_with_deadline
+from gate.policy.interface import PROMOTION_ROOT
 from gate.policy.waivers import validate_waivers
 from gate.reconcile.images import workload_images
 
@@ -127,6 +128,8 @@ class AdmissionChecker:
         self._replayer.load(self._policy.bundle, self._policy.data)
         self._replay_data_key = sha256_digest({})
         self._replays: dict[tuple[str, str, str], dict[str, Any]] = {}
+        #: replays waiting for the next _run_replays: key -> (decision, time, entries to fill)
+        self._queued: dict[tuple[str, str, str], tuple[Decision, datetime, list[dict[str, Any]]]] = {}
 
     @property
     def policy_digest(self) -> str:
@@ -154,13 +157,16 @@ class AdmissionChecker:
             {"request": self.request_for(obj, old_obj), "gate": self._gate_part(obj, now, commit, found)}
             for obj, old_obj in objects
         ]
+        self._run_replays()
         return self.verdicts(inputs)
 
     def input_for(
         self, obj: dict[str, Any], old_obj: dict[str, Any] | None = None, commit: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """The admission input for applying ``obj``: what ``check`` evaluates."""
-        return {"request": self.request_for(obj, old_obj), "gate": self._gate_part(obj, self._moment(), commit)}
+        document = {"request": self.request_for(obj, old_obj), "gate": self._gate_part(obj, self._moment(), commit)}
+        self._run_replays()
+        return document
 
     def review_input(self, request: dict[str, Any], commit: dict[str, Any] | None = None) -> dict[str, Any]:
         """The admission input for the ``request`` of an AdmissionReview a webhook received."""
@@ -170,7 +176,9 @@ class AdmissionChecker:
             kind = request.get("kind")
             if isinstance(kind, dict) and isinstance(kind.get("kind"), str):
                 obj = {**obj, "kind": kind["kind"]}
-        return {"request": request, "gate": self._gate_part(obj, self._moment(), commit)}
+        document = {"request": request, "gate": self._gate_part(obj, self._moment(), commit)}
+        self._run_replays()
+        return document
 
     def check_review(self, request: dict[str, Any], commit: dict[str, Any] | None = None) -> Verdict:
         """The verdict on the ``request`` of an AdmissionReview."""
@@ -239,7 +247,10 @@ class AdmissionChecker:
             trusted_key = bool(decision.signing_key) and decision.signing_key in self._trusted
             entry = _entry(decision, now, problem, trusted_key)
             if index == 0 and decision.outcome is Outcome.ALLOW:
-                entry["replay"] = self._replay(decision, now) if input_ok else _NOT_REPLAYED
+                if input_ok:
+                    self._replay_later(decision, now, entry)
+                else:
+                    entry["replay"] = _NOT_REPLAYED
             entries.append(entry)
         return entries
 
@@ -254,8 +265,9 @@ class AdmissionChecker:
 
     # --- replay under today's policy ----------------------------------------------------------------
 
-    def _replay(self, decision: Decision, now: datetime) -> dict[str, Any]:
-        """``decision``'s stored input re-decided under today's promotion policy at ``now``.
+    def _replay_later(self, decision: Decision, now: datetime, entry: dict[str, Any]) -> None:
+        """Fill ``entry["replay"]`` with ``decision``'s stored input re-decided under today's promotion
+        policy at ``now``: from the cache, or by the next ``_run_replays``.
 
         Data: the bundle's, then the ``--data`` the record was decided with (its waivers and
         thresholds), then this checker's ``data_files`` (today's word wins).
@@ -265,33 +277,62 @@ class AdmissionChecker:
         key = (decision.input_digest, sha256_digest(recorded), rfc3339(at))
         cached = self._replays.get(key)
         if cached is not None:
-            return cached
-        self.replays += 1
+            entry["replay"] = cached
+            return
+        if key not in self._queued:
+            self._queued[key] = (decision, at, [])
+        self._queued[key][2].append(entry)
+
+    def _run_replays(self) -> None:
+        """Evaluate the queued replays: one engine run per set of recorded data (most share one), since
+        the embedded engine forks a child per run and the fork costs more than a replay."""
+        queued, self._queued = self._queued, {}
+        groups: dict[str, list[tuple[tuple[str, str, str], Decision, datetime]]] = {}
+        for key, (decision, at, _) in queued.items():
+            data_key = sha256_digest([decision.data or {}, self._policy.extra_data])
+            groups.setdefault(data_key, []).append((key, decision, at))
+        for data_key, jobs in groups.items():
+            for key, replay in zip([k for k, _, _ in jobs], self._replay_group(data_key, jobs)):
+                self._replays[key] = replay
+                for entry in queued[key][2]:
+                    entry["replay"] = replay
+
+    def _replay_group(self, data_key: str, jobs: list[tuple[tuple[str, str, str], Decision, datetime]]) -> list[dict[str, Any]]:
+        """Replays of decisions recorded with the same data, in one engine run (each on its own on failure,
+        so one bad record cannot fail the others)."""
+        self.replays += len(jobs)
         try:
-            data_key = sha256_digest([recorded, self._policy.extra_data])
             if data_key != self._replay_data_key:
+                recorded = jobs[0][1].data or {}
                 data = merge_data(merge_data(self._policy.bundle.data, recorded), self._policy.extra_data)
                 validate_waivers(data)
                 self._replayer.set_data(data)
                 self._replay_data_key = data_key
-            policy_input, _ = _input_at(decision, at)
-            result = _evaluate_promotion(self._replayer, self._policy, policy_input)
+            inputs = [_input_at(decision, at)[0] for _, decision, at in jobs]
+            documents = _evaluate_all(self._replayer, inputs, PROMOTION_ROOT)
+            return [self._replayed(document, at) for document, (_, _, at) in zip(documents, jobs)]
         except (GateError, TypeError) as e:  # TypeError: a rule's effective_on the engine cannot compare
             self._replay_data_key = ""  # the engine's data is unknown after a failure
+            if len(jobs) > 1:
+                return [self._replay_group(data_key, [job])[0] for job in jobs]
             problem = e.diagnostics() if isinstance(e, GateError) else f"policy evaluation failed: {e}"
-            logger.debug("replay of %s failed: %s", decision.decision_id, problem)
-            replay: dict[str, Any] = {"outcome": "error", "violations": [], "warnings": [], "error": problem}
-        else:
-            violations = [_violation_entry(v) for v in result.violations]
-            in_force = any(not _pending(v.get("effective_on"), at) for v in violations)
-            replay = {
-                "outcome": Outcome.DENY.value if in_force else Outcome.ALLOW.value,
-                "violations": violations,
-                "warnings": [_violation_entry(v) for v in result.warnings],
-                "error": None,
-            }
-        self._replays[key] = replay
-        return replay
+            logger.debug("replay of %s failed: %s", jobs[0][1].decision_id, problem)
+            return [{"outcome": "error", "violations": [], "warnings": [], "error": problem}]
+
+    def _replayed(self, document: Any, at: datetime) -> dict[str, Any]:
+        """A replay's outcome from the promotion document the engine returned."""
+        from gate.policy.evaluate import promotion_result
+
+        # _NEVER: every deny stays a violation, with its rule's effective_on for the admission rules to judge
+        result = promotion_result(document, self._policy.metadata, _NEVER)
+        violations = [_violation_entry(v) for v in result.violations]
+        in_force = any(not _pending(v.get("effective_on"), at) for v in violations)
+        return {
+            "outcome": Outcome.DENY.value if in_force else Outcome.ALLOW.value,
+            "violations": violations,
+            "warnings": [_violation_entry(v) for v in result.warnings],
+            "error": None,
+        }
 
     # --- the admission rules ------------------------------------------------------------------------
 
@@ -376,8 +417,8 @@ class AdmissionChecker:
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def _evaluate_all(engine: EmbeddedEngine, inputs: list[dict[str, Any]]) -> list[Any]:
-    """``data.gate.admission`` for each input, in one forked run within GATE_POLICY_TIMEOUT
+def _evaluate_all(engine: EmbeddedEngine, inputs: list[dict[str, Any]], root: str = ADMISSION_ROOT) -> list[Any]:
+    """``data.<root>`` for each input, in one forked run within GATE_POLICY_TIMEOUT
     (``EmbeddedEngine.evaluate`` does one input per fork)."""
     raw = engine.raw
     encoded = [msgspec.json.encode(i).decode() for i in inputs]
@@ -387,7 +428,7 @@ def _evaluate_all(engine: EmbeddedEngine, inputs: list[dict[str, Any]]) -> list[
         for text in encoded:
             try:
                 raw.set_input_json(text)
-                answers.append(str(raw.eval_query_as_json(f"data.{ADMISSION_ROOT}")))
+                answers.append(str(raw.eval_query_as_json(f"data.{root}")))
             except RuntimeError as e:
                 raise PolicyError(f"policy evaluation failed: {regorus_message(e)}") from None
         return "[" + ",".join(answers) + "]"
@@ -438,13 +479,6 @@ def _entry(decision: Decision, now: datetime, problem: str | None, trusted_key: 
         ],
         "replay": None,
     }
-
-
-def _evaluate_promotion(engine: EmbeddedEngine, policy: LoadedPolicy, policy_input: dict[str, Any]) -> Any:
-    from gate.policy.evaluate import evaluate_promotion
-
-    # _NEVER: every deny stays a violation, with its rule's effective_on for the admission rules to judge
-    return evaluate_promotion(engine, policy.metadata, policy_input, _NEVER)
 
 
 def _violation_entry(v: Violation) -> dict[str, Any]:

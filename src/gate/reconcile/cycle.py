@@ -150,32 +150,57 @@ def run_cycle(source: GitSource, checker: AdmissionChecker, cluster: Cluster | N
               record: Callable[[Any], str] | None = None) -> CycleReport:
     """Fetch, render and judge every object; unless planning, dry-run and apply what passes.
 
-    ``record`` appends the sync event to the decision log (not for plans: nothing happened).
+    ``record`` appends the sync event to the decision log (not for plans: nothing happened). A cycle
+    that fails once it may have changed the cluster is recorded too, as an ``error`` sync with what
+    it had done, and the error is raised.
     """
     started = time.perf_counter()
     checkout = source.sync()
     objects = apply_order(render(checkout.root, options.path, helm_values=options.helm_values))
-    lives = [None if cluster is None or options.plan else cluster.get(obj) for obj in objects]
-    lookups_before = checker.lookups
-    verdicts = checker.check_many(list(zip(objects, lives)), commit=checkout.as_input())
     report = CycleReport(checkout.commit, [], plan=options.plan)
-    for obj, live, verdict in zip(objects, lives, verdicts):
-        result = _judged(obj, verdict)
-        if not verdict.blocked and not options.plan:
-            assert cluster is not None
-            _sync_object(cluster, obj, live, verdict, checkout, source, result)
-        if result.action == "blocked" and cluster is not None and not options.plan:
-            _tell_cluster(cluster, live or obj, result)
-        report.objects.append(result)
-    if cluster is not None and not options.plan:
-        if options.prune:
-            report.pruned = _prune(cluster, objects, source, options.path)
-        _wait_for_health(cluster, objects, report.objects, options.health_timeout)
+    owner = f"{source.shown}#{source.branch}:{options.path}"
+    lookups_before = checker.lookups
+    try:
+        lives = [None] * len(objects) if cluster is None or options.plan else _live_objects(cluster, objects)
+        verdicts = checker.check_many(list(zip(objects, lives)), commit=checkout.as_input())
+        for obj, live, verdict in zip(objects, lives, verdicts):
+            result = _judged(obj, verdict)
+            if not verdict.blocked and not options.plan:
+                assert cluster is not None
+                _sync_object(cluster, obj, live, verdict, checkout, owner, result)
+            if result.action == "blocked" and cluster is not None and not options.plan:
+                _tell_cluster(cluster, live or obj, result)
+            report.objects.append(result)  # after its sync: a failed apply is not reported as applied
+        if cluster is not None and not options.plan:
+            if options.prune:
+                report.pruned = _prune(cluster, objects, owner, options.path)
+            _wait_for_health(cluster, objects, report.objects, options.health_timeout)
+    except GateError as e:
+        if record is not None and not options.plan and any(o.action == "apply" for o in report.objects):
+            record(_sync_event(report, options, source, error=e.diagnostics()))
+        raise
     report.lookups = checker.lookups - lookups_before
     report.seconds = time.perf_counter() - started
     if record is not None and not options.plan:
         report.event_id = record(_sync_event(report, options, source))
     return report
+
+
+def _live_objects(cluster: Cluster, objects: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """The live version of each object: one list per kind of what gate manages, then a GET only for
+    objects not among them (new ones, or ones gate does not own yet) — a no-change cycle makes a
+    handful of requests, not one per object."""
+    managed: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for live in cluster.list_managed(sorted({(str(o["apiVersion"]), str(o["kind"])) for o in objects})):
+        managed[object_key(live)] = live
+    found: list[dict[str, Any] | None] = []
+    for obj in objects:
+        group, kind, namespace, name = object_key(obj)
+        live = managed.get((group, kind, namespace, name))
+        if live is None and not namespace:  # namespaced objects without one go to "default"
+            live = managed.get((group, kind, "default", name))
+        found.append(live if live is not None else cluster.get(obj))
+    return found
 
 
 def _judged(obj: dict[str, Any], verdict: Verdict) -> ObjectResult:
@@ -188,7 +213,7 @@ def _judged(obj: dict[str, Any], verdict: Verdict) -> ObjectResult:
 
 
 def _sync_object(cluster: Cluster, obj: dict[str, Any], live: dict[str, Any] | None, verdict: Verdict,
-                 checkout: Checkout, source: GitSource, result: ObjectResult) -> None:
+                 checkout: Checkout, owner: str, result: ObjectResult) -> None:
     """Apply ``obj`` unless the live object already is it; the cluster's own admission speaks first."""
     from gate.reconcile.kube import AdmissionRefused
 
@@ -200,7 +225,7 @@ def _sync_object(cluster: Cluster, obj: dict[str, Any], live: dict[str, Any] | N
                 result.action = "unchanged"
                 return
             result.drift = True  # same source, edited in the cluster: put it back
-    body = _annotated(obj, digest, checkout, verdict, source)
+    body = _annotated(obj, digest, checkout, verdict, owner)
     try:
         cluster.dry_run_apply(body)
     except AdmissionRefused as e:
@@ -210,14 +235,15 @@ def _sync_object(cluster: Cluster, obj: dict[str, Any], live: dict[str, Any] | N
     cluster.apply(body)
 
 
-def _annotated(obj: dict[str, Any], digest: str, checkout: Checkout, verdict: Verdict, source: GitSource) -> dict[str, Any]:
-    """The object with gate's annotations: source commit, decisions relied on, rendered hash, and owner."""
+def _annotated(obj: dict[str, Any], digest: str, checkout: Checkout, verdict: Verdict, owner: str) -> dict[str, Any]:
+    """The object with gate's annotations: source commit, decisions relied on, rendered hash, and owner
+    (repository, branch and path: what --prune may delete)."""
     body = copy.deepcopy(obj)
     meta = body.setdefault("metadata", {})
     annotations = dict(meta.get("annotations") or {})
     annotations[COMMIT_ANNOTATION] = checkout.commit
     annotations[HASH_ANNOTATION] = digest
-    annotations[SOURCE_ANNOTATION] = source.shown
+    annotations[SOURCE_ANNOTATION] = owner
     if verdict.decision_ids:
         annotations[DECISIONS_ANNOTATION] = ",".join(verdict.decision_ids)
     meta["annotations"] = annotations
@@ -233,20 +259,34 @@ def _tell_cluster(cluster: Cluster, obj: dict[str, Any], result: ObjectResult) -
         logger.warning("%s: cannot record the block as an Event: %s", result.ref, e.diagnostics())
 
 
-def _prune(cluster: Cluster, objects: list[dict[str, Any]], source: GitSource, path: str) -> list[ObjectResult]:
-    """Delete what gate applied from this source earlier and git no longer declares."""
+def _prune(cluster: Cluster, objects: list[dict[str, Any]], owner: str, path: str) -> list[ObjectResult]:
+    """Delete what gate applied from this repository, branch and path earlier and git no longer declares.
+
+    Kinds rendered now must be listable; the other kinds looked at (PRUNE_KINDS) are skipped with a
+    warning when RBAC forbids listing them, so operators can narrow gate's role (Secrets, say).
+    """
+    from gate.reconcile.kube import Forbidden
+
     wanted: set[tuple[str, str, str, str]] = set()
     for obj in objects:
         group, kind, namespace, name = object_key(obj)
         wanted.add((group, kind, namespace, name))
         if not namespace:  # applied to the default namespace, or cluster-scoped
             wanted.add((group, kind, "default", name))
-    kinds = {(str(o["apiVersion"]), str(o["kind"])) for o in objects} | set(PRUNE_KINDS)
+    rendered = {(str(o["apiVersion"]), str(o["kind"])) for o in objects}
+    managed: list[dict[str, Any]] = []
+    for kind in sorted(rendered | set(PRUNE_KINDS)):
+        try:
+            managed += cluster.list_managed([kind])
+        except Forbidden as e:
+            if kind in rendered:
+                raise
+            logger.warning("prune: not looking at %s: %s", kind[1], e.diagnostics())
     pruned: list[ObjectResult] = []
-    for live in cluster.list_managed(sorted(kinds)):
+    for live in managed:
         meta = live.get("metadata") or {}
-        if (meta.get("annotations") or {}).get(SOURCE_ANNOTATION) != source.shown:
-            continue  # applied by gate from another repository: not ours to delete
+        if (meta.get("annotations") or {}).get(SOURCE_ANNOTATION) != owner:
+            continue  # applied by gate from another repository, branch or path: not ours to delete
         key = (api_group(str(live.get("apiVersion"))), str(live.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name")))
         if key in wanted:
             continue
@@ -272,7 +312,7 @@ def _wait_for_health(cluster: Cluster, objects: list[dict[str, Any]], results: l
         time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
 
 
-def _sync_event(report: CycleReport, options: CycleOptions, source: GitSource) -> Any:
+def _sync_event(report: CycleReport, options: CycleOptions, source: GitSource, error: str | None = None) -> Any:
     decision_ids = sorted({d for o in report.objects for d in o.decision_ids})
     details = {
         "commit": report.commit,
@@ -286,4 +326,7 @@ def _sync_event(report: CycleReport, options: CycleOptions, source: GitSource) -
         "pruned": [o.ref for o in report.pruned],
         "health": {o.ref: o.health for o in report.objects if o.health},
     }
-    return new_event(SYNC, report.outcome, options.environment, decision_ids=tuple(decision_ids), details=details)
+    if error is not None:
+        details["error"] = error
+    outcome = "error" if error is not None else report.outcome
+    return new_event(SYNC, outcome, options.environment, decision_ids=tuple(decision_ids), details=details)

@@ -45,6 +45,10 @@ class ClusterUnavailable(ReconcileError):
     """The API server cannot be reached or failed (5xx, 429): temporary, the loop backs off and retries."""
 
 
+class Forbidden(ReconcileError):
+    """The API server's RBAC does not let gate's identity do this (403 outside admission)."""
+
+
 class AdmissionRefused(ReconcileError):
     """The cluster refused an object: an admission webhook denied it, or it is invalid or forbidden.
 
@@ -171,6 +175,8 @@ class Cluster:
                 raise ClusterUnavailable(f"Kubernetes API {self.server}: {what}: {status} {message}") from None
             if refusals and status in _REFUSAL_STATUSES:
                 raise AdmissionRefused(what, message, status) from None
+            if status == 403:
+                raise Forbidden(f"{what}: 403 {message}") from None
             raise ReconcileError(f"{what}: {status} {message}") from None
         except ResourceNotFoundError as e:
             raise ReconcileError(f"{what}: the cluster does not serve this kind ({_first_line(e)})") from None

@@ -1,0 +1,275 @@
+"""``gate serve --admission``: a Kubernetes ValidatingAdmissionWebhook judging with the admission policy.
+
+``gate reconcile`` re-checks every object before it applies it; this webhook asks the same
+question (``AdmissionChecker.check_review``) of every object anyone else sends to the API server —
+``kubectl apply`` by hand, another controller — so an image without a signed allow decision is
+refused at the door too (defence in depth).
+
+The mapping is pure (``read_review``, ``review_response``, ``error_response``) and tested without a
+server. ``AdmissionWebhook`` owns one ``AdmissionChecker`` and one decision-store connection on one
+worker thread: regorus engines panic when used from a thread other than the one that made them,
+and a SQLite connection belongs to its thread, so the HTTP request threads hand their reviews to
+that thread and wait. The bundle is compiled once, at start, and a start that fails (a bundle that
+does not compile, a store that cannot be opened) fails the command, not the first request.
+
+Fail closed: an error while judging answers ``allowed: false`` with the error's one-line message
+(and the webhook configuration's ``failurePolicy: Fail`` covers gate being down or slow).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gate.errors import GateError
+
+if TYPE_CHECKING:
+    from gate.decisions.store import DecisionStore
+    from gate.reconcile.admission import AdmissionChecker, Verdict
+
+logger = logging.getLogger(__name__)
+
+#: The AdmissionReview versions the API server may send; the answer uses the request's version.
+API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+#: Largest AdmissionReview accepted: an object and its old version, each at most etcd's 1.5 MiB.
+MAX_REVIEW_BODY = 8 * 1024 * 1024
+#: Kubernetes truncates warnings over 256 characters (and asks for 120 where possible).
+MAX_WARNING = 256
+#: Kubernetes drops warnings beyond a total size; a few explain enough.
+MAX_WARNINGS = 20
+#: Seconds a request waits for its verdict (the API server's webhook timeout is at most 30 s).
+WAIT_LIMIT = 30.0
+
+_T = TypeVar("_T")
+
+
+class MalformedReview(GateError):
+    """The body is not an AdmissionReview gate can answer (HTTP 400: there is no uid to answer to)."""
+
+
+@dataclass(frozen=True)
+class Review:
+    """The parts of an AdmissionReview the answer needs."""
+
+    api_version: str
+    uid: str
+    request: dict[str, Any]
+
+    @property
+    def operation(self) -> str:
+        """CREATE, UPDATE, DELETE or CONNECT."""
+        return str(self.request.get("operation") or "")
+
+
+def read_review(body: bytes) -> Review:
+    """The AdmissionReview in ``body`` (JSON, as the API server sends it), or ``MalformedReview``."""
+    import json
+
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise MalformedReview(f"AdmissionReview: body is not JSON: {e}") from None
+    if not isinstance(document, dict):
+        raise MalformedReview("AdmissionReview: body must be a JSON object")
+    if document.get("kind") != "AdmissionReview" or document.get("apiVersion") not in API_VERSIONS:
+        raise MalformedReview(
+            f"AdmissionReview: expected kind AdmissionReview of apiVersion {' or '.join(API_VERSIONS)}, got "
+            f"kind {document.get('kind')!r} of apiVersion {document.get('apiVersion')!r}"
+        )
+    request = document.get("request")
+    if not isinstance(request, dict):
+        raise MalformedReview("AdmissionReview: request must be an object")
+    uid = request.get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise MalformedReview("AdmissionReview: request.uid must be a non-empty string")
+    return Review(api_version=str(document["apiVersion"]), uid=uid, request=request)
+
+
+def review_response(review: Review, verdict: Verdict) -> dict[str, Any]:
+    """The AdmissionReview answering ``review`` with ``verdict``: denied with the reasons, or allowed."""
+    response: dict[str, Any] = {"uid": review.uid, "allowed": not verdict.blocked}
+    if verdict.blocked:
+        response["status"] = {"code": 403, "reason": "Forbidden", "message": "; ".join(verdict.reasons)}
+    warnings = _warnings(verdict.warnings)
+    if warnings:
+        response["warnings"] = warnings
+    return _envelope(review, response)
+
+
+def allowed_response(review: Review) -> dict[str, Any]:
+    """The AdmissionReview allowing ``review`` without judging it (a DELETE: nothing will run)."""
+    return _envelope(review, {"uid": review.uid, "allowed": True})
+
+
+def error_response(review: Review, message: str) -> dict[str, Any]:
+    """The AdmissionReview refusing ``review`` because no verdict could be reached (fail closed)."""
+    status = {"code": 500, "reason": "InternalError", "message": f"gate could not judge the request: {message}"}
+    return _envelope(review, {"uid": review.uid, "allowed": False, "status": status})
+
+
+def _envelope(review: Review, response: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": review.api_version, "kind": "AdmissionReview", "response": response}
+
+
+def _warnings(warnings: Sequence[str]) -> list[str]:
+    """Warnings as Kubernetes shows them: one line each, at most ``MAX_WARNING`` characters."""
+    shown = []
+    for text in warnings[:MAX_WARNINGS]:
+        line = " ".join(text.split())
+        shown.append(line if len(line) <= MAX_WARNING else line[: MAX_WARNING - 1] + "…")
+    if len(warnings) > MAX_WARNINGS:
+        shown.append(f"and {len(warnings) - MAX_WARNINGS} more warnings")
+    return shown
+
+
+class _Worker:
+    """One thread that runs every job handed to it, in order: for objects bound to their thread."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], _T]) -> Future[_T]:
+        """Run ``job`` on the worker thread; its result or exception arrives in the future."""
+        future: Future[_T] = Future()
+        self._jobs.put((job, future))
+        return future
+
+    def stop(self) -> None:
+        """Finish the queued jobs, then end the thread."""
+        self._jobs.put(None)
+        self._thread.join(WAIT_LIMIT)
+
+    def _run(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = job()
+            except BaseException as e:  # noqa: BLE001 - a regorus panic too: the request fails closed
+                if not isinstance(e, GateError):
+                    logger.debug("%s failed", self._thread.name, exc_info=e)
+                # the traceback's frames may hold thread-bound engines: free them here, not in the caller
+                e.__traceback__ = None
+                e.__context__ = None
+                future.set_exception(e)
+            else:
+                future.set_result(result)
+                del result
+            del job, future, item
+
+
+class AdmissionWebhook:
+    """Answers AdmissionReviews for one environment with one bundle and one decision log."""
+
+    def __init__(
+        self,
+        policy_dir: str | Path,
+        environment: str,
+        *,
+        data_files: Sequence[str | Path] = (),
+        store_url: str | None = None,
+        checker_options: dict[str, Any] | None = None,
+    ) -> None:
+        """Open the store (``store_url``, else GATE_DECISION_STORE) and compile the bundle on the
+        worker thread; a ``GateError`` there is raised here. ``checker_options`` go to
+        ``AdmissionChecker`` (``trusted_keys``, ``now``; default: GATE_TRUSTED_KEYS, the clock)."""
+        self.environment = environment
+        self._worker = _Worker(f"gate-admission-{environment}")
+        self._store: DecisionStore | None = None
+        self._checker: AdmissionChecker | None = None
+        self._closed = False
+        options = dict(checker_options or {})
+
+        def start() -> None:
+            from gate.decisions.store import open_store
+            from gate.reconcile.admission import AdmissionChecker
+
+            if "trusted_keys" not in options:
+                from gate.decisions.signing import load_trust
+
+                trust = load_trust()
+                (logger.info if trust.configured else logger.warning)("admission webhook: %s", trust.source)
+                options["trusted_keys"] = trust
+            self._store = open_store(store_url)
+            self._checker = AdmissionChecker(
+                Path(policy_dir), environment, self._store, data_files=[Path(p) for p in data_files], **options
+            )
+
+        try:
+            self._worker.submit(start).result()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def policy_digest(self) -> str:
+        """The digest of the bundle every review is judged under."""
+        assert self._checker is not None
+        return self._checker.policy_digest
+
+    def answer(self, body: bytes) -> dict[str, Any]:
+        """The AdmissionReview answering ``body``; ``MalformedReview`` when it cannot be answered."""
+        review = read_review(body)
+        if review.operation == "DELETE":
+            return allowed_response(review)  # nothing will run: no image to judge
+        pending = self._worker.submit(lambda: self._check(review.request))
+        try:
+            verdict = pending.result(WAIT_LIMIT)
+        except FutureTimeout:
+            pending.cancel()  # still queued: the worker skips it (the API server has given up anyway)
+            logger.warning("admission review %s: no verdict within %g s: denied", review.uid, WAIT_LIMIT)
+            return error_response(review, f"no verdict within {WAIT_LIMIT:g} s")
+        except GateError as e:
+            logger.warning("admission review %s: %s: denied", review.uid, e.diagnostics())
+            return error_response(review, e.diagnostics())
+        except BaseException as e:  # noqa: BLE001 - a bug or an engine panic must deny, not crash the thread
+            if isinstance(e, KeyboardInterrupt | SystemExit):
+                raise
+            first_line = next(iter(str(e).splitlines()), "")
+            logger.error("admission review %s: %s: %s: denied", review.uid, type(e).__name__, first_line)
+            return error_response(review, f"internal error ({type(e).__name__})")
+        request = review.request
+        kind = request.get("kind")
+        logger.info(
+            "admission %s %s %s/%s: %s%s",
+            review.operation or "?",
+            kind.get("kind") if isinstance(kind, dict) else "?",
+            request.get("namespace") or "-",
+            request.get("name") or "-",
+            "allowed" if not verdict.blocked else "denied",
+            " (dry run)" if request.get("dryRun") else "",
+        )
+        return review_response(review, verdict)
+
+    def _check(self, request: dict[str, Any]) -> Verdict:
+        assert self._checker is not None
+        return self._checker.check_review(request)
+
+    def close(self) -> None:
+        """Close the store connection (on its own thread) and stop the worker; once."""
+        if self._closed:
+            return
+        self._closed = True
+
+        def stop() -> None:
+            self._checker = None  # its regorus engines must be dropped on the thread that made them
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+        try:
+            self._worker.submit(stop).result(WAIT_LIMIT)
+        except BaseException as e:  # noqa: BLE001 - closing must not hide why the server stops
+            logger.debug("closing the admission webhook's store: %s", e)
+        finally:
+            self._worker.stop()
