@@ -511,6 +511,8 @@ def test_every_command_in_the_audit_guide_runs(
         seen.add(argv[1])
         if argv[1] == "show":  # the guide's example id is not in this log
             argv = ["decisions", "show", log["waived"].decision_id, *argv[3:]]
+        if argv[1] == "events" and "--decision" in argv:
+            argv[argv.index("--decision") + 1] = log["waived"].decision_id
         run = gate(*argv)
         assert run.code == 0, (argv, run.err)
-    assert seen >= {"list", "show", "export", "stats", "verify"}
+    assert seen >= {"list", "show", "export", "stats", "verify", "events"}
