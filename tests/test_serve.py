@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,11 +30,12 @@ threshold := data.gate.config.threshold
 """
 
 
-def start(server: GateServer) -> Iterator[httpx.Client]:
+def start(server: GateServer, **client_options: Any) -> Iterator[httpx.Client]:
+    """Serve ``server`` on a thread; yield a client; stop and close it afterwards, also on failure."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
+        with httpx.Client(base_url=server.url, timeout=60, **client_options) as client:
             yield client
     finally:
         server.shutdown()

@@ -38,8 +38,9 @@ from gate.admission_webhook import (
 )
 from gate.errors import PolicyError, UsageError
 from gate.reconcile.admission import Verdict
-from gate.serve import GateServer, make_server
+from gate.serve import make_server
 from tests.conftest import DATA, DIGEST, ROOT, Run
+from tests.test_serve import start
 
 pytestmark = pytest.mark.server
 
@@ -98,19 +99,6 @@ def evaluate(gate: Callable[..., Run], reports: tuple[str, ...], env: str = "pro
     run = gate(*argv)
     assert run.code in (0, 1), run.err
     return run.json()
-
-
-def start(server: GateServer, **client_options: Any) -> Iterator[httpx.Client]:
-    """Serve ``server`` on a thread; yield a client; stop and close it afterwards, also on failure."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=60, **client_options) as client:
-            yield client
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ docstring says "inherit and implement for your cases") and adds, each marked EMU
 6. ``set_status(...)``: a test sets a workload's status, as its controller would.
 7. optimistic concurrency: a patch carrying ``metadata.resourceVersion`` that is not the stored one
    fails with 409 Conflict, as on a real API server.
+8. an RBAC stand-in: ``forbid_list(plural)`` makes listing that resource fail with 403 Forbidden,
+   worded as the API server words it, as when a role lacks ``list`` on it.
 
 ``EmulatorThread`` runs it on a free 127.0.0.1 port in a background thread with its own event loop
 (the synchronous kubernetes client would deadlock a loop shared with the test). ``python -m
@@ -105,6 +107,7 @@ class GateEmulator(kmock.KubernetesEmulator):
     """kmock's Kubernetes emulator with the behaviours of a real API server listed in the module docstring."""
 
     refusals: list[Refusal] = attrs.field(factory=list, init=False)
+    forbidden_lists: set[str] = attrs.field(factory=set, init=False)
     _revision: int = attrs.field(default=0, init=False)
 
     # -- test hooks --------------------------------------------------------------------------------
@@ -112,6 +115,10 @@ class GateEmulator(kmock.KubernetesEmulator):
     def refuse(self, predicate: Predicate, message: str, *, webhook: str = WEBHOOK, status: int = 403) -> None:
         """EMULATION 5: refuse create/apply of objects ``predicate`` accepts, as webhook ``webhook`` would."""
         self.refusals.append(Refusal(predicate, message, webhook, status))
+
+    def forbid_list(self, plural: str) -> None:
+        """EMULATION 8: listing ``plural`` (e.g. ``secrets``) is refused, as RBAC without ``list`` would."""
+        self.forbidden_lists.add(plural)
 
     def set_status(self, resource: str, namespace: str | None, name: str, status: dict[str, Any]) -> None:
         """EMULATION 6: replace an object's ``status`` as its controller would (call in the server's loop)."""
@@ -174,6 +181,12 @@ class GateEmulator(kmock.KubernetesEmulator):
         """Admission, dry-run, apply and preconditions before kmock's own store logic."""
         if request.resource is None or request.subresource is not None:
             return await super()._handle(request)
+        if request.action == kmock.action.LIST and request.resource.plural in self.forbidden_lists:  # EMULATION 8
+            raise kmock.KubernetesError(
+                status=403, reason="Forbidden", details={},
+                message=f'{request.resource.plural} is forbidden: User "system:serviceaccount:gate-system:gate" '
+                f'cannot list resource "{request.resource.plural}" in API group "{request.resource.group}" at the cluster scope',
+            )
         dry_run = request.params.get("dryRun") == "All"
         if request.action == kmock.action.DELETE and dry_run:
             async with self._lock:
@@ -377,6 +390,10 @@ class EmulatorThread:
                 return fn()
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=timeout_s)
+
+    def forbid_list(self, plural: str) -> None:
+        """EMULATION 8: listing ``plural`` (e.g. ``secrets``) is refused, as RBAC without ``list`` would."""
+        self.forbidden_lists.add(plural)
 
     def set_status(self, resource: str, namespace: str | None, name: str, status: dict[str, Any]) -> None:
         """EMULATION 6 from the test's thread."""

@@ -93,6 +93,15 @@ def live_image(server: EmulatorThread, name: str = "web") -> str | None:
     return obj["spec"]["template"]["spec"]["containers"][0]["image"] if obj else None
 
 
+def api_client(server: EmulatorThread) -> Any:
+    """The official client on the emulator, for what a person would do with kubectl."""
+    from kubernetes import client
+
+    config = client.Configuration()
+    config.host = server.url
+    return client.ApiClient(config)
+
+
 def actions(run: Run) -> dict[str, str]:
     return {f"{o['kind']}/{o['name']}": o["action"] for o in run.json()["objects"]}
 
@@ -233,9 +242,7 @@ def test_drift_in_the_cluster_is_detected_and_corrected(
 
     evaluate(gate, DIGEST_A)
     assert reconcile("--once").code == 0
-    config = client.Configuration()
-    config.host = cluster_server.url
-    apps = client.AppsV1Api(client.ApiClient(config))
+    apps = client.AppsV1Api(api_client(cluster_server))
     apps.patch_namespaced_deployment("web", "shop", {"spec": {"replicas": 7}})  # someone scales by hand
     assert live(cluster_server)["spec"]["replicas"] == 7  # type: ignore[index]
     run = reconcile("--once", "--format", "json")
@@ -253,9 +260,7 @@ def test_prune_deletes_only_what_gate_applied_from_this_repository(
 
     evaluate(gate, DIGEST_A)
     assert reconcile("--once").code == 0
-    config = client.Configuration()
-    config.host = cluster_server.url
-    core = client.CoreV1Api(client.ApiClient(config))
+    core = client.CoreV1Api(api_client(cluster_server))
     core.create_namespaced_config_map("shop", {"metadata": {"name": "someone-elses"}, "data": {"a": "b"}})
     with person_clone(repo, tmp_path) as work:
         git("rm", "--quiet", "apps/prod/config.yaml", cwd=work)
@@ -392,3 +397,34 @@ def test_the_loop_syncs_every_interval_with_leader_election(
     reports = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert reports and reports[0]["outcome"] == "synced"
     assert live(cluster_server) is not None
+
+
+def test_prune_skips_an_extra_kind_gate_may_not_list_but_not_a_rendered_one(
+    gate: Callable[..., Run], reconcile: Callable[..., Run], cluster_server: EmulatorThread
+) -> None:
+    """Operators narrow gate's role (no Secrets, say): prune skips that kind with a warning; a kind the
+    path renders must stay listable, or the cycle is an error."""
+    evaluate(gate, DIGEST_A)
+    cluster_server.call(lambda: cluster_server.emulator.forbid_list("secrets"))
+    run = reconcile("--once", "--prune", "--format", "json")
+    assert run.code == 0, run.err
+    assert "prune: not looking at Secret" in run.err and "cannot list" in run.err
+    cluster_server.call(lambda: cluster_server.emulator.forbid_list("configmaps"))
+    refused = reconcile("--once", "--prune")
+    assert refused.code == 2 and "403" in refused.err and "configmaps" in refused.err
+
+
+def test_a_cycle_that_fails_after_applying_is_recorded_as_an_error_sync(
+    gate: Callable[..., Run], reconcile: Callable[..., Run], cluster_server: EmulatorThread
+) -> None:
+    """The API server fails (500) while the Deployment is dry-run: the Namespace and ConfigMap were
+    already applied, so the log records an error sync saying so, and the command exits 2."""
+    evaluate(gate, DIGEST_A)
+    cluster_server.call(lambda: cluster_server.emulator.refuse(
+        lambda obj: obj.get("kind") == "Deployment", "etcdserver: request timed out", status=500))
+    run = reconcile("--once")
+    assert run.code == 2 and "500" in run.err
+    [event] = sync_events()
+    assert event.outcome == "error" and "500" in event.details["error"]
+    assert event.details["applied"] == ["Namespace/shop", "ConfigMap/shop/web-config"]
+    assert live(cluster_server) is None

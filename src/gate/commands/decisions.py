@@ -1,0 +1,323 @@
+"""``gate decisions ...``: query, verify, export, replay and count the decision log."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gate import __version__
+from gate.commands.common import ExitCode, Parser, emit, emit_stream
+from gate.errors import GateError
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """``gate decisions`` and its subcommands."""
+    decisions = commands.add_parser(
+        "decisions",
+        help="query, verify, export and replay the decision log",
+        description="The decision log (GATE_DECISION_STORE: a path, sqlite:///PATH or postgresql://...).",
+    )
+    decision_commands = decisions.add_subparsers(dest="decisions_command", metavar="COMMAND", parser_class=Parser)
+
+    def add_filters(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--digest", metavar="sha256:D", help="only decisions about this image digest")
+        sub.add_argument("--image", metavar="REPO", help="only this image repository (any tag or digest)")
+        sub.add_argument("--env", metavar="ENV", help="only this environment")
+        sub.add_argument("--outcome", choices=["allow", "deny", "error"])
+        sub.add_argument("--rule", metavar="RULE", help="a policy rule id or a finding rule (CVE id) a violation names")
+        sub.add_argument("--waiver", metavar="ID", help="only decisions that applied this waiver")
+        sub.add_argument("--since", metavar="TIME", help="RFC 3339 time or date, or a duration ago: 30d, 12h")
+        sub.add_argument("--until", metavar="TIME", help="RFC 3339 time or date, or a duration ago (exclusive)")
+        sub.add_argument("--policy-digest", metavar="sha256:D", help="only decisions made under this policy bundle")
+
+    def add_waiver_expired(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--waived", action="store_true", help="only decisions that applied at least one waiver")
+        sub.add_argument(
+            "--waiver-expired", action="store_true",
+            help="only decisions that applied a waiver which has expired since (with --waiver: that waiver)",
+        )
+
+    listing_d = decision_commands.add_parser(
+        "list",
+        help="decisions matching the filters, newest first",
+        description=(
+            "Decisions matching every filter given, newest first. --format json prints one document, "
+            '{"decisions": [...]}, each record without its input (gate decisions show ID --format json has it); '
+            "--format csv has one row per decision with fixed columns. Auditors' questions: docs/audit.md."
+        ),
+    )
+    add_filters(listing_d)
+    add_waiver_expired(listing_d)
+    listing_d.add_argument("--limit", type=int, metavar="N", help="at most N decisions")
+    listing_d.add_argument("--format", choices=["text", "json", "csv"], default="text")
+
+    show = decision_commands.add_parser("show", help="one decision: the whole record, its input, violations, waivers")
+    show.add_argument("decision_id", metavar="ID")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+
+    verify = decision_commands.add_parser(
+        "verify",
+        help="re-hash every record and check the chain and every signature (exit 0 intact, 1 tampered)",
+        description=(
+            "Recompute every record's input digest and hash, check each prev_hash links to the record "
+            "before it, and check every signature against GATE_TRUSTED_KEYS; then the same for the chain of "
+            "events (promotions, syncs). Exit 1 naming the first bad record on any edit, reordering or deletion."
+        ),
+    )
+    verify.add_argument("--format", choices=["text", "json"], default="text")
+
+    events = decision_commands.add_parser(
+        "events",
+        help="what happened after decisions: promotions (done, refused, no-op) and reconciler syncs, newest first",
+    )
+    events.add_argument("--decision", metavar="ID", help="only events about this decision")
+    events.add_argument("--type", choices=["promotion", "sync"])
+    events.add_argument("--env", metavar="ENV", help="only this environment")
+    events.add_argument("--digest", metavar="sha256:D", help="only events about this image digest")
+    events.add_argument("--limit", type=int, metavar="N", help="at most N events")
+    events.add_argument("--format", choices=["text", "json"], default="text")
+
+    export = decision_commands.add_parser("export", help="write records as JSON lines, or as OPA decision-log events")
+    add_filters(export)
+    add_waiver_expired(export)
+    export.add_argument("--format", choices=["jsonl", "opa"], default="jsonl")
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+
+    replay = decision_commands.add_parser(
+        "replay",
+        help="re-decide stored inputs under another policy bundle and show what would flip (records nothing)",
+        description=(
+            "Evaluate the stored input of every matching decision under the policy bundle DIR, each as at "
+            "its own decision time (waiver expiry, effective_on), and list the decisions that would flip "
+            "allow→deny or deny→allow with the violations that appear or go. Nothing is recorded. Exit 0; "
+            "2 when the bundle does not compile or no matching decision could be replayed."
+        ),
+    )
+    add_filters(replay)
+    replay.add_argument("--policy", required=True, metavar="DIR", help="the policy bundle to replay under")
+    replay.add_argument(
+        "--data", action="append", default=[], metavar="FILE",
+        help="data files (waivers, thresholds) to judge every record with; repeatable. Default: each record's own recorded --data",
+    )
+    replay.add_argument("--format", choices=["text", "json"], default="text")
+
+    stats = decision_commands.add_parser(
+        "stats", help="counts by outcome, top blocking rules and CVEs, waivers used and expiring"
+    )
+    add_filters(stats)
+    add_waiver_expired(stats)
+    stats.add_argument("--top", type=int, default=10, metavar="N", help="rules and findings listed (default 10)")
+    stats.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def cmd_decisions_replay(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.replay import replay
+    from gate.decisions.store import open_store
+
+    query = _decision_query(args)
+    store = open_store()
+    try:
+        report = replay(store, query, Path(args.policy), args.data)
+    finally:
+        store.close()
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        emit(json_output.render(report.as_dict()), None)
+    else:
+        from gate.output import replay_text
+
+        emit(replay_text.render(report), None)
+    if report.replayed and not report.decided:
+        print(f"gate: error: none of the {report.replayed} decision(s) could be replayed", file=sys.stderr)
+        return ExitCode.ERROR
+    return ExitCode.OK
+
+
+def _decision_query(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The filter flags of a ``gate decisions`` command as a DecisionQuery (times as the log stores them)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from gate.decisions.record import rfc3339
+    from gate.decisions.store import DecisionQuery
+    from gate.decisions.timefilter import time_range
+    from gate.errors import UsageError
+
+    now = datetime.now(UTC)
+    since, until = time_range(args.since, args.until, now)
+    limit = getattr(args, "limit", None)
+    if limit is not None and limit < 0:
+        raise UsageError(f"--limit {limit}: give 0 or more")
+    query = DecisionQuery(
+        digest=args.digest,
+        image=args.image,
+        environment=args.env,
+        outcome=args.outcome,
+        rule=args.rule,
+        waiver=args.waiver,
+        since=since,
+        until=until,
+        policy_digest=args.policy_digest,
+        waived=getattr(args, "waived", False),
+        waiver_expired_before=rfc3339(now) if getattr(args, "waiver_expired", False) else None,
+        limit=limit,
+    )
+    return replace(query, **overrides)
+
+
+@contextlib.contextmanager
+def _queried(query: Any) -> Iterator[Any]:
+    """The decisions ``query`` selects, streamed from the store; closed before the store is."""
+    from gate.decisions.store import open_store
+
+    store = open_store()
+    try:
+        decisions = store.query(query)
+        try:
+            yield decisions
+        finally:
+            close = getattr(decisions, "close", None)
+            if close is not None:  # a reader that stopped early: release the cursor while the store is open
+                close()
+    finally:
+        store.close()
+
+
+def cmd_decisions_list(args: argparse.Namespace) -> ExitCode:
+    with _queried(_decision_query(args)) as decisions:
+        if args.format == "json":
+            from gate.output import decisions_json
+
+            emit_stream(decisions_json.render_list(decisions), None)
+        elif args.format == "csv":
+            from gate.output import decisions_csv
+
+            emit_stream(decisions_csv.render_list(decisions), None)
+        else:
+            from gate.output import decisions_text
+
+            emit_stream([decisions_text.render_list(decisions)], None)
+    return ExitCode.OK
+
+
+def cmd_decisions_show(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.store import open_store
+
+    from gate.decisions.events import EventQuery
+
+    store = open_store()
+    try:
+        decision = store.get(args.decision_id)
+        location = store.location
+        events = list(store.events(EventQuery(decision_id=args.decision_id, oldest_first=True))) if decision else []
+    finally:
+        store.close()
+    if decision is None:
+        raise GateError(f"no decision {args.decision_id!r} in the decision log {location}")
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        emit(json_output.render(decision), None)  # the record itself: `decisions events --decision ID` has the rest
+    else:
+        from gate.output import decisions_text, events_text
+
+        emit(decisions_text.render_show(decision) + "\nEvents:\n" + events_text.render_list(events), None)
+    return ExitCode.OK
+
+
+def cmd_decisions_events(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.events import EventQuery
+    from gate.decisions.store import open_store
+    from gate.errors import UsageError
+
+    if args.limit is not None and args.limit < 0:
+        raise UsageError(f"--limit {args.limit}: give 0 or more")
+    query = EventQuery(decision_id=args.decision, type=args.type, environment=args.env, digest=args.digest, limit=args.limit)
+    store = open_store()
+    try:
+        events = list(store.events(query))
+    finally:
+        store.close()
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        emit(json_output.render({"events": events}), None)
+    else:
+        from gate.output import events_text
+
+        emit(events_text.render_list(events), None)
+    return ExitCode.OK
+
+
+def cmd_decisions_export(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions import export
+
+    with _queried(_decision_query(args, oldest_first=True)) as decisions:
+        lines = export.opa_events(decisions, __version__) if args.format == "opa" else export.jsonl(decisions)
+        emit_stream(lines, args.output)
+    return ExitCode.OK
+
+
+def cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
+    from datetime import UTC, datetime
+
+    from gate.decisions.stats import compute
+    from gate.errors import UsageError
+
+    if args.top < 0:
+        raise UsageError(f"--top {args.top}: give 0 or more")
+    query = _decision_query(args)
+    with _queried(query) as decisions:
+        stats = compute(decisions, datetime.now(UTC), query.since, query.until, top=args.top).as_dict()
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        emit(json_output.render(stats), None)
+    else:
+        from gate.output import decisions_text
+
+        emit(decisions_text.render_stats(stats), None)
+    return ExitCode.OK
+
+
+def cmd_decisions_verify(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.events import verify_events
+    from gate.decisions.signing import load_trust
+    from gate.decisions.store import open_store
+    from gate.decisions.verify import verify_log
+
+    trust = load_trust()
+    store = open_store()
+    try:
+        report = verify_log(store, trust.keys)
+        events = verify_events(store, trust.keys)
+        location = store.location
+    finally:
+        store.close()
+    if not trust.configured:
+        print(f"gate: note: {trust.source}", file=sys.stderr)
+    if args.format == "json":
+        from dataclasses import asdict
+
+        from gate.output import json as json_output
+
+        document = {**report.as_dict(), "events": asdict(events), "log": location, "trusted_keys": trust.source}
+        emit(json_output.render(document), None)
+    else:
+        if report.ok:
+            head = report.head_hash or "none (the log is empty)"
+            text = f"{report.count} records intact; chain head {head}\n"
+        else:
+            where = report.first_bad.describe() if report.first_bad else "the log"
+            text = f"verify failed at {where}: {report.problem}; {report.count} intact before it\n"
+        if events.ok and events.count:
+            text += f"{events.count} events intact\n"
+        elif not events.ok:
+            text += f"events verify failed at {events.problem}; {events.count} intact before it\n"
+        emit(text, None)
+    return ExitCode.OK if report.ok and events.ok else ExitCode.DENIED

@@ -1,0 +1,112 @@
+"""``gate promote``: copy an approved digest to the release registry and commit it to the GitOps repo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+from gate.commands.common import ExitCode, emit
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """``gate promote``."""
+    promote = commands.add_parser(
+        "promote",
+        help="copy an approved digest to the release registry and commit it to the GitOps repo (0 done, 1 refused, 2 error)",
+        description=(
+            "Check the decision (exists, allow, hash and signature by a trusted key, this digest and environment, "
+            "younger than --max-age, no waiver expired since) and the GitOps history (a human rollback holds the "
+            "digest), then copy the image by digest to --target (or push it from a Docker daemon) and commit the "
+            "pinned reference to the GitOps file with Gate-Decision and Gate-Image-Digest trailers. Every outcome "
+            "is recorded in the decision log as an event. Exit 0 done or already done, 1 refused (nothing "
+            "changed), 2 error."
+        ),
+        epilog=(
+            "example:\n"
+            "  gate promote --decision 0193... --target registry.example.com/release/cart:1.4.3 \\\n"
+            "               --gitops-repo https://git.example.com/ops/deploy.git --gitops-path apps/cart/kustomization.yaml\n"
+            "registry credentials: ~/.docker/config.json (auths, credHelpers, credsStore) or $DOCKER_CONFIG;\n"
+            "environment: GATE_PROMOTE_MAX_AGE (default 7d), GATE_TRUSTED_KEYS, GATE_DECISION_STORE"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    promote.add_argument("--decision", required=True, metavar="ID", help="the allow decision to promote")
+    promote.add_argument("--target", required=True, metavar="REF:TAG", help="release repository and tag, e.g. reg/app:1.2")
+    promote.add_argument("--env", metavar="ENV", help="the environment promoted to; must be the decision's (default: the decision's)")
+    promote.add_argument("--source", metavar="REF@sha256:D", help="staging image (default: the decision's image and digest)")
+    promote.add_argument("--from-daemon", action="store_true", help="push the image from a Docker-API daemon (DOCKER_HOST) instead of copying")
+    promote.add_argument("--docker-host", metavar="URL", help="daemon address for --from-daemon (default: DOCKER_HOST)")
+    promote.add_argument("--gitops-repo", metavar="URL", help="the GitOps repository (any URL git clones)")
+    promote.add_argument("--gitops-path", metavar="PATH", help="the file in it that pins the image")
+    promote.add_argument("--gitops-branch", default="main", metavar="BRANCH", help="branch to commit on (default main)")
+    promote.add_argument(
+        "--pr-branch", action="store_true",
+        help="push to a branch gate/promote-<hash of target and change> for a pull request, instead of to --gitops-branch",
+    )
+    promote.add_argument(
+        "--file-format", choices=["auto", "kustomize", "helm", "manifest", "setters"], default="auto",
+        help="how the GitOps file names the image (default: detect)",
+    )
+    promote.add_argument("--values-key", default="image", metavar="KEY", help="Helm values: dotted path of the image mapping (default image)")
+    promote.add_argument("--setter", metavar="NS:NAME", help='Flux setter marker to update ({"$imagepolicy": "NS:NAME"})')
+    promote.add_argument("--message-template", metavar="FILE", help="commit message template (fields {image} {old} {new} {environment} {decision_id} ...)")
+    promote.add_argument("--author", default="gate <gate@localhost>", metavar="'NAME <EMAIL>'", help="commit author and committer")
+    promote.add_argument("--sign", action=argparse.BooleanOptionalAction, default=None, help="sign the commit (default: as git's commit.gpgsign says)")
+    promote.add_argument("--max-age", metavar="DURATION", help="refuse decisions older than this (default GATE_PROMOTE_MAX_AGE or 7d)")
+    promote.add_argument("--override-hold", action="store_true", help="re-promote a digest a person rolled back (recorded in the commit)")
+    promote.add_argument("--dry-run", action="store_true", help="print the registry operations and the file diff; change and record nothing")
+    promote.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def cmd_promote(args: argparse.Namespace) -> ExitCode:
+    from gate.decisions.signing import load_signer, load_trust
+    from gate.decisions.store import open_store
+    from gate.decisions.timefilter import parse_duration
+    from gate.errors import UsageError
+    from gate.promote.preconditions import DEFAULT_MAX_AGE
+    from gate.promote.promotion import GitOpsTarget, PromotionRequest, promote
+
+    if bool(args.gitops_repo) != bool(args.gitops_path):
+        raise UsageError("--gitops-repo and --gitops-path go together")
+    author = re.fullmatch(r"\s*(.+?)\s*<([^<>]+)>\s*", args.author)
+    if author is None:
+        raise UsageError(f"--author {args.author!r}: give 'NAME <EMAIL>'")
+    template = None
+    if args.message_template:
+        try:
+            template = Path(args.message_template).read_text()
+        except OSError as e:
+            raise UsageError(f"--message-template {args.message_template}: {e.strerror}") from None
+    gitops = None
+    if args.gitops_repo:
+        gitops = GitOpsTarget(
+            repo=args.gitops_repo, path=args.gitops_path, branch=args.gitops_branch,
+            mode="branch" if args.pr_branch else "push", format=args.file_format, values_key=args.values_key,
+            setter=args.setter, message_template=template,
+            author_name=author.group(1), author_email=author.group(2), sign=args.sign,
+        )
+    max_age = args.max_age or os.environ.get("GATE_PROMOTE_MAX_AGE") or DEFAULT_MAX_AGE
+    request = PromotionRequest(
+        decision_id=args.decision, target=args.target, gitops=gitops,
+        max_age=parse_duration(max_age, "--max-age"), environment=args.env, source=args.source,
+        from_daemon=args.from_daemon, docker_host=args.docker_host,
+        override_hold=args.override_hold, dry_run=args.dry_run,
+    )
+    trust = load_trust()
+    signer = None if args.dry_run else load_signer()
+    store = open_store()
+    try:
+        result = promote(request, store, signer, trust.keys).as_dict()
+    finally:
+        store.close()
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        emit(json_output.render(result), None)
+    else:
+        from gate.output import promotion_text
+
+        emit(promotion_text.render(result), None)
+    return ExitCode.DENIED if result["outcome"] == "refused" else ExitCode.OK

@@ -1,0 +1,61 @@
+"""``gate serve``: the policies over OPA's Data API, optionally as an admission webhook."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from gate.commands.common import ExitCode
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """``gate serve``."""
+    serve = commands.add_parser(
+        "serve",
+        help="serve the policies over OPA's Data API (embedded engine), for admission controllers and OPA clients",
+        description=(
+            "An HTTP server speaking the subset of OPA's REST API that clients use: GET /health, "
+            "GET|POST /v1/data/{path} with {\"input\": ...}, PUT|DELETE /v1/data/{path}, "
+            "GET|PUT|DELETE /v1/policies/{id}. Evaluation uses the embedded regorus engine."
+        ),
+        epilog=(
+            "environment: GATE_SERVE_TOKEN requires that bearer token on every endpoint but /health and the "
+            "admission endpoints; with --admission, GATE_DECISION_STORE and GATE_TRUSTED_KEYS as for reconcile"
+        ),
+    )
+    serve.add_argument("--policy", metavar="DIR", help="policy bundle to load at start (optional: clients may upload)")
+    serve.add_argument("--data", action="append", default=[], metavar="FILE", help="data file(s) to load at start")
+    serve.add_argument("--addr", default="127.0.0.1:8181", metavar="HOST:PORT", help="where to listen")
+    serve.add_argument(
+        "--admission",
+        action="store_true",
+        help="also answer Kubernetes AdmissionReviews at POST /v1/admission (and /validate) with the bundle's "
+        "admission rules and the decision log: a ValidatingAdmissionWebhook (needs --policy and --env)",
+    )
+    serve.add_argument("--env", metavar="ENV", help="with --admission: the environment this cluster is")
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; webhooks need HTTPS)")
+    serve.add_argument("--tls-key", metavar="FILE", help="the private key (PEM) of --tls-cert")
+
+
+def cmd_serve(args: argparse.Namespace) -> ExitCode:
+    from gate.errors import UsageError
+    from gate.serve import parse_addr, serve
+
+    if args.admission and not args.env:
+        raise UsageError("serve --admission needs --env ENV: the environment whose decisions admit images")
+    if args.env and not args.admission:
+        raise UsageError("serve --env is for --admission: add --admission to answer AdmissionReviews")
+    host, port = parse_addr(args.addr)
+    serve(
+        args.policy,
+        args.data,
+        host,
+        port,
+        ready_callback=lambda server: print(f"gate: serving on {server.url}", file=sys.stderr, flush=True),
+        token=os.environ.get("GATE_SERVE_TOKEN") or None,
+        admission=args.env if args.admission else None,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+    return ExitCode.OK
