@@ -43,20 +43,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.promote.gitrepo import make_remote  # noqa: E402
+from tests.promote.gitrepo import KUSTOMIZATION, make_remote  # noqa: E402
 from tests.promote.servers import Registry, push_image, start_registry, stop_registry  # noqa: E402
 
 REPORTS = (ROOT / "tests" / "data" / "trivy" / "trivy-image-alpine-310.json",
            ROOT / "tests" / "data" / "coverage" / "cobertura-java-cobertura-1.9-maven-example.xml")
-KUSTOMIZATION = """\
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-- deployment.yaml
-images:
-- name: {release}
-  newTag: "0.9"
-"""
 
 
 @dataclass

@@ -16,6 +16,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+#: a kustomization pinning one image by tag, as a GitOps repo holds it before gate promotes ``release``
+KUSTOMIZATION = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+
+# the cart service; gate pins its image
+resources:
+- deployment.yaml
+images:
+- name: {release}
+  newTag: "0.9"
+"""
+
 #: identity for commits a "person" makes in the tests (there is no global git identity here)
 PERSON = {"GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "alice@example.com",
           "GIT_COMMITTER_NAME": "Alice", "GIT_COMMITTER_EMAIL": "alice@example.com"}

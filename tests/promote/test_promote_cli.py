@@ -18,23 +18,12 @@ from gate.decisions.events import EventQuery
 from gate.decisions.signing import generate_keypair
 from gate.decisions.store import open_store
 from tests.conftest import ROOT, Run
-from tests.promote.gitrepo import Remote, git, make_remote, person_revert, trailers
+from tests.promote.gitrepo import KUSTOMIZATION, Remote, git, make_remote, person_revert, trailers
 from tests.promote.servers import Registry, manifest_digest, new_repo, push_image
 
 POLICIES = ROOT / "policies"
 CLEAN = ("trivy/trivy-image-alpine-310.json", "coverage/cobertura-java-cobertura-1.9-maven-example.xml")
 ONE_CRITICAL = ("trivy/trivy-image-spring4shell-jre11-jar.json", "coverage/cobertura-java-cobertura-1.9-maven-example.xml")
-KUSTOMIZATION = """\
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-
-# the cart service; gate pins its image
-resources:
-- deployment.yaml
-images:
-- name: {release}
-  newTag: "0.9"
-"""
 
 
 def evaluate(gate: Callable[..., Run], data: Path, image: str, reports: tuple[str, ...] = CLEAN) -> dict:
