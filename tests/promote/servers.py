@@ -16,6 +16,7 @@ Everything is stopped by its own PID; a server that cannot start raises with its
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -158,11 +159,9 @@ def start_registry(
         reg.proc, reg.host = proc, f"127.0.0.1:{port}"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and proc.poll() is None:
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet
                 if httpx.get(f"{reg.url}/v2/", timeout=1).status_code in (200, 401):
                     return reg
-            except httpx.HTTPError:
-                pass
             time.sleep(0.1)
         last = _tail(reg.log)
         _stop_process(proc)
@@ -232,8 +231,8 @@ class TokenServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
+            def log_message(self, *args: Any) -> None:
+                """Quiet: the tests read the token server's effects, not its access log."""
 
             def do_GET(self) -> None:  # noqa: N802 — http.server's naming
                 from urllib.parse import parse_qs, urlsplit
@@ -340,12 +339,9 @@ def start_podman(root: Path, insecure_registries: list[str]) -> Podman:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and pod.proc.poll() is None:
         if sock.exists():
-            try:
-                with httpx.Client(transport=transport, base_url="http://podman") as c:
-                    if c.get("/_ping", timeout=2).status_code == 200:
-                        return pod
-            except httpx.HTTPError:
-                pass
+            with contextlib.suppress(httpx.HTTPError), httpx.Client(transport=transport, base_url="http://podman") as c:
+                if c.get("/_ping", timeout=2).status_code == 200:
+                    return pod
         time.sleep(0.1)
     stop_podman(pod)
     raise ServerError(f"podman system service did not start in {root}:\n{_tail(log_path)}")

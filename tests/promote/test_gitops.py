@@ -323,9 +323,8 @@ def test_branch_mode_when_the_base_already_has_the_value_is_a_noop(remote: Remot
 
 @pytest.fixture
 def ssh_key(tmp_path: Path) -> Path:
-    """A throwaway ed25519 key for ssh commit signing."""
-    if shutil.which("ssh-keygen") is None:
-        pytest.skip("ssh-keygen (openssh-client) is not installed: cannot make an ssh signing key")
+    """A throwaway ed25519 key for ssh commit signing (ssh-keygen: Debian openssh-client, which .ci/run installs)."""
+    assert shutil.which("ssh-keygen"), "ssh-keygen (Debian openssh-client) is needed to make an ssh signing key"
     key = tmp_path / "signing_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "gate-bot", "-f", str(key)], check=True)
     return key
