@@ -240,7 +240,7 @@ def _replay_one(
     try:
         if recorded is not None:
             recorded.apply(stored)
-        policy_input, at = _input_at(stored, now)
+        policy_input, at = input_at(stored, now)
         result = evaluate_promotion(loaded.engine, loaded.metadata, policy_input, at)
     except GateError as e:
         logger.debug("replay of %s failed: %s", stored.decision_id, e.diagnostics())
@@ -265,7 +265,7 @@ def _replay_one(
     )
 
 
-def _input_at(stored: Decision, now: datetime | None) -> tuple[dict[str, Any], datetime]:
+def input_at(stored: Decision, now: datetime | None) -> tuple[dict[str, Any], datetime]:
     """The stored input and the time it is judged at (its own ``now`` unless overridden)."""
     policy_input = stored.input
     if not isinstance(policy_input, dict) or not policy_input:

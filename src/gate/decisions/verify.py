@@ -34,7 +34,7 @@ import msgspec
 from cryptography.exceptions import InvalidSignature
 
 from gate.decisions.index import index_rows
-from gate.decisions.record import record_hash, sha256_digest
+from gate.decisions.record import Decision, record_hash, sha256_digest
 from gate.decisions.sql import SEARCH_COLUMNS, column_values
 from gate.decisions.signing import SignatureCheck, bad_signature, signature_check
 from gate.decisions.store import ChainEntry, DecisionStore
@@ -206,6 +206,21 @@ def verify_log(
             executor.shutdown(wait=True, cancel_futures=True)
 
 
+def hash_problem(decision: Decision) -> str | None:
+    """What is wrong with the record's own hash: an edited field shows here."""
+    recomputed = record_hash(decision)
+    if recomputed != decision.hash:
+        return f"edited: its contents hash to {recomputed}, not to its recorded hash {decision.hash}"
+    return None
+
+
+def input_problem(decision: Decision) -> str | None:
+    """What is wrong with the stored input: it must hash to the record's input_digest."""
+    if sha256_digest(decision.input) != decision.input_digest:
+        return f"input edited: it no longer hashes to its input_digest {decision.input_digest}"
+    return None
+
+
 def _structural_problem(entry: ChainEntry, prev_seq: int, prev_hash: str | None) -> str | None:
     """What is wrong with ``entry``'s place in the chain or its contents, signatures aside."""
     decision = entry.decision
@@ -214,13 +229,14 @@ def _structural_problem(entry: ChainEntry, prev_seq: int, prev_hash: str | None)
             gap = f"seq {prev_seq + 1}" if entry.seq == prev_seq + 2 else f"seq {prev_seq + 1} to {entry.seq - 1}"
             return f"missing before it: {gap} deleted"
         return f"out of order: follows seq {prev_seq}"
-    recomputed = record_hash(decision)
-    if recomputed != decision.hash:
-        return f"edited: its contents hash to {recomputed}, not to its recorded hash {decision.hash}"
+    problem = hash_problem(decision)
+    if problem is not None:
+        return problem
     if entry.stored_hash != decision.hash:
         return f"hash column edited: it says {entry.stored_hash}, the record's hash is {decision.hash}"
-    if sha256_digest(decision.input) != decision.input_digest:
-        return f"input edited: it no longer hashes to its input_digest {decision.input_digest}"
+    problem = input_problem(decision)
+    if problem is not None:
+        return problem
     stored = dict(zip(SEARCH_COLUMNS, entry.columns))
     for column, value in zip(SEARCH_COLUMNS, column_values(decision)):
         if column in stored and stored[column] != value:

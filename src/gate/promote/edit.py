@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gate.errors import GitOpsError, UsageError
+from gate.imageref import DIGEST, TAG
 
 FORMATS = ("kustomize", "helm", "manifest", "setters")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$")
-_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -46,9 +44,9 @@ def _check_inputs(image: str, digest: str | None, tag: str | None) -> None:
     """Refuse values that are not an image repository, digest or tag before they reach a file."""
     if not _IMAGE.match(image) or "@" in image or ":" in image.rsplit("/", 1)[-1]:
         raise UsageError(f"image {image!r}: give the repository only, without tag or digest")
-    if digest is not None and not _DIGEST.match(digest):
+    if digest is not None and not DIGEST.match(digest):
         raise UsageError(f"digest {digest!r}: must be sha256: followed by 64 lowercase hex digits")
-    if tag is not None and not _TAG.match(tag):
+    if tag is not None and not TAG.match(tag):
         raise UsageError(f"tag {tag!r}: not a valid image tag")
     if digest is None and tag is None:
         raise UsageError(f"image {image}: nothing to write (neither digest nor tag given)")
@@ -110,6 +108,8 @@ def update_image(
 
 def _apply(src: Any, splices: list[Any]) -> tuple[str, tuple[ImageChange, ...]]:
     """Apply non-overlapping splices left to right; insertions at one offset keep their order."""
+    from gate.promote.formats.yamltext import LINE_BREAK
+
     ordered = sorted(enumerate(splices), key=lambda p: (p[1].start, p[0]))
     out: list[str] = []
     placed: list[tuple[int, Any]] = []
@@ -126,7 +126,7 @@ def _apply(src: Any, splices: list[Any]) -> tuple[str, tuple[ImageChange, ...]]:
         cursor = s.end
     out.append(src.text[cursor:])
     new_text = "".join(out)
-    changes = tuple(ImageChange(src.path, len(_BREAK.findall(new_text, 0, at)) + 1, s.old, s.new) for at, s in placed)
+    changes = tuple(ImageChange(src.path, len(LINE_BREAK.findall(new_text, 0, at)) + 1, s.old, s.new) for at, s in placed)
     return new_text, changes
 
 

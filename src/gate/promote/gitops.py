@@ -12,7 +12,6 @@ pay for it). Credentials embedded in the repository URL never appear in a messag
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fcntl
 import hashlib
 import logging
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Self
 from urllib.parse import unquote, urlsplit
 
 from gate.errors import GitOpsError, UsageError
+from gate.promote.edit import unified_diff
 from gate.promote.history import Hold, find_hold_in
 
 if TYPE_CHECKING:
@@ -256,12 +256,6 @@ def _read(clone: _Clone, path: str, branch: str) -> str:
         raise GitOpsError(f"{clone.safe_url}: {path} is not UTF-8 text") from None
 
 
-def _diff(path: str, old: str, new: str) -> str:
-    """A unified diff with git's a/ b/ labels, for people and --dry-run."""
-    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                        f"a/{path}", f"b/{path}"))
-
-
 def _push_rejected(out: str, err: str) -> bool:
     """A push lost a race (someone pushed first, or held the ref lock): worth fetching and retrying."""
     text = f"{out}\n{err}"
@@ -335,7 +329,7 @@ def _attempt(clone: _Clone, path: str, edit: Callable[[str], tuple[str, bool]], 
             return WriteBack("noop", None, branch, "", used)
     if not changed or new == old:
         return WriteBack("noop", None, target, "", used)
-    diff = _diff(path, old, new)
+    diff = unified_diff(path, old, new)
     if dry_run:
         return WriteBack("dry-run", None, target, diff, used)
     _file(clone, path).write_bytes(new.encode("utf-8"))

@@ -15,7 +15,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from gate.errors import UsageError
-from gate.imageref import _DIGEST, _REPOSITORY, _TAG
+from gate.imageref import DIGEST, REPOSITORY, TAG
 
 DOCKER_HUB = "docker.io"
 #: the host that serves Docker Hub's registry API
@@ -56,14 +56,14 @@ class Reference:
 def parse_reference(ref: str) -> Reference:
     """Split ``[registry/]repo[:tag][@sha256:D]``; a malformed reference is a ``UsageError``."""
     name, sep, digest = ref.strip().partition("@")
-    if sep and not _DIGEST.match(digest):
+    if sep and not DIGEST.match(digest):
         raise UsageError(f"image {ref!r}: digest must be sha256: followed by 64 lowercase hex digits")
     tag = None
     last_slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > last_slash:
         name, tag = name[:colon], name[colon + 1 :]
-        if not _TAG.match(tag):
+        if not TAG.match(tag):
             raise UsageError(f"image {ref!r}: invalid tag {tag!r}")
     first, slash, rest = name.partition("/")
     if slash and ("." in first or ":" in first or first == "localhost"):
@@ -74,7 +74,7 @@ def parse_reference(ref: str) -> Reference:
         registry = DOCKER_HUB
     if registry == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
-    if not repository or not _REPOSITORY.match(repository) or ":" in repository:
+    if not repository or not REPOSITORY.match(repository) or ":" in repository:
         raise UsageError(f"image {ref!r}: invalid repository name {repository!r}")
     if registry.lower() != registry or not registry or "/" in registry:
         raise UsageError(f"image {ref!r}: invalid registry host {registry!r}")

@@ -148,8 +148,8 @@ def _carry_out(request: PromotionRequest, store: Any, signer: Any, decision: Dec
 
 @contextlib.contextmanager
 def _shared_clone(request: PromotionRequest) -> Iterator[PromotionRequest]:
-    """The request with a clone folder the hold check and the write-back share (one fetch, not two),
-    temporary unless the caller keeps one (GitOpsTarget.workdir)."""
+    """The request with a clone folder the hold check and the write-back share (one clone; each
+    still fetches), temporary unless the caller keeps one (GitOpsTarget.workdir)."""
     if request.gitops is None or request.gitops.workdir is not None:
         yield request
         return
@@ -256,7 +256,7 @@ def _write_back(request: PromotionRequest, gitops: GitOpsTarget, decision: Decis
 
 def _record(result: PromotionResult, request: PromotionRequest, store: Any, signer: Any) -> PromotionResult:
     """Append the promotion to the decision log (not for a dry run: nothing happened)."""
-    if request.dry_run and result.outcome in ("dry-run", "refused"):
+    if request.dry_run:
         return result
     from gate.context import ci_context
 

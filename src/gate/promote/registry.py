@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from gate.errors import RegistryError, UsageError
-from gate.imageref import _DIGEST
+from gate.imageref import DIGEST
 from gate.promote.auth import RegistryAuth, load_credentials
 from gate.promote.imageref import Reference, api_base, parse_reference
 
@@ -226,7 +226,7 @@ class _Copier:
         if media_type in INDEX_TYPES:
             for child in manifest.get("manifests") or []:
                 child_digest = str(child.get("digest", ""))
-                if not _DIGEST.match(child_digest):
+                if not DIGEST.match(child_digest):
                     raise RegistryError(f"{self.source.label}: index {digest} names a manifest {child_digest!r}")
                 if self.target.manifest_digest(child_digest) == child_digest:
                     self.operations.append(f"manifest {child_digest} already present")
@@ -245,7 +245,7 @@ class _Copier:
         """HEAD on target, else mount (same registry), else stream from source."""
         digest = str(descriptor.get("digest", ""))
         size = descriptor.get("size") if isinstance(descriptor.get("size"), int) else None
-        if not _DIGEST.match(digest):
+        if not DIGEST.match(digest):
             raise RegistryError(f"{self.source.label}: a manifest names a blob without a sha256 digest ({digest!r})")
         if digest in self._done_blobs:
             return
@@ -338,12 +338,4 @@ def resolve_digest(ref: str) -> str | None:
         return _Repo(parsed, client).manifest_digest(parsed.reference)
 
 
-def manifest_bytes(ref: str) -> tuple[bytes, str]:
-    """The exact manifest bytes and media type of ``registry/repo@sha256:D`` (checked against D)."""
-    parsed = _parse_source(ref)
-    assert parsed.digest is not None
-    with _client(parsed.registry, [f"repository:{parsed.repository}:pull"]) as client:
-        return _Repo(parsed, client).get_manifest(parsed.digest)
-
-
-__all__ = ["ACCEPT", "CopyResult", "copy_image", "manifest_bytes", "resolve_digest", "sha256_digest", "verify_digest"]
+__all__ = ["ACCEPT", "CopyResult", "copy_image", "resolve_digest", "sha256_digest", "verify_digest"]

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from gate.decisions.record import Decision, Outcome, Violation, record_hash, rfc3339, sha256_digest
-from gate.decisions.replay import _input_at
+from gate.decisions.record import Decision, Outcome, Violation, rfc3339, sha256_digest
+from gate.decisions.replay import input_at
+from gate.decisions.verify import hash_problem, input_problem
 from gate.decisions.signing import TrustedKeys, load_trusted_keys, verify_signature
 from gate.decisions.store import DecisionQuery, DecisionStore, StoreError
 from gate.errors import GateError, PolicyError
@@ -242,8 +243,10 @@ class AdmissionChecker:
         for index, decision in enumerate(stored):
             # The record hash covers input_digest; the input itself is re-hashed for the newest
             # decision only, the one that is replayed and relied on.
-            input_ok = index > 0 or sha256_digest(decision.input) == decision.input_digest
-            problem = self._verify(decision, input_ok)
+            input_ok = index > 0 or input_problem(decision) is None
+            problem = hash_problem(decision) or (None if input_ok else input_problem(decision)) or verify_signature(
+                decision, self._trusted
+            )
             trusted_key = bool(decision.signing_key) and decision.signing_key in self._trusted
             entry = _entry(decision, now, problem, trusted_key)
             if index == 0 and decision.outcome is Outcome.ALLOW:
@@ -253,15 +256,6 @@ class AdmissionChecker:
                     entry["replay"] = _NOT_REPLAYED
             entries.append(entry)
         return entries
-
-    def _verify(self, decision: Decision, input_ok: bool) -> str | None:
-        """None when the record is intact and signed by a trusted key; otherwise what is wrong."""
-        recomputed = record_hash(decision)
-        if recomputed != decision.hash:
-            return f"edited: its contents hash to {recomputed}, not to its recorded hash {decision.hash}"
-        if not input_ok:
-            return f"input edited: it no longer hashes to its input_digest {decision.input_digest}"
-        return verify_signature(decision, self._trusted)
 
     # --- replay under today's policy ----------------------------------------------------------------
 
@@ -275,6 +269,8 @@ class AdmissionChecker:
         at = now if self._now is not None else now.replace(second=0, microsecond=0)
         recorded = decision.data or {}
         key = (decision.input_digest, sha256_digest(recorded), rfc3339(at))
+        if self._replays and key[2] != next(iter(self._replays))[2]:
+            self._replays.clear()  # judged at another time: those entries can never be hit again
         cached = self._replays.get(key)
         if cached is not None:
             entry["replay"] = cached
@@ -289,8 +285,7 @@ class AdmissionChecker:
         queued, self._queued = self._queued, {}
         groups: dict[str, list[tuple[tuple[str, str, str], Decision, datetime]]] = {}
         for key, (decision, at, _) in queued.items():
-            data_key = sha256_digest([decision.data or {}, self._policy.extra_data])
-            groups.setdefault(data_key, []).append((key, decision, at))
+            groups.setdefault(key[1], []).append((key, decision, at))  # key[1]: the recorded data's digest
         for data_key, jobs in groups.items():
             for key, replay in zip([k for k, _, _ in jobs], self._replay_group(data_key, jobs)):
                 self._replays[key] = replay
@@ -308,7 +303,7 @@ class AdmissionChecker:
                 validate_waivers(data)
                 self._replayer.set_data(data)
                 self._replay_data_key = data_key
-            inputs = [_input_at(decision, at)[0] for _, decision, at in jobs]
+            inputs = [input_at(decision, at)[0] for _, decision, at in jobs]
             documents = _evaluate_all(self._replayer, inputs, PROMOTION_ROOT)
             return [self._replayed(document, at) for document, (_, _, at) in zip(documents, jobs)]
         except (GateError, TypeError) as e:  # TypeError: a rule's effective_on the engine cannot compare
@@ -468,7 +463,7 @@ def _entry(decision: Decision, now: datetime, problem: str | None, trusted_key: 
         "age_seconds": (now - decided).total_seconds() if decided is not None else None,
         "image": artifact.get("image"),
         "signed": signed,
-        "signature_valid": signed and trusted_key and problem is None,
+        "signature_valid": problem is None,  # no problem implies signed by a trusted key
         "trusted_key": trusted_key,
         "signature_problem": problem,
         "signing_key": decision.signing_key,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from gate.decisions.events import SYNC, new_event
 from gate.decisions.record import canonical_json
 from gate.errors import GateError
+from gate.reconcile.kube import ROLLOUT_KINDS
 from gate.reconcile.render import api_group, apply_order, object_key, render
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ PRUNE_KINDS = (
     ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
     ("batch/v1", "Job"), ("batch/v1", "CronJob"), ("networking.k8s.io/v1", "Ingress"),
 )
-WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
 
 @dataclass
@@ -100,8 +100,6 @@ class CycleReport:
     objects: list[ObjectResult]
     pruned: list[ObjectResult] = field(default_factory=list)
     plan: bool = False
-    seconds: float = 0.0
-    lookups: int = 0
     event_id: str | None = None
 
     @property
@@ -154,14 +152,13 @@ def run_cycle(source: GitSource, checker: AdmissionChecker, cluster: Cluster | N
     that fails once it may have changed the cluster is recorded too, as an ``error`` sync with what
     it had done, and the error is raised.
     """
-    started = time.perf_counter()
     checkout = source.sync()
     objects = apply_order(render(checkout.root, options.path, helm_values=options.helm_values))
     report = CycleReport(checkout.commit, [], plan=options.plan)
     owner = f"{source.shown}#{source.branch}:{options.path}"
-    lookups_before = checker.lookups
     try:
-        lives = [None] * len(objects) if cluster is None or options.plan else _live_objects(cluster, objects)
+        managed = [] if cluster is None or options.plan else cluster.list_managed(_kinds(objects))
+        lives = [None] * len(objects) if cluster is None or options.plan else _live_objects(cluster, objects, managed)
         verdicts = checker.check_many(list(zip(objects, lives)), commit=checkout.as_input())
         for obj, live, verdict in zip(objects, lives, verdicts):
             result = _judged(obj, verdict)
@@ -173,26 +170,28 @@ def run_cycle(source: GitSource, checker: AdmissionChecker, cluster: Cluster | N
             report.objects.append(result)  # after its sync: a failed apply is not reported as applied
         if cluster is not None and not options.plan:
             if options.prune:
-                report.pruned = _prune(cluster, objects, owner, options.path)
+                report.pruned = _prune(cluster, objects, managed, owner, options.path)
             _wait_for_health(cluster, objects, report.objects, options.health_timeout)
     except GateError as e:
         if record is not None and not options.plan and any(o.action == "apply" for o in report.objects):
             record(_sync_event(report, options, source, error=e.diagnostics()))
         raise
-    report.lookups = checker.lookups - lookups_before
-    report.seconds = time.perf_counter() - started
     if record is not None and not options.plan:
         report.event_id = record(_sync_event(report, options, source))
     return report
 
 
-def _live_objects(cluster: Cluster, objects: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
-    """The live version of each object: one list per kind of what gate manages, then a GET only for
-    objects not among them (new ones, or ones gate does not own yet) — a no-change cycle makes a
-    handful of requests, not one per object."""
-    managed: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for live in cluster.list_managed(sorted({(str(o["apiVersion"]), str(o["kind"])) for o in objects})):
-        managed[object_key(live)] = live
+def _kinds(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The ``(apiVersion, kind)`` pairs among ``objects``."""
+    return sorted({(str(o["apiVersion"]), str(o["kind"])) for o in objects})
+
+
+def _live_objects(cluster: Cluster, objects: list[dict[str, Any]],
+                  listed: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """The live version of each object: from ``listed`` (gate's objects of the rendered kinds, one list
+    per kind), else a GET for objects not among them (new ones, or ones gate does not own yet) — a
+    no-change cycle makes a handful of requests, not one per object."""
+    managed = {object_key(live): live for live in listed}
     found: list[dict[str, Any] | None] = []
     for obj in objects:
         group, kind, namespace, name = object_key(obj)
@@ -259,11 +258,13 @@ def _tell_cluster(cluster: Cluster, obj: dict[str, Any], result: ObjectResult) -
         logger.warning("%s: cannot record the block as an Event: %s", result.ref, e.diagnostics())
 
 
-def _prune(cluster: Cluster, objects: list[dict[str, Any]], owner: str, path: str) -> list[ObjectResult]:
+def _prune(cluster: Cluster, objects: list[dict[str, Any]], listed: list[dict[str, Any]], owner: str,
+           path: str) -> list[ObjectResult]:
     """Delete what gate applied from this repository, branch and path earlier and git no longer declares.
 
-    Kinds rendered now must be listable; the other kinds looked at (PRUNE_KINDS) are skipped with a
-    warning when RBAC forbids listing them, so operators can narrow gate's role (Secrets, say).
+    ``listed`` holds gate's objects of the kinds rendered now (which must be listable); the other kinds
+    looked at (PRUNE_KINDS) are skipped with a warning when RBAC forbids listing them, so operators can
+    narrow gate's role (Secrets, say).
     """
     from gate.reconcile.kube import Forbidden
 
@@ -273,14 +274,11 @@ def _prune(cluster: Cluster, objects: list[dict[str, Any]], owner: str, path: st
         wanted.add((group, kind, namespace, name))
         if not namespace:  # applied to the default namespace, or cluster-scoped
             wanted.add((group, kind, "default", name))
-    rendered = {(str(o["apiVersion"]), str(o["kind"])) for o in objects}
-    managed: list[dict[str, Any]] = []
-    for kind in sorted(rendered | set(PRUNE_KINDS)):
+    managed = list(listed)
+    for kind in sorted(set(PRUNE_KINDS) - set(_kinds(objects))):
         try:
             managed += cluster.list_managed([kind])
         except Forbidden as e:
-            if kind in rendered:
-                raise
             logger.warning("prune: not looking at %s: %s", kind[1], e.diagnostics())
     pruned: list[ObjectResult] = []
     for live in managed:
@@ -298,7 +296,7 @@ def _prune(cluster: Cluster, objects: list[dict[str, Any]], owner: str, path: st
 
 def _wait_for_health(cluster: Cluster, objects: list[dict[str, Any]], results: list[ObjectResult], timeout: float) -> None:
     """Poll applied workloads until each is healthy or degraded, or ``timeout`` seconds pass."""
-    pending = [(o, r) for o, r in zip(objects, results) if r.action == "apply" and r.kind in WORKLOADS]
+    pending = [(o, r) for o, r in zip(objects, results) if r.action == "apply" and r.kind in ROLLOUT_KINDS]
     deadline = time.monotonic() + timeout
     while pending:
         still = []

@@ -45,6 +45,10 @@ class ClusterUnavailable(ReconcileError):
     """The API server cannot be reached or failed (5xx, 429): temporary, the loop backs off and retries."""
 
 
+#: kinds whose rollout has a status to wait for
+ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+
+
 class Forbidden(ReconcileError):
     """The API server's RBAC does not let gate's identity do this (403 outside admission)."""
 
@@ -352,7 +356,7 @@ class Cluster:
         Kinds without a rollout (ConfigMaps, Services, ...) are healthy once they exist.
         """
         kind = obj.get("kind")
-        if kind not in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
+        if kind not in ROLLOUT_KINDS:
             return ("healthy", "")
         live = self.get(obj)
         if live is None:
@@ -404,8 +408,6 @@ class Cluster:
             return False
         return self._update_lease(lease, {"holderIdentity": None, "renewTime": None, "leaseDurationSeconds": 1})
 
-    renew = renew_lease
-    release = release_lease
 
     def _lease_ref(self, name: str, namespace: str) -> dict[str, Any]:
         """A Lease address for the object helpers."""

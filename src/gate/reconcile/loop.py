@@ -41,10 +41,9 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 def run_loop(cycle: Callable[[], Any], interval: float, stop: threading.Event,
              on_report: Callable[[Any], None], on_error: Callable[[GateError], None],
-             is_leader: Callable[[], bool] | None = None) -> int:
-    """Run ``cycle`` every ``interval`` seconds until ``stop`` is set; the number of cycles that failed."""
-    failures = 0
-    failed = 0
+             is_leader: Callable[[], bool] | None = None) -> None:
+    """Run ``cycle`` every ``interval`` seconds until ``stop`` is set."""
+    failures = 0  # in a row, for the back-off
     while not stop.is_set():
         if is_leader is not None:
             try:
@@ -60,7 +59,6 @@ def run_loop(cycle: Callable[[], Any], interval: float, stop: threading.Event,
             report = cycle()
         except GateError as e:
             failures += 1
-            failed += 1
             on_error(e)
             wait = backoff(interval, failures)
             logger.warning("cycle failed (%d in a row); next attempt in %.0fs", failures, wait)
@@ -69,4 +67,3 @@ def run_loop(cycle: Callable[[], Any], interval: float, stop: threading.Event,
         failures = 0
         on_report(report)
         stop.wait(interval)
-    return failed

@@ -69,7 +69,9 @@ class GitSource:
             else:
                 self.dir.mkdir(parents=True, exist_ok=True)
                 repo = git.Repo.init(self.dir)
-                repo.git.remote("add", "origin", self.url)
+                # Written to the config, not passed on a command line (ps would show its credentials).
+                with repo.config_writer() as config:
+                    config.set_value('remote "origin"', "url", self.url)
         except (git.GitError, OSError) as e:
             raise ReconcileError(f"{self.dir}: cannot prepare the local mirror of {self.shown}: {_line(e)}") from None
         env = {"GIT_TERMINAL_PROMPT": "0"}

@@ -19,7 +19,7 @@ from typing import Any
 from gate.errors import GitOpsError
 
 # ruamel's reader counts these as line breaks (a lone "\r" too); str.splitlines knows more, so not that.
-_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _BREAK_CHARS = "\r\n\x85\u2028\u2029"
 _NULLS = ("~", "null", "Null", "NULL")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./+~][A-Za-z0-9_./@:+~=-]*$")
@@ -33,7 +33,7 @@ class Source:
         self.path = path
         self.starts = [0]
         self.endings: list[str] = []
-        for match in _BREAK.finditer(text):
+        for match in LINE_BREAK.finditer(text):
             self.endings.append(match.group())
             self.starts.append(match.end())
         # ruamel does not count a byte-order mark as a column
