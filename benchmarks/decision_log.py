@@ -321,7 +321,8 @@ def fill(url: str, corpus: Corpus, signer: Any, result: Result, profile: bool) -
 
 
 def measure(url: str, corpus: Corpus, env: dict[str, str], result: Result, queries: int, replay_n: int) -> None:
-    from gate.decisions.store import DecisionQuery, open_store
+    from gate.decisions.interface import DecisionQuery
+    from gate.decisions.store import open_store
 
     rng = random.Random(7)
     store = open_store(url)
@@ -393,8 +394,9 @@ def verify_in_process(url: str, result: Result) -> None:
 
 
 def replay_rate(url: str, n: int, result: Result) -> None:
-    from gate.decisions.replay import replay
-    from gate.decisions.store import DecisionQuery, open_store
+    from gate.replay import replay
+    from gate.decisions.interface import DecisionQuery
+    from gate.decisions.store import open_store
 
     store = open_store(url)
     try:

@@ -41,7 +41,8 @@ def phases(trivy: Path, store: Path) -> list[tuple[str, float]]:
     from gate.evaluation import EvaluationRequest, _decision, load_policy, make_engine
     from gate.imageref import parse_pinned
     from gate.output import json as json_output
-    from gate.plugins import ScannerRegistry, plugin_manager
+    from gate.plugins import plugin_manager
+    from gate.scanning.registry import ScannerRegistry
     from gate.policy.evaluate import evaluate_promotion
     from gate.scanning.document import ReportSpec, build_input, scan_reports
 

@@ -107,7 +107,8 @@ def decide(apps: list[App]) -> float:
     from gate.decisions.store import open_store
     from gate.evaluation import EvaluationRequest, evaluate
     from gate.imageref import parse_pinned
-    from gate.plugins import ScannerRegistry, plugin_manager
+    from gate.plugins import plugin_manager
+    from gate.scanning.registry import ScannerRegistry
     from gate.scanning.document import ReportSpec
 
     specs = [ReportSpec("auto", str(p)) for p in REPORTS]

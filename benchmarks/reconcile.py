@@ -111,7 +111,8 @@ def lookup_rate(count: int) -> tuple[float, float]:
     """In-process: (decision lookups per second, lookups + signature checks per second) over ``count``
     digests — the indexed query the admission check makes per image digest."""
     from gate.decisions.signing import load_trusted_keys, verify_signature
-    from gate.decisions.store import DecisionQuery, open_store
+    from gate.decisions.interface import DecisionQuery
+    from gate.decisions.store import open_store
 
     store = open_store()
     trusted = load_trusted_keys()

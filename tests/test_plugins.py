@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from gate.errors import PluginError
-from gate.plugins import ScannerRegistry, plugin_manager
+from gate.plugins import plugin_manager
+from gate.scanning.registry import ScannerRegistry
 from tests.conftest import Run
 
 # A tiny but real third-party plugin: its own package, its own dist-info with an entry point in

@@ -139,7 +139,14 @@ def test_read_review_takes_v1_and_v1beta1() -> None:
     ("body", "problem"),
     [
         (b'{"apiVersion": ', "body is not JSON"),
-        (b"\xff\xfe", "body is not JSON"),
+        (b"\xff\xfe", "body is not UTF-8"),
+        (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "\xe9"}}', "body is not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "body is nested deeper than 100 levels"),
+        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 7}}).encode(), "request.uid"),
+        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}}).encode(), "request.uid"),
+        (json.dumps({"apiVersion": "v1", "kind": "AdmissionReview", "request": {"uid": "x"}}).encode(), "apiVersion 'v1'"),
+        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": []}).encode(), "request must be an object"),
+        (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": NaN}}', "body is not JSON"),
         (b"[1, 2]", "must be a JSON object"),
         (json.dumps({"apiVersion": "v1", "kind": "Pod"}).encode(), "expected kind AdmissionReview"),
         (json.dumps({"apiVersion": "admission.k8s.io/v2", "kind": "AdmissionReview", "request": {"uid": "x"}}).encode(), "admission.k8s.io/v2"),
@@ -147,7 +154,10 @@ def test_read_review_takes_v1_and_v1beta1() -> None:
         (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": ""}}).encode(), "request.uid"),
         ((ADMISSION / "admissionrequest-only-pod-implicit-latest.json").read_bytes(), "expected kind AdmissionReview"),
     ],
-    ids=["truncated", "not-utf8", "array", "pod", "v2", "no-request", "empty-uid", "bare-request"],
+    ids=[
+        "truncated", "not-utf8", "latin1-uid", "deep", "int-uid", "no-uid", "core-v1", "request-list", "nan",
+        "array", "pod", "v2", "no-request", "empty-uid", "bare-request",
+    ],  # fmt: skip
 )
 def test_read_review_refuses_what_it_cannot_answer(body: bytes, problem: str) -> None:
     with pytest.raises(MalformedReview, match="^AdmissionReview: ") as raised:
@@ -168,6 +178,13 @@ def test_a_blocked_verdict_is_a_403_with_every_reason() -> None:
             "warnings": ["soon"],
         },
     }
+
+
+def test_a_blocked_verdict_always_says_why() -> None:
+    request = Review("admission.k8s.io/v1", "u-4", {"operation": "CREATE"})
+    silent = review_response(request, verdict("blocked", ("", "image a is\nnot pinned")))["response"]["status"]["message"]
+    assert silent == "a deny rule of gate's admission policy gave no message; image a is not pinned"
+    assert review_response(request, verdict("blocked"))["response"]["status"]["message"] == "denied by gate's admission policy"
 
 
 def test_an_applied_verdict_is_allowed_with_short_one_line_warnings() -> None:
@@ -243,8 +260,6 @@ def test_decisions_made_after_the_server_started_count(gate: Callable[..., Run],
 
 def test_objects_without_images_and_deletes_are_allowed(webhook: httpx.Client) -> None:
     assert review(webhook, configmap_review())["allowed"] is True
-    # a custom resource with every field set (dry run, subresource, a response already present)
-    assert review(webhook, sample("admissionreview-v1-all-fields-k8s-serializer.json"))["allowed"] is True
     delete = sample("admissionreview-v1-deployment-create-image.json")
     request = delete["request"]
     request["operation"], request["oldObject"], request["object"] = "DELETE", request["object"], None
@@ -258,9 +273,139 @@ def test_dry_run_requests_are_judged_the_same(webhook: httpx.Client) -> None:
     assert response["allowed"] is False and UNPINNED_NGINX in response["status"]["message"]
 
 
+def pod_review(uid: str, image: str = "nginx:1.27", operation: str = "CREATE") -> dict[str, Any]:
+    """A Pod review as the API server sends it; the image is unpinned, so a judged review is denied."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"containers": [{"name": "web", "image": image}]},
+    }
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "shop",
+            "name": "web",
+            "operation": operation,
+            "userInfo": {"username": "alice"},
+            "object": pod,
+            "oldObject": copy.deepcopy(pod) if operation == "UPDATE" else None,
+            "dryRun": False,
+        },
+    }
+
+
+def denied(response: dict[str, Any], *phrases: str) -> bool:
+    """True when ``response`` refuses with a message holding every phrase."""
+    message = response.get("status", {}).get("message", "")
+    return response["allowed"] is False and bool(message) and all(p in message for p in phrases)
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE", "CONNECT"])
+@pytest.mark.parametrize("object_", [None, "missing", "x", ["a"]], ids=["null", "missing", "string", "list"])
+def test_a_request_without_an_object_is_denied(webhook: httpx.Client, operation: str, object_: Any) -> None:
+    body = pod_review(f"no-object-{operation}", operation=operation)
+    if object_ == "missing":
+        del body["request"]["object"]
+    else:
+        body["request"]["object"] = object_
+    response = review(webhook, body)
+    assert denied(response, f"{operation} request has no object"), response
+
+
+def test_a_kind_that_does_not_match_the_object_is_denied(webhook: httpx.Client) -> None:
+    """The policy would judge one kind while the API server stores another."""
+    as_configmap = pod_review("kind-1")
+    as_configmap["request"]["kind"] = {"group": "", "version": "v1", "kind": "ConfigMap"}
+    assert denied(review(webhook, as_configmap), "request.kind is ConfigMap (v1)", "request.object is Pod (v1)")
+    other_version = pinned_deployment("kind-2")
+    other_version["request"]["kind"]["version"] = "v1beta2"
+    assert denied(review(webhook, other_version), "request.kind is Deployment (apps/v1beta2)", "Deployment (apps/v1)")
+    no_kind = pod_review("kind-3")
+    del no_kind["request"]["object"]["kind"]
+    assert denied(review(webhook, no_kind), "request.object is ? (v1)")
+    no_request_kind = pod_review("kind-4")
+    del no_request_kind["request"]["kind"]
+    assert denied(review(webhook, no_request_kind), "request.kind must be")
+    # Kubernetes' serializer fixture: kind "kindValue" for a CustomType object, operation "operationValue"
+    fixture = review(webhook, sample("admissionreview-v1-all-fields-k8s-serializer.json"))
+    assert denied(fixture, "operationValue"), fixture
+
+
+def test_an_unknown_operation_or_a_missing_resource_is_denied(webhook: httpx.Client) -> None:
+    patch = pod_review("op-1", operation="PATCH")
+    assert denied(review(webhook, patch), "request.operation 'PATCH'")
+    no_resource = pod_review("resource-1")
+    del no_resource["request"]["resource"]
+    assert denied(review(webhook, no_resource), "request.resource must be")
+
+
+@pytest.mark.parametrize(
+    "containers",
+    [{"field": "containers", "value": "x"}, {"field": "initContainers", "value": {"name": "init"}}],
+    ids=["containers-string", "init-containers-object"],
+)
+def test_malformed_container_fields_are_denied(webhook: httpx.Client, containers: dict[str, Any]) -> None:
+    body = pinned_deployment("malformed-containers")
+    body["request"]["object"]["spec"]["template"]["spec"][containers["field"]] = containers["value"]
+    response = review(webhook, body)
+    assert denied(response, f"spec.template.spec.{containers['field']} "), response  # named, not skipped
+
+
+def subresource_review(uid: str, resource: str, subresource: str, operation: str, obj: dict[str, Any]) -> dict[str, Any]:
+    group, _, version = str(obj["apiVersion"]).rpartition("/")
+    body = pod_review(uid, operation=operation)
+    body["request"].update(
+        {
+            "kind": {"group": group, "version": version, "kind": obj["kind"]},
+            "resource": {"group": "", "version": "v1", "resource": resource},
+            "subResource": subresource,
+            "object": obj,
+            "oldObject": None,
+        }
+    )
+    return body
+
+
+def test_subresources_are_judged_by_what_they_run(webhook: httpx.Client) -> None:
+    # ephemeral containers start images: judged, as a Pod (Kubernetes >= 1.22)...
+    pod = pod_review("eph-1", image=PINNED)["request"]["object"]
+    pod["spec"]["ephemeralContainers"] = [{"name": "debug", "image": "busybox:1.36"}]
+    response = review(webhook, subresource_review("eph-1", "pods", "ephemeralcontainers", "UPDATE", pod))
+    assert denied(response, "image busybox:1.36 is not pinned by digest"), response
+    # ...or as the EphemeralContainers kind of Kubernetes 1.16 to 1.21
+    legacy = {
+        "apiVersion": "v1",
+        "kind": "EphemeralContainers",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "ephemeralContainers": [{"name": "debug", "image": "busybox:1.36"}],
+    }
+    response = review(webhook, subresource_review("eph-2", "pods", "ephemeralcontainers", "UPDATE", legacy))
+    assert denied(response, "busybox:1.36"), response
+    # a status write is judged on the whole object
+    status = review(webhook, subresource_review("status-1", "pods", "status", "UPDATE", pod_review("s")["request"]["object"]))
+    assert denied(status, "image nginx:1.27 is not pinned by digest"), status
+    # exec and scale start no image: judged, nothing to deny
+    exec_options = {"apiVersion": "v1", "kind": "PodExecOptions", "container": "web", "command": ["sh"], "stdin": True}
+    assert review(webhook, subresource_review("exec-1", "pods", "exec", "CONNECT", exec_options))["allowed"] is True
+    scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web"}, "spec": {"replicas": 3}}
+    assert review(webhook, subresource_review("scale-1", "deployments", "scale", "UPDATE", scale))["allowed"] is True
+    # a subresource whose request runs images the object does not name (an OpenShift rollback) is refused
+    rollback = {"apiVersion": "apps.openshift.io/v1", "kind": "DeploymentConfigRollback", "name": "web", "spec": {"revision": 3}}
+    response = review(webhook, subresource_review("rollback-1", "deploymentconfigs", "rollback", "CREATE", rollback))
+    assert denied(response, "subresource deploymentconfigs/rollback"), response
+
+
 def test_a_v1beta1_review_is_answered_as_v1beta1(webhook: httpx.Client) -> None:
     body = sample("admissionreview-v1beta1-update-gator.yaml")
+    # the gator sample has no uid, kind or resource; the API server always sends them
     body["request"]["uid"] = "gator-update-1"
+    body["request"]["kind"] = {"group": "", "version": "v1", "kind": "Pod"}
+    body["request"]["resource"] = {"group": "", "version": "v1", "resource": "pods"}
     response = review(webhook, body)
     assert response["allowed"] is False
     assert "image tomcat is not pinned by digest" in response["status"]["message"]
@@ -370,6 +515,42 @@ def test_the_cli_wants_env_with_admission(gate: Callable[..., Run]) -> None:
     assert run.code == 2 and "serve --env is for --admission" in run.err
 
 
+def test_the_webhook_judges_on_the_opa_engine_as_on_the_embedded_one(gate: Callable[..., Run], webhook: httpx.Client) -> None:
+    """``serve --admission --engine opa --opa-url``: the admission rules run on an OPA server (here the
+    OPA test server, a second ``gate serve``) with the embedded engine's answers."""
+    opa = make_server(port=0)
+    opa_thread = threading.Thread(target=opa.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    opa_thread.start()
+    try:
+        options = {"checker_options": {"engine": "opa", "opa_url": opa.url}}
+        remote = start(make_server(POLICIES, port=0, admission="prod", admission_options=options))
+        client = next(remote)
+        try:
+            assert review(client, pinned_deployment("none"))["allowed"] is False
+            assert evaluate(gate, CLEAN)["outcome"] == "allow"
+            for body in (pinned_deployment("allow"), sample("admissionreview-v1-pod-create-privileged.json"), configmap_review()):
+                assert review(client, body) == review(webhook, body)
+            assert review(client, pinned_deployment("allow"))["allowed"] is True
+        finally:
+            remote.close()
+    finally:
+        opa.shutdown()
+        opa.server_close()
+        opa_thread.join(5)
+
+
+def test_the_cli_takes_an_engine_for_admission_only(gate: Callable[..., Run]) -> None:
+    run = gate("serve", "--engine", "opa", "--opa-url", "http://127.0.0.1:9", "--policy", POLICIES, "--addr", "127.0.0.1:0")
+    assert run.code == 2 and "serve --engine/--opa-url are for --admission" in run.err
+    run = gate("serve", "--admission", "--env", "prod", "--engine", "opa", "--policy", POLICIES, "--addr", "127.0.0.1:0")
+    assert run.code == 2 and "--engine opa needs --opa-url URL" in run.err
+    run = gate("serve", "--admission", "--env", "prod", "--engine", "opa", "--opa-url", "http://127.0.0.1:9",
+               "--policy", POLICIES, "--addr", "127.0.0.1:0")
+    errors = [line for line in run.err.splitlines() if line.startswith("gate: error:")]
+    assert run.code == 2 and len(errors) == 1 and "OPA server http://127.0.0.1:9" in errors[0], run.err
+    assert "Traceback" not in run.err
+
+
 # --- TLS, and the command itself -------------------------------------------------------------------
 
 
@@ -413,10 +594,13 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def tls_command(tmp_path: Path, signing_key: tuple[Path, Path]) -> Iterator[tuple[str, Path, list[str]]]:
+def tls_command(
+    gate: Callable[..., Run], tmp_path: Path, signing_key: tuple[Path, Path]
+) -> Iterator[tuple[str, Path, list[str]]]:
     """``python -m gate serve --admission --env prod`` over TLS on a free port, trusting the session
     key through GATE_TRUSTED_KEYS: (its URL, the certificate, its stderr lines so far). Stopped
     afterwards, also on failure; if it does not come up, the test fails with its stderr."""
+    evaluate(gate, CLEAN)  # the webhook refuses to start without a decision log to judge by
     cert, key = self_signed(tmp_path)
     argv = [
         sys.executable, "-m", "gate", "serve", "--admission", "--env", "prod", "--policy", str(POLICIES),

@@ -18,20 +18,21 @@ Value = str | float | None
 
 
 class _Api(msgspec.Struct, rename="camel", frozen=True):
+    # subclasses inherit frozen; they restate it because type checkers do not see it inherited
     pass
 
 
-class TextRange(_Api):
+class TextRange(_Api, frozen=True):
     start_line: int | None = None
     end_line: int | None = None
 
 
-class Impact(_Api):
+class Impact(_Api, frozen=True):
     software_quality: str = ""
     severity: str = ""
 
 
-class Issue(_Api):
+class Issue(_Api, frozen=True):
     """One issue of ``api/issues/search``: 10.x (severity/type/status) or MQR (impacts/issueStatus)."""
 
     key: str
@@ -50,13 +51,13 @@ class Issue(_Api):
     tags: tuple[str, ...] = ()
 
 
-class Paging(_Api):
+class Paging(_Api, frozen=True):
     page_index: int = 1
     page_size: int = 0
     total: int = 0
 
 
-class IssuesSearch(_Api):
+class IssuesSearch(_Api, frozen=True):
     """``api/issues/search``; older servers give ``total/p/ps`` beside (or instead of) ``paging``."""
 
     issues: tuple[Issue, ...]
@@ -69,7 +70,7 @@ class IssuesSearch(_Api):
         return self.paging.total if self.paging is not None else self.total
 
 
-class Hotspot(_Api):
+class Hotspot(_Api, frozen=True):
     key: str
     component: str
     rule_key: str
@@ -83,14 +84,14 @@ class Hotspot(_Api):
     text_range: TextRange | None = None
 
 
-class HotspotsSearch(_Api):
+class HotspotsSearch(_Api, frozen=True):
     """``api/hotspots/search``."""
 
     hotspots: tuple[Hotspot, ...]
     paging: Paging | None = None
 
 
-class Condition(_Api):
+class Condition(_Api, frozen=True):
     metric_key: str
     status: str
     comparator: str | None = None
@@ -98,59 +99,59 @@ class Condition(_Api):
     actual_value: Value = None
 
 
-class ProjectStatus(_Api):
+class ProjectStatus(_Api, frozen=True):
     status: str
     conditions: tuple[Condition, ...] = ()
     cayc_status: str | None = None
 
 
-class ProjectStatusResponse(_Api):
+class ProjectStatusResponse(_Api, frozen=True):
     """``api/qualitygates/project_status`` (current single ``period`` and legacy ``periods[]`` alike)."""
 
     project_status: ProjectStatus
 
 
-class PeriodValue(_Api):
+class PeriodValue(_Api, frozen=True):
     value: Value = None
 
 
-class Measure(_Api):
+class Measure(_Api, frozen=True):
     metric: str
     value: Value = None
     period: PeriodValue | None = None
     periods: tuple[PeriodValue, ...] = ()  # servers before 8.x list one value per period
 
 
-class Component(_Api):
+class Component(_Api, frozen=True):
     key: str
     qualifier: str | None = None
     measures: tuple[Measure, ...] = ()
 
 
-class MeasuresResponse(_Api):
+class MeasuresResponse(_Api, frozen=True):
     """``api/measures/component``."""
 
     component: Component
 
 
-class CeTask(_Api):
+class CeTask(_Api, frozen=True):
     id: str
     status: str
     analysis_id: str | None = None
     error_message: str | None = None
 
 
-class CeTaskResponse(_Api):
+class CeTaskResponse(_Api, frozen=True):
     """``api/ce/task``: the state of the background task that processes an analysis."""
 
     task: CeTask
 
 
-class ApiMessage(_Api):
+class ApiMessage(_Api, frozen=True):
     msg: str = ""
 
 
-class ApiErrors(_Api):
+class ApiErrors(_Api, frozen=True):
     """The body SonarQube sends with a 4xx/5xx: ``{"errors": [{"msg": ...}]}``."""
 
     errors: tuple[ApiMessage, ...] = ()

@@ -20,6 +20,7 @@ import msgspec
 
 from gate.errors import ScannerServiceError, UsageError
 from gate.models import ScanResult
+from gate.redact import redact
 from gate_sonarqube import normalize
 from gate_sonarqube.api import (
     ApiErrors,
@@ -169,9 +170,8 @@ class SonarQubeClient:
         return f"SonarQube answered HTTP {status} for {url}{hint}" + (f": {detail}" if detail else "")
 
     def _error(self, message: str) -> ScannerServiceError:
-        if self._token:  # belt and braces: a server may echo what it was sent
-            message = message.replace(self._token, "***")
-        return ScannerServiceError(message)
+        # belt and braces: a server may echo what it was sent
+        return ScannerServiceError(redact(message, (self._token,) if self._token else ()))
 
 
 def _server_url(task: ReportTask) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from gate.models import ScanResult
 from gate.scanning.interface import Scanner
-from gate.scanning.parsing import decode_json
+from gate.scanning.parsing import MAX_JSON_NESTING, decode_json
 from gate.scanning.report import Report
 from gate_sonarqube import normalize
 from gate_sonarqube.api import (
@@ -47,7 +47,9 @@ _SAVED: dict[str, tuple[type[Any], Callable[[Any], normalize.Normalized]]] = {
 }
 
 # Strings (keys or values) and the structural characters of JSON; numbers and literals are skipped.
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
+# A string the head cuts off runs to the end (``\\?\Z``), so every match attempt succeeds at once:
+# without that, each escaped quote of an unterminated string restarted a scan to the end (quadratic).
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)|[{}\[\]:,]')
 _REPORT_TASK_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9.]*=")
 
 
@@ -68,7 +70,10 @@ class SonarQubeScanner(Scanner):
         """Recognize a saved response by its keys, or report-task.txt by its key=value lines."""
         text = report.head_text().lstrip()
         if text.startswith("{"):
-            return _detect_json(key_paths(text))
+            try:
+                return _detect_json(key_paths(text))
+            except ValueError as e:  # nested too deeply: hostile, refused rather than guessed at
+                raise report.error(str(e)) from None
         return REPORT_TASK if _is_report_task(text) else None
 
     def scan(self, report: Report, fmt: str) -> ScanResult:
@@ -104,26 +109,32 @@ def _detect_json(paths: set[tuple[str, ...]]) -> str | None:
     return None
 
 
-def key_paths(text: str, max_depth: int = 3) -> set[tuple[str, ...]]:
+def key_paths(text: str, max_depth: int = 3, max_nesting: int = MAX_JSON_NESTING) -> set[tuple[str, ...]]:
     """The key paths of a JSON object, read from its (possibly truncated) first bytes.
 
     ``{"issues": [{"rule": ...}]}`` gives ``("issues",)`` and ``("issues", "[]", "rule")``. Only
     the head of a report is available at detection, so this tolerates text cut off anywhere.
+    Linear in the text: containers below ``max_depth`` keep no path, and nesting deeper than
+    ``max_nesting`` raises ``ValueError`` (no report of any scanner nests that deep).
     """
     paths: set[tuple[str, ...]] = set()
-    # one entry per open container: its path, and for objects the key whose value comes next
-    stack: list[tuple[tuple[str, ...], bool]] = []  # (path, is_object)
+    # one entry per open container: its path (None below max_depth, where no key is recorded)
+    # and whether it is an object
+    stack: list[tuple[tuple[str, ...] | None, bool]] = []
     key: str | None = None
     expect_key = False
     for match in _JSON_TOKEN.finditer(text):
         token = match.group()
         if token in "{[":
+            path: tuple[str, ...] | None
             if not stack:
-                path: tuple[str, ...] = ()
-            elif stack[-1][1]:
-                path = (*stack[-1][0], key or "")
+                path = ()
             else:
-                path = (*stack[-1][0], "[]")
+                parent, parent_is_object = stack[-1]
+                step = (key or "") if parent_is_object else "[]"
+                path = (*parent, step) if parent is not None and len(parent) < max_depth else None
+            if len(stack) >= max_nesting:
+                raise ValueError(f"JSON nests deeper than {max_nesting} levels; refused")
             stack.append((path, token == "{"))
             expect_key = token == "{"
         elif token in "}]":
@@ -137,8 +148,9 @@ def key_paths(text: str, max_depth: int = 3) -> set[tuple[str, ...]]:
             expect_key = False
         elif expect_key:
             key = token[1:-1]
-            if len(stack[-1][0]) < max_depth:
-                paths.add((*stack[-1][0], key))
+            parent = stack[-1][0]
+            if parent is not None and len(parent) < max_depth:
+                paths.add((*parent, key))
             expect_key = False
     return paths
 

@@ -2,6 +2,10 @@
 
 Vulnerabilities point at components by ``bom-ref``; the component gives the package. CycloneDX
 has no fixed-version field, so it is read from Trivy's recommendation ("Upgrade X to version Y").
+
+A BOM without a ``vulnerabilities`` list is an SBOM (what ``--format cyclonedx`` writes unless
+``--scanners vuln`` is given), not a scan: it is refused, never read as a clean scan. Trivy writes
+``"vulnerabilities": []`` when it scanned and found nothing, which is a clean scan.
 """
 
 from __future__ import annotations
@@ -21,15 +25,16 @@ _UPGRADE_TO = re.compile(r"to version (.+)$")
 
 
 class _Struct(msgspec.Struct, frozen=True):
+    # subclasses inherit frozen; they restate it because type checkers do not see it inherited
     pass
 
 
-class Property(_Struct):
+class Property(_Struct, frozen=True):
     name: str = ""
     value: str = ""
 
 
-class Component(_Struct, rename={"bom_ref": "bom-ref"}):
+class Component(_Struct, rename={"bom_ref": "bom-ref"}, frozen=True):
     bom_ref: str | None = None
     name: str = ""
     version: str | None = None
@@ -37,39 +42,39 @@ class Component(_Struct, rename={"bom_ref": "bom-ref"}):
     properties: list[Property] = []
 
 
-class Tool(_Struct):
+class Tool(_Struct, frozen=True):
     name: str = ""
     version: str | None = None
 
 
-class Tools(_Struct):
+class Tools(_Struct, frozen=True):
     components: list[Tool] = []
 
 
-class Metadata(_Struct):
+class Metadata(_Struct, frozen=True):
     tools: Tools | list[Tool] | None = None
     component: Component | None = None
 
 
-class Source(_Struct):
+class Source(_Struct, frozen=True):
     name: str | None = None
 
 
-class Rating(_Struct):
+class Rating(_Struct, frozen=True):
     source: Source | None = None
     score: float | None = None
     severity: str | None = None
 
 
-class Advisory(_Struct):
+class Advisory(_Struct, frozen=True):
     url: str | None = None
 
 
-class Affect(_Struct):
+class Affect(_Struct, frozen=True):
     ref: str = ""
 
 
-class Vulnerability(_Struct):
+class Vulnerability(_Struct, frozen=True):
     id: str = ""
     source: Source | None = None
     ratings: list[Rating] = []
@@ -79,12 +84,13 @@ class Vulnerability(_Struct):
     affects: list[Affect] = []
 
 
-class Bom(_Struct, rename={"bom_format": "bomFormat", "spec_version": "specVersion"}):
+class Bom(_Struct, rename={"bom_format": "bomFormat", "spec_version": "specVersion"}, frozen=True):
     bom_format: str
     spec_version: str | None = None
     metadata: Metadata | None = None
     components: list[Component] = []
-    vulnerabilities: list[Vulnerability] = []
+    #: None when the key is absent (or null): an SBOM, not a vulnerability scan
+    vulnerabilities: list[Vulnerability] | None = None
 
 
 def read(report: Report) -> tuple[list[Finding], dict[str, Any], str]:
@@ -92,6 +98,11 @@ def read(report: Report) -> tuple[list[Finding], dict[str, Any], str]:
     bom = decode_json(report, Bom)
     if bom.bom_format != "CycloneDX":
         raise report.error(f"bomFormat is {bom.bom_format!r}, not CycloneDX")
+    if bom.vulnerabilities is None:
+        raise report.error(
+            "CycloneDX document has no vulnerabilities: it is an SBOM, not a vulnerability scan "
+            "(run trivy with --scanners vuln --format cyclonedx)"
+        )
     components = {c.bom_ref: c for c in bom.components if c.bom_ref}
     findings = []
     for vuln in bom.vulnerabilities:

@@ -23,24 +23,25 @@ MAX_REFERENCES = 1
 
 
 class _Struct(msgspec.Struct, frozen=True):
+    # subclasses inherit frozen; they restate it because type checkers do not see it inherited
     pass
 
 
-class PkgIdentifier(_Struct):
+class PkgIdentifier(_Struct, frozen=True):
     PURL: str | None = None
 
 
-class Layer(_Struct):
+class Layer(_Struct, frozen=True):
     Digest: str | None = None
 
 
-class CVSSScores(_Struct):
+class CVSSScores(_Struct, frozen=True):
     V3Score: float | None = None
     V40Score: float | None = None
     V2Score: float | None = None
 
 
-class Vulnerability(_Struct):
+class Vulnerability(_Struct, frozen=True):
     VulnerabilityID: str = ""
     PkgName: str = ""
     PkgPath: str | None = None
@@ -58,13 +59,13 @@ class Vulnerability(_Struct):
     References: list[str] | None = None
 
 
-class CauseMetadata(_Struct):
+class CauseMetadata(_Struct, frozen=True):
     Resource: str | None = None
     StartLine: int | None = None
     EndLine: int | None = None
 
 
-class Misconfiguration(_Struct):
+class Misconfiguration(_Struct, frozen=True):
     ID: str = ""
     AVDID: str | None = None
     Type: str | None = None
@@ -77,7 +78,7 @@ class Misconfiguration(_Struct):
     CauseMetadata: CauseMetadata | None = None
 
 
-class Secret(_Struct):
+class Secret(_Struct, frozen=True):
     RuleID: str = ""
     Category: str | None = None
     Severity: str | None = None
@@ -86,7 +87,7 @@ class Secret(_Struct):
     EndLine: int | None = None
 
 
-class License(_Struct):
+class License(_Struct, frozen=True):
     Name: str = ""
     Severity: str | None = None
     Category: str | None = None
@@ -95,7 +96,7 @@ class License(_Struct):
     Link: str | None = None
 
 
-class Result(_Struct):
+class Result(_Struct, frozen=True):
     Target: str = ""
     Class: str | None = None
     Type: str | None = None
@@ -105,11 +106,11 @@ class Result(_Struct):
     Licenses: list[License] | None = None
 
 
-class TrivyTool(_Struct):
+class TrivyTool(_Struct, frozen=True):
     Version: str | None = None
 
 
-class TrivyReport(_Struct):
+class TrivyReport(_Struct, frozen=True):
     SchemaVersion: int
     ArtifactName: str | None = None
     ArtifactType: str | None = None

@@ -55,7 +55,7 @@ class TrivyScanner(Scanner):
         for (kind, sev), n in pairs.items():
             counts.setdefault(kind, {})[sev] = n
         metrics["counts"] = counts
-        notes = ()
+        notes: tuple[str, ...] = ()
         if fmt != "cyclonedx" and metrics.get("results") == 0:
             notes = ("report has no Results: Trivy scanned nothing here (were all files skipped?)",)
         return ScanResult(

@@ -5,8 +5,11 @@ question (``AdmissionChecker.check_review``) of every object anyone else sends t
 ``kubectl apply`` by hand, another controller — so an image without a signed allow decision is
 refused at the door too (defence in depth).
 
-The mapping is pure (``read_review``, ``review_response``, ``error_response``) and tested without a
-server. ``AdmissionWebhook`` owns one ``AdmissionChecker`` and one decision-store connection on one
+The mapping is pure (``read_review``, ``review_problem``, ``review_response``, ``error_response``)
+and tested without a server. ``review_problem`` refuses what cannot be judged as sent: the rules
+judge ``request.object`` as what will run, so a CREATE/UPDATE/CONNECT must carry one, of the kind
+``request.kind`` says the API server stores, on a resource or subresource whose object is all the
+request runs. ``AdmissionWebhook`` owns one ``AdmissionChecker`` and one decision-store connection on one
 worker thread: regorus engines panic when used from a thread other than the one that made them,
 and a SQLite connection belongs to its thread, so the HTTP request threads hand their reviews to
 that thread and wait. The bundle is compiled once, at start, and a start that fails (a bundle that
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gate.errors import GateError
 
 if TYPE_CHECKING:
-    from gate.decisions.store import DecisionStore
+    from gate.decisions.interface import DecisionStore
     from gate.reconcile.admission import AdmissionChecker, Verdict
 
 logger = logging.getLogger(__name__)
@@ -46,6 +49,16 @@ MAX_WARNING = 256
 MAX_WARNINGS = 20
 #: Seconds a request waits for its verdict (the API server's webhook timeout is at most 30 s).
 WAIT_LIMIT = 30.0
+#: Every operation an AdmissionRequest can carry; anything else is refused.
+OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+#: Subresources whose request object is all the request runs, so judging the object judges the request:
+#: the whole object (``status``; a Pod for ``ephemeralcontainers`` and ``resize``), or an object that
+#: starts no container (``scale``: the pods it adds are judged at their own CREATE; ``binding``,
+#: ``eviction``; the CONNECT options of ``exec``, ``attach``, ``portforward``, ``proxy``). Any other
+#: may run images its object does not name (OpenShift's ``deploymentconfigs/rollback``): refused.
+JUDGED_SUBRESOURCES = frozenset(
+    {"", "status", "ephemeralcontainers", "resize", "scale", "binding", "eviction", "exec", "attach", "portforward", "proxy"}
+)
 
 _T = TypeVar("_T")
 
@@ -70,12 +83,12 @@ class Review:
 
 def read_review(body: bytes) -> Review:
     """The AdmissionReview in ``body`` (JSON, as the API server sends it), or ``MalformedReview``."""
-    import json
+    from gate import jsonbody
 
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise MalformedReview(f"AdmissionReview: body is not JSON: {e}") from None
+        document = jsonbody.loads(body)
+    except jsonbody.JSONProblem as e:
+        raise MalformedReview(f"AdmissionReview: body is {e}") from None
     if not isinstance(document, dict):
         raise MalformedReview("AdmissionReview: body must be a JSON object")
     if document.get("kind") != "AdmissionReview" or document.get("apiVersion") not in API_VERSIONS:
@@ -92,11 +105,76 @@ def read_review(body: bytes) -> Review:
     return Review(api_version=str(document["apiVersion"]), uid=uid, request=request)
 
 
+def review_problem(review: Review) -> str | None:
+    """Why ``review`` cannot be judged as the API server sent it (it is then refused), or None.
+
+    The admission rules judge ``request.object`` as the thing that will run, so it must be there
+    (for everything but a DELETE, which stores and starts nothing), be of the kind the request says
+    the API server will store, and be all the request runs: a subresource not in
+    ``JUDGED_SUBRESOURCES`` may start images its object does not name.
+    """
+    request = review.request
+    operation = request.get("operation")
+    if operation not in OPERATIONS:
+        return f"request.operation {_shown(operation)} is not one of {', '.join(OPERATIONS)}"
+    if operation == "DELETE":
+        return None
+    obj = request.get("object")
+    if not isinstance(obj, dict):
+        shape = "missing" if "object" not in request else "null" if obj is None else f"a {type(obj).__name__}"
+        return (
+            f"the {operation} request has no object (request.object is {shape}): "
+            "gate judges the object the API server would store"
+        )
+    kind = request.get("kind")
+    if not (
+        isinstance(kind, dict)
+        and all(isinstance(kind.get(key), str) for key in ("group", "version", "kind"))
+        and kind["version"]
+        and kind["kind"]
+    ):
+        return "request.kind must be a {group, version, kind} object naming the kind of request.object"
+    stored = f"{kind['group']}/{kind['version']}" if kind["group"] else kind["version"]
+    if obj.get("kind") != kind["kind"] or obj.get("apiVersion") != stored:
+        return (
+            f"request.kind is {_named(kind['kind'])} ({_named(stored)}) but request.object is "
+            f"{_named(obj.get('kind'))} ({_named(obj.get('apiVersion'))}): "
+            "the policy would judge another kind than the API server stores"
+        )
+    resource = request.get("resource")
+    if not (isinstance(resource, dict) and isinstance(resource.get("resource"), str) and resource["resource"]):
+        return "request.resource must be a {group, version, resource} object naming what is written"
+    subresource = request.get("subResource") or ""
+    if not isinstance(subresource, str):
+        return f"request.subResource must be a string, got {_shown(subresource)}"
+    if subresource not in JUDGED_SUBRESOURCES:
+        return (
+            f"subresource {_named(resource['resource'])}/{_named(subresource)}: gate cannot tell which images "
+            "such a request runs (send the webhook main resources and pods/ephemeralcontainers)"
+        )
+    return None
+
+
+def _named(value: Any) -> str:
+    """A name from the request as shown in a message: ``?`` when it is not a string, cut when long."""
+    if not isinstance(value, str) or not value:
+        return "?"
+    return value if len(value) <= 100 else value[:99] + "…"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
 def review_response(review: Review, verdict: Verdict) -> dict[str, Any]:
     """The AdmissionReview answering ``review`` with ``verdict``: denied with the reasons, or allowed."""
     response: dict[str, Any] = {"uid": review.uid, "allowed": not verdict.blocked}
     if verdict.blocked:
-        response["status"] = {"code": 403, "reason": "Forbidden", "message": "; ".join(verdict.reasons)}
+        # a deny without words would reach the user as an empty refusal: say at least who refused
+        reasons = [" ".join(r.split()) or "a deny rule of gate's admission policy gave no message" for r in verdict.reasons]
+        message = "; ".join(reasons) or "denied by gate's admission policy"
+        response["status"] = {"code": 403, "reason": "Forbidden", "message": message}
     warnings = _warnings(verdict.warnings)
     if warnings:
         response["warnings"] = warnings
@@ -106,6 +184,12 @@ def review_response(review: Review, verdict: Verdict) -> dict[str, Any]:
 def allowed_response(review: Review) -> dict[str, Any]:
     """The AdmissionReview allowing ``review`` without judging it (a DELETE: nothing will run)."""
     return _envelope(review, {"uid": review.uid, "allowed": True})
+
+
+def refused_response(review: Review, problem: str) -> dict[str, Any]:
+    """The AdmissionReview refusing ``review`` because it cannot be judged as sent (``review_problem``)."""
+    status = {"code": 400, "reason": "BadRequest", "message": f"gate cannot judge this request: {problem}"}
+    return _envelope(review, {"uid": review.uid, "allowed": False, "status": status})
 
 
 def error_response(review: Review, message: str) -> dict[str, Any]:
@@ -200,7 +284,7 @@ class AdmissionWebhook:
                 trust = load_trust()
                 (logger.info if trust.configured else logger.warning)("admission webhook: %s", trust.source)
                 options["trusted_keys"] = trust
-            self._store = open_store(store_url)
+            self._store = open_store(store_url, create=False)
             self._checker = AdmissionChecker(
                 Path(policy_dir), environment, self._store, data_files=[Path(p) for p in data_files], **options
             )
@@ -220,6 +304,10 @@ class AdmissionWebhook:
     def answer(self, body: bytes) -> dict[str, Any]:
         """The AdmissionReview answering ``body``; ``MalformedReview`` when it cannot be answered."""
         review = read_review(body)
+        problem = review_problem(review)
+        if problem is not None:
+            logger.warning("admission review %s: %s: denied", review.uid, problem)
+            return refused_response(review, problem)
         if review.operation == "DELETE":
             return allowed_response(review)  # nothing will run: no image to judge
         pending = self._worker.submit(lambda: self._check(review.request))

@@ -56,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(verbosity: int) -> None:
     # Replace, not add: main() may run several times in one process (tests, embedding).
+    from gate.redact import RedactingFilter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("gate: %(levelname)s: %(message)s"))
+    handler.addFilter(RedactingFilter())  # on the handler: it sees the records of every gate.* logger
     logger.handlers = [handler]
     logger.propagate = False
     logger.setLevel(os.environ.get("GATE_LOGLEVEL", "WARNING").upper())
@@ -65,6 +68,9 @@ def _configure_logging(verbosity: int) -> None:
         logger.setLevel(logging.DEBUG)
     if verbosity >= 2:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+        for root_handler in logging.getLogger().handlers:  # other libraries' records (git, urllib3, psycopg)
+            if not any(isinstance(f, RedactingFilter) for f in root_handler.filters):
+                root_handler.addFilter(RedactingFilter())
 
 
 _COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], ExitCode]] = {
@@ -115,5 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # fail closed: an unexpected failure is an error, never an allow
         if args.verbose:
             logger.exception("internal error")
-        print(f"gate: error: internal error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
+        from gate.redact import redact
+
+        print(f"gate: error: internal error: {type(e).__name__}: {redact(str(e))} (run with -v for details)", file=sys.stderr)
         return ExitCode.ERROR

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from gate.redact import redact
+
 
 def _first(env: Mapping[str, str], *names: str) -> str | None:
     for name in names:
@@ -29,4 +31,5 @@ def ci_context(env: Mapping[str, str] | None = None) -> dict[str, str]:
         "pipeline_url": env.get("GATE_CONTEXT_PIPELINE_URL") or github_run or _first(env, "CI_PIPELINE_URL", "BUILD_URL"),
         "actor": _first(env, "GATE_CONTEXT_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_USER_ID"),
     }
-    return {key: value for key, value in found.items() if value}
+    # stored in signed records for good: a pipeline URL with a token in it keeps only its location
+    return {key: redact(value) for key, value in found.items() if value}

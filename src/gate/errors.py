@@ -12,8 +12,11 @@ class GateError(Exception):
     """Base of every error gate reports to a user. Subclass me for more context."""
 
     def diagnostics(self) -> str:
-        """One line for a person: what failed and, where known, what to do."""
-        return str(self)
+        """One line for a person: what failed and, where known, what to do; never a credential
+        (a URL's password, a token), even when the message quotes another tool's output."""
+        from gate.redact import redact
+
+        return redact(str(self))
 
 
 class UsageError(GateError):

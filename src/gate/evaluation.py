@@ -7,27 +7,28 @@ so the caller exits 2. A decision that cannot be recorded raises too: it is neve
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gate import rfc3339
 from gate.context import ci_context
-from gate.decisions.record import Decision, Outcome, PolicyInfo, new_decision_id, rfc3339, sha256_digest, summarize
-from gate.decisions.store import DecisionStore, Signer
+from gate.decisions.record import Decision, Outcome, PolicyInfo, new_decision_id, sha256_digest, summarize
+from gate.decisions.interface import DecisionStore
+from gate.environments import require_environment
 from gate.errors import PolicyError, UsageError
 from gate.imageref import ImageRef
-from gate.plugins import ScannerRegistry
 from gate.policy.bundle import Bundle, load_bundle, load_data_file, merge_data
 from gate.policy.evaluate import PolicyResult, evaluate_promotion
 from gate.policy.interface import PolicyEngine
 from gate.policy.metadata import RuleMeta, read_metadata
 from gate.policy.waivers import validate_waivers
 from gate.scanning.document import ReportSpec, build_input, scan_reports
+from gate.scanning.registry import ScannerRegistry
 
-_ENVIRONMENT = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-
+if TYPE_CHECKING:
+    from gate.decisions.signing import Signer
 
 @dataclass(frozen=True)
 class EvaluationRequest:
@@ -71,13 +72,18 @@ def make_engine(name: str, opa_url: str | None, opa_push: bool = True) -> Policy
     raise UsageError(f"unknown engine {name!r}: use embedded or opa")
 
 
-def load_policy(policy_dir: Path, data_files: list[str], engine: PolicyEngine) -> LoadedPolicy:
-    """Load the bundle, merge ``--data`` files into its data, check waivers, compile."""
+def load_policy_data(policy_dir: Path, data_files: list[str]) -> tuple[Bundle, dict[str, Any], dict[str, Any]]:
+    """The bundle, its data with every ``--data`` file merged in, and what the files contributed."""
     bundle = load_bundle(policy_dir)
     extra: dict[str, Any] = {}
     for path in data_files:
         extra = merge_data(extra, load_data_file(path))
-    data = merge_data(bundle.data, extra)
+    return bundle, merge_data(bundle.data, extra), extra
+
+
+def load_policy(policy_dir: Path, data_files: list[str], engine: PolicyEngine) -> LoadedPolicy:
+    """Load the bundle, merge ``--data`` files into its data, check waivers, compile."""
+    bundle, data, extra = load_policy_data(policy_dir, data_files)
     validate_waivers(data)
     engine.load(bundle, data)
     return LoadedPolicy(bundle, data, read_metadata(bundle.policies()), engine, extra)
@@ -87,15 +93,15 @@ def evaluate(
     request: EvaluationRequest, registry: ScannerRegistry, store: DecisionStore, signer: Signer | None = None
 ) -> Decision:
     """Scan the reports, decide, record (signed by ``signer``). Raises on error after recording an ``error`` decision."""
-    if not _ENVIRONMENT.match(request.environment):
-        raise UsageError(f"--env {request.environment!r}: use lowercase letters, digits, '-', '_' or '.'")
     document = build_input(scan_reports(registry, request.reports), request.image, ci_context())
-    policy_input = {**document, "environment": request.environment, "now": rfc3339(request.now)}
+    policy_input = {**document, "environment": request.environment, "now": rfc3339.format(request.now)}
     engine = make_engine(request.engine, request.opa_url, request.opa_push)
     info = PolicyInfo(digest="unknown", engine=engine.name, engine_version="unknown")
     extra: dict[str, Any] | None = None
     try:
         loaded = load_policy(request.policy_dir, request.data_files, engine)
+        # An undeclared --env (a typo) is a usage error: nothing is decided or recorded under it.
+        require_environment(request.environment, loaded.data)
         extra = loaded.extra_data or None
         info = PolicyInfo(
             digest=loaded.bundle.digest,
@@ -109,6 +115,33 @@ def evaluate(
         failed = store.append(_decision(request, policy_input, info, None, extra, error=e.diagnostics()), signer)
         raise PolicyError(f"{e.diagnostics()} (recorded as error decision {failed.decision_id})") from e
     return store.append(_decision(request, policy_input, info, result, extra), signer)
+
+
+def supersede_undelivered(
+    store: DecisionStore, decision: Decision, problem: str, signer: Signer | None = None
+) -> Decision:
+    """Record an ``error`` decision for ``decision``'s image and environment, saying its result could not
+    be written (``problem``). Appended after it, it is the newest decision for that digest and
+    environment, so an allow whose result never reached the pipeline cannot be promoted."""
+    import msgspec.structs
+
+    superseding = msgspec.structs.replace(
+        decision,
+        decision_id=new_decision_id(),
+        timestamp=rfc3339.format(datetime.now(UTC)),
+        outcome=Outcome.ERROR,
+        violations=(),
+        warnings=(),
+        waivers=(),
+        stale_waivers=(),
+        error=f"the result of decision {decision.decision_id} ({decision.outcome.value}) could not be written: "
+        + problem,
+        prev_hash=None,
+        hash=None,
+        signing_key=None,
+        signature=None,
+    )
+    return store.append(superseding, signer)
 
 
 def _decision(
@@ -125,7 +158,7 @@ def _decision(
         outcome = Outcome.DENY if result.violations else Outcome.ALLOW
     return Decision(
         decision_id=new_decision_id(),
-        timestamp=rfc3339(datetime.now(UTC)),
+        timestamp=rfc3339.format(datetime.now(UTC)),
         outcome=outcome,
         environment=request.environment,
         artifact=policy_input["artifact"],

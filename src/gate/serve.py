@@ -8,13 +8,22 @@ cannot be installed on these machines; it also lets a team try the server mode b
 Each request that evaluates builds a fresh regorus engine from the current policies and data:
 regorus' Python engine is "unsendable" (it panics when used from a thread other than the one that
 created it), so one compiled engine cannot be shared by the request threads. Building costs about
-16 ms for 35 kB of Rego on these machines, small beside evaluating any real input.
+16 ms for 35 kB of Rego on these machines, small beside evaluating any real input. Building and
+evaluating (and the compile check of an upload) run in a forked child within GATE_POLICY_TIMEOUT:
+regorus holds the GIL, and parses some bracket nestings in exponential time, so in this process
+one runaway request would freeze every thread, the webhook's too.
 
 With ``admission=ENV`` (``gate serve --admission --env ENV``) it also answers Kubernetes
 AdmissionReviews at ``POST /v1/admission`` (alias ``/validate``) with the admission policy of the
 same bundle and the decision log (gate.admission_webhook), and with ``tls_cert``/``tls_key`` it
 speaks HTTPS, as the API server requires of webhooks. The admission endpoints, like ``/health``,
 need no bearer token: the API server sends none unless configured to.
+
+Hostile clients: every request must arrive whole within ``REQUEST_TIMEOUT`` (TLS handshake
+included), at most ``MAX_CONNECTIONS`` are served at once and, at that limit, the connection that has
+waited longest for its request makes room for a new one (``GateServer``), so silent or dribbling
+sockets cannot hold the threads. Every JSON body goes through ``gate.jsonbody``: too deep, not UTF-8
+or not JSON is a 400 with the reason, never a traceback.
 
 Differences from OPA worth knowing: no bundles, decision logs, ``/v1/query`` or ``/v1/compile``;
 policy listings carry no ``ast``; a policy is checked on upload by compiling it and evaluating its
@@ -25,13 +34,16 @@ from __future__ import annotations
 
 import copy
 import hmac
+import io
 import json
 import logging
+import math
 import re
 import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,10 +51,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from gate import jsonbody
 from gate.errors import PolicyError, UsageError
-from gate.policy.embedded import regorus_message
+from gate.policy.embedded import RegorusEngine, new_regorus_engine, policy_timeout, regorus_message, run_with_deadline
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
     from gate.admission_webhook import AdmissionWebhook
 
 logger = logging.getLogger(__name__)
@@ -53,8 +68,14 @@ DEFAULT_ADDR = "127.0.0.1:8181"
 _UNDEFINED = object()
 #: The paths answering AdmissionReviews (``/validate`` is what webhook examples usually call it).
 ADMISSION_PATHS = (["v1", "admission"], ["validate"])
-#: Seconds a client may take to complete the TLS handshake.
-HANDSHAKE_TIMEOUT = 10.0
+#: Seconds a client has to send a whole request (its TLS handshake, request line, headers and body)
+#: and to start the next one on a kept-alive connection; also the limit for writing an answer. A
+#: silent or dribbling client is cut off after this, so it cannot hold a thread (the API server gives
+#: a webhook at most 30 s, and sends its request at once).
+REQUEST_TIMEOUT = 10.0
+#: Connections served at once (one thread each). At the limit a new connection takes the place of
+#: the one that has waited longest for its request, so silent clients cannot starve the real ones.
+MAX_CONNECTIONS = 128
 _LOCATION = re.compile(r"^(?P<file>.+?):(?P<row>\d+):(?P<col>\d+): (?P<message>.*)$")
 
 
@@ -93,14 +114,23 @@ class PolicySet:
     def evaluate(self, path: Sequence[str], input: Any = _UNDEFINED) -> Any:
         """``data.<path>`` for ``input``; ``_UNDEFINED`` when the document is undefined."""
         policies, data_json = self.snapshot()
-        engine = _compile(policies, data_json)
         query = "data" + "".join(f"[{s}]" if s.isdigit() else f"[{json.dumps(s)}]" for s in path)
+        input_json = None if input is _UNDEFINED else json.dumps(input)
+
+        def work() -> str:
+            engine = _compile(policies, data_json)
+            try:
+                if input_json is not None:
+                    engine.set_input_json(input_json)
+                return str(engine.eval_query_as_json(query))
+            except RuntimeError as e:
+                raise PolicyError(regorus_message(e)) from None
+
         try:
-            if input is not _UNDEFINED:
-                engine.set_input_json(json.dumps(input))
-            answer = json.loads(engine.eval_query_as_json(query))
-        except RuntimeError as e:
-            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", regorus_message(e)) from None
+            # in a child with a deadline: regorus holds the GIL, so in-process a runaway policy freezes every thread
+            answer = json.loads(run_with_deadline(work, policy_timeout()))
+        except PolicyError as e:
+            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", e.diagnostics()) from None
         results = answer.get("result") or []
         return results[0]["expressions"][0]["value"] if results else _UNDEFINED
 
@@ -113,7 +143,7 @@ class PolicySet:
         with self._write:
             policies, data_json = self.snapshot()
             policies[policy_id] = text
-            _compile(policies, data_json, check=[policy_id])
+            _check_in_time(policy_id, policies, data_json)
             with self._read:
                 self._policies = policies
 
@@ -160,17 +190,19 @@ class PolicySet:
             with self._read:
                 data = copy.deepcopy(self._data)
             data = change(data)
+            try:
+                jsonbody.check(data, strings=False)  # the body was checked; a deep path can still nest it deeper
+            except jsonbody.JSONProblem as e:
+                raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"the data document would be {e}") from None
             data_json = json.dumps(data)
             with self._read:
                 self._data, self._data_json = data, data_json
 
 
-def _compile(policies: dict[str, str], data_json: str, check: Iterable[str] = ()) -> Any:
+def _compile(policies: dict[str, str], data_json: str, check: Iterable[str] = ()) -> RegorusEngine:
     """A regorus engine with ``policies`` and data; the packages of ``check`` are evaluated once so
     that errors regorus finds only when evaluating (an undefined function) are reported now."""
-    import regorus
-
-    engine = regorus.Engine()
+    engine = new_regorus_engine()
     packages = {}
     for policy_id, text in policies.items():
         try:
@@ -184,6 +216,33 @@ def _compile(policies: dict[str, str], data_json: str, check: Iterable[str] = ()
         except RuntimeError as e:
             raise _compile_error(policy_id, regorus_message(e)) from None
     return engine
+
+
+def _check_in_time(policy_id: str, policies: dict[str, str], data_json: str) -> None:
+    """``_compile(..., check=[policy_id])`` in a child within GATE_POLICY_TIMEOUT: regorus parses some
+    nestings in exponential time, holding the GIL, so in-process one upload could freeze the server."""
+
+    def work() -> str:
+        try:
+            _compile(policies, data_json, check=[policy_id])
+        except ApiError as e:
+            return json.dumps({"status": int(e.status), "body": e.body, "detail": e.detail})
+        return "null"
+
+    timeout = policy_timeout()
+    try:
+        refused = json.loads(run_with_deadline(work, timeout))
+    except PolicyError as e:
+        if "timed out" not in str(e):
+            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", e.diagnostics()) from None
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_parameter",
+            f"policy {policy_id}: not compiled within {timeout:g} s (GATE_POLICY_TIMEOUT)",
+        ) from None
+    if refused is not None:
+        body = refused["body"]
+        raise ApiError(HTTPStatus(refused["status"]), body["code"], body["message"], body.get("errors"), refused["detail"])
 
 
 def _compile_error(policy_id: str, message: str) -> ApiError:
@@ -265,9 +324,19 @@ def _remove(data: dict[str, Any], path: Sequence[str]) -> dict[str, Any]:
 
 class GateServer(ThreadingHTTPServer):
     """The HTTP server: a ``PolicySet``, a body limit, an optional bearer token, and optionally an
-    admission webhook and TLS."""
+    admission webhook and TLS.
+
+    Each connection has a thread; at most ``max_connections`` are served at once, each request
+    must arrive within ``request_timeout`` (``_Handler``). The server keeps, per connection, since
+    when it has been waiting for its next request (None while a request is being answered): at the
+    limit, the longest waiting connection is hung up to make room for the new one, and when every
+    connection is being answered the new one is refused.
+    """
 
     daemon_threads = True
+    #: the listen backlog (socketserver's default is 5): connections wait there, in order, while the
+    #: accepting thread hands the earlier ones to their threads
+    request_queue_size = 128
 
     def __init__(
         self,
@@ -278,10 +347,17 @@ class GateServer(ThreadingHTTPServer):
         *,
         admission: AdmissionWebhook | None = None,
         tls: ssl.SSLContext | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.admission = admission  # before binding: a failed bind calls server_close
         self.tls = tls
+        self.request_timeout = request_timeout
+        self.max_connections = max_connections
+        self._connections: dict[socket.socket, float | None] = {}
+        self._connections_lock = threading.Lock()
+        self._closing = False
         super().__init__(address, _Handler)
         self.policy_set = policy_set
         self.max_body = max_body
@@ -308,16 +384,97 @@ class GateServer(ThreadingHTTPServer):
             connection = self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
         return connection, address
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection on its own thread if there is room, making room when needed."""
+        with self._connections_lock:
+            room = self._make_room()
+            if room:
+                self._connections[request] = time.monotonic()  # waiting for its first request
+        if not room:
+            logger.warning("gate serve: all %d connections are being answered: refused %s", self.max_connections, client_address)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def _make_room(self) -> bool:
+        """True when one more connection may be served, after hanging up the connection that has
+        waited longest for its request if the limit is reached; False when all are being answered.
+        Called with the connections lock held."""
+        if len(self._connections) < self.max_connections:
+            return True
+        waiting = {connection: since for connection, since in self._connections.items() if since is not None}
+        if not waiting:
+            return False
+        oldest = min(waiting, key=waiting.__getitem__)
+        del self._connections[oldest]
+        _hang_up(oldest)  # its thread sees the end of the stream and ends
+        logger.debug("gate serve: %d connections: hung up the one waiting longest for its request", self.max_connections)
+        return True
+
+    def waiting(self, connection: socket.socket) -> bool:
+        """Note that ``connection`` waits for its next request; False when the server is closing."""
+        with self._connections_lock:
+            if self._closing or connection not in self._connections:
+                return False
+            self._connections[connection] = time.monotonic()
+            return True
+
+    def answering(self, connection: socket.socket) -> None:
+        """Note that ``connection``'s request has arrived: it is not hung up to make room."""
+        with self._connections_lock:
+            if connection in self._connections:
+                self._connections[connection] = None
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.pop(request, None)
+        super().shutdown_request(request)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that failed outside a request (a TLS handshake, a reset): one line, no traceback."""
         error = sys.exc_info()[1]
         logger.debug("gate serve: connection from %s failed: %s", client_address, error)
 
     def server_close(self) -> None:
-        """Stop listening, then close the admission webhook's store."""
+        """Stop listening, hang up the connections waiting for a request, let the answers being
+        written finish, then close the admission webhook's store."""
+        with self._connections_lock:
+            self._closing = True
+            for connection, since in list(self._connections.items()):
+                if since is not None:
+                    _hang_up(connection)
         super().server_close()
         if self.admission is not None:
             self.admission.close()
+
+
+def _hang_up(connection: socket.socket) -> None:
+    """End both directions of ``connection``, waking a thread blocked reading it. The plain socket's
+    shutdown: ``SSLSocket.shutdown`` would drop its TLS state under the thread still using it."""
+    try:
+        socket.socket.shutdown(connection, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the client
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's bytes, every read bounded by one deadline for the whole request (``deadline``,
+    a ``time.monotonic()`` value): a per-read timeout alone lets a client send a byte at a time for ever."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        super().__init__()
+        self._connection = connection
+        self.deadline = math.inf
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._connection.settimeout(remaining)
+        return self._connection.recv_into(buffer)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -329,10 +486,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(HANDSHAKE_TIMEOUT)
+            # with a timeout CPython bounds the whole handshake, not each read of it
+            self.request.settimeout(self.server.request_timeout)
             self.request.do_handshake()
-            self.request.settimeout(None)
         super().setup()
+        self._reader = _DeadlineReader(self.request)
+        self.rfile.close()  # the plain file socketserver made: every read goes through the deadline instead
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        """Wait at most ``request_timeout`` for the whole next request."""
+        if not self.server.waiting(self.request):
+            self.close_connection = True  # hung up to make room, or the server is closing
+            return
+        self._reader.deadline = time.monotonic() + self.server.request_timeout
+        super().handle_one_request()
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # every answer, OPA's or http.server's own (400, 408, 431), gets the full time to be written
+        self.connection.settimeout(self.server.request_timeout)
+        super().send_response(code, message)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -358,8 +531,10 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self._route(method)
         except ApiError as e:
             status, body = e.status, e.body
-        except Exception:  # a bug must not kill the connection thread silently
-            logger.exception("gate serve: %s %s failed", method, self.path)
+        except Exception as e:  # a bug must not kill the connection thread silently
+            first_line = next(iter(str(e).splitlines()), "")
+            logger.error("gate serve: %s %s failed: %s: %s", method, urlsplit(self.path).path, type(e).__name__, first_line)
+            logger.debug("gate serve: %s %s failed", method, self.path, exc_info=e)
             status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"code": "internal_error", "message": "internal error"}
         self._send(status, body)
 
@@ -378,6 +553,10 @@ class _Handler(BaseHTTPRequestHandler):
             return HTTPStatus.OK, {"result": {"Version": self.server.version}}
         if segments[:2] == ["v1", "data"]:
             path = segments[2:]
+            if len(path) > jsonbody.MAX_DEPTH:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST, "invalid_parameter", f"data path is deeper than {jsonbody.MAX_DEPTH} levels"
+                )
             if method in ("GET", "POST"):
                 query_input = parse_qs(url.query).get("input")
                 value = state.evaluate(path, _input(body, query_input[-1] if query_input else None))
@@ -457,7 +636,17 @@ class _Handler(BaseHTTPRequestHandler):
                 "invalid_parameter",
                 f"request body of {length} bytes exceeds the limit of {limit}",
             )
-        return self.rfile.read(length) if length > 0 else b""
+        try:
+            body = self.rfile.read(length) if length > 0 else b""
+        except TimeoutError:
+            self.close_connection = True
+            raise ApiError(
+                HTTPStatus.REQUEST_TIMEOUT,
+                "request_timeout",
+                f"request not received within {self.server.request_timeout:g} s",
+            ) from None
+        self.server.answering(self.request)
+        return body
 
     def _send(self, status: HTTPStatus, body: Any) -> None:
         payload = b"" if body is None else json.dumps(body).encode()
@@ -471,10 +660,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-def _json(body: bytes, problem: str) -> Any:
+def _json(body: bytes | str, problem: str) -> Any:
     try:
-        return json.loads(body)
-    except ValueError as e:
+        return jsonbody.loads(body)
+    except jsonbody.JSONProblem as e:
         raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", f"{problem}: {e}") from None
 
 
@@ -486,7 +675,7 @@ def _input(body: bytes, query_input: str | None) -> Any:
             raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", 'the body must be an object {"input": ...}')
         return request.get("input", _UNDEFINED)
     if query_input is not None:
-        return _json(query_input.encode(), "parameter contains malformed input document")
+        return _json(query_input, "parameter contains malformed input document")
     return _UNDEFINED
 
 
@@ -544,13 +733,16 @@ def make_server(
     tls_cert: str | Path | None = None,
     tls_key: str | Path | None = None,
     admission_options: dict[str, Any] | None = None,
+    request_timeout: float = REQUEST_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> GateServer:
     """A bound, not yet serving server (port 0 picks a free port: see ``server.url``).
 
     ``admission=ENV`` also answers AdmissionReviews for that environment with ``policy_dir``'s
     admission rules and the decision log (GATE_DECISION_STORE); ``admission_options`` go to the
     ``AdmissionWebhook`` (``store_url``, ``checker_options``). ``tls_cert`` and ``tls_key`` (both
-    or neither) serve HTTPS.
+    or neither) serve HTTPS. ``request_timeout`` and ``max_connections`` bound what each client may
+    hold (``GateServer``).
     """
     if (tls_cert is None) != (tls_key is None):
         raise UsageError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
@@ -564,7 +756,16 @@ def make_server(
 
         webhook = AdmissionWebhook(policy_dir, admission, data_files=data_files, **(admission_options or {}))
     try:
-        return GateServer((host, port), policy_set, max_body, token, admission=webhook, tls=tls)
+        return GateServer(
+            (host, port),
+            policy_set,
+            max_body,
+            token,
+            admission=webhook,
+            tls=tls,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
+        )
     except OSError as e:
         if webhook is not None:
             webhook.close()
@@ -582,14 +783,16 @@ def serve(
     admission: str | None = None,
     tls_cert: str | Path | None = None,
     tls_key: str | Path | None = None,
+    admission_options: dict[str, Any] | None = None,
 ) -> None:
     """Serve until interrupted (Ctrl-C returns normally) or ``server.shutdown()``.
 
     ``ready_callback(server)`` runs once the socket listens: print ``server.url`` from it.
-    ``admission``, ``tls_cert`` and ``tls_key`` are as for ``make_server``.
+    ``admission``, ``tls_cert``, ``tls_key`` and ``admission_options`` are as for ``make_server``.
     """
     server = make_server(
-        policy_dir, data_files, host, port, token=token, admission=admission, tls_cert=tls_cert, tls_key=tls_key
+        policy_dir, data_files, host, port, token=token, admission=admission, tls_cert=tls_cert, tls_key=tls_key,
+        admission_options=admission_options,
     )
     try:
         if ready_callback is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from gate.decisions.index import index_rows
 from gate.decisions.record import AppliedWaiver, Decision, Outcome, PolicyInfo, Violation, new_decision_id, sha256_digest
-from gate.decisions.store import ChainEntry, DecisionStore
+from gate.decisions.interface import ChainEntry, DecisionStore
 
 IMAGE_A = "registry.example.com/shop/cart"
 IMAGE_B = "registry.example.com/shop/checkout"

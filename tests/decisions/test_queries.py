@@ -18,7 +18,8 @@ import msgspec
 import pytest
 
 from gate import __version__ as GATE_VERSION
-from gate.decisions.record import Decision, Outcome, record_hash, rfc3339, sha256_digest
+from gate import rfc3339
+from gate.decisions.record import Decision, Outcome, record_hash, sha256_digest
 from gate.decisions.store import open_store
 from gate.decisions.timefilter import parse_time
 from gate.errors import UsageError
@@ -89,7 +90,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, signing_key: tuple[Path, 
             for report in reports:
                 argv += ["--report", f"auto={DATA / report}"]
             if waiver:
-                expires = rfc3339(now + timedelta(days=waiver[1]))
+                expires = rfc3339.format(now + timedelta(days=waiver[1]))
                 data = scratch / f"{name}-waivers.json"
                 data.write_text(json.dumps({"waivers": [{
                     "id": waiver[0], "rule": "CVE-2022-22965", "reason": "not reachable",
@@ -103,7 +104,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, signing_key: tuple[Path, 
                 [entry] = list(log.chain())
             finally:
                 log.close()
-            decision = msgspec.structs.replace(entry.decision, timestamp=rfc3339(now - age))
+            decision = msgspec.structs.replace(entry.decision, timestamp=rfc3339.format(now - age))
             if name == "old":
                 # expired an hour ago, written with an offset that sorts after "now" as text
                 plus5 = (now - timedelta(hours=1)).astimezone(timezone(timedelta(hours=5)))
@@ -192,7 +193,7 @@ def test_time_filters_take_durations_dates_and_rfc3339(gate: Callable[..., Run],
     assert listed(gate, log, "--until", day(now - timedelta(days=30))) == ["deny_cve", "old"]
     plus2 = (now - timedelta(days=15)).astimezone(timezone(timedelta(hours=2))).isoformat()
     assert listed(gate, log, "--since", plus2) == ["error", "soon", "staging", "juice"]
-    zulu = rfc3339(now - timedelta(days=15))
+    zulu = rfc3339.format(now - timedelta(days=15))
     assert listed(gate, log, "--since", zulu) == listed(gate, log, "--since", plus2)
 
 
@@ -200,7 +201,7 @@ def test_time_filters_take_durations_dates_and_rfc3339(gate: Callable[..., Run],
     ("flags", "named"),
     [
         (["--since", "yesterday"], "--since 'yesterday'"),
-        (["--until", "2026-10-01T12:00:00"], "--until '2026-10-01T12:00:00': give a time zone"),
+        (["--until", "2026-10-01T12:00:00"], "--until '2026-10-01T12:00:00' has no time zone"),
         (["--since", "2026-02-30"], "--since '2026-02-30'"),
         (["--since", "1d", "--until", "2d"], "is not before --until"),
         (["--limit", "-1"], "--limit -1"),
@@ -502,6 +503,7 @@ def test_every_command_in_the_audit_guide_runs(
     from gate.cli import build_parser
 
     monkeypatch.chdir(tmp_path)  # export -o writes here
+    head = gate("decisions", "verify", "--format", "json").json()["head"]
     commands = list(audit_commands())
     assert len(commands) >= 10
     seen = set()
@@ -513,6 +515,27 @@ def test_every_command_in_the_audit_guide_runs(
             argv = ["decisions", "show", log["waived"].decision_id, *argv[3:]]
         if argv[1] == "events" and "--decision" in argv:
             argv[argv.index("--decision") + 1] = log["waived"].decision_id
+        if "--expect-head" in argv:  # the guide's head is not this log's
+            argv[argv.index("--expect-head") + 1] = head
+        if "--gitops-repo" in argv:  # a real repository whose history anchors this log's head
+            argv[argv.index("--gitops-repo") + 1] = _anchoring_repo(tmp_path, head)
+            seen.add("--gitops-repo")
         run = gate(*argv)
         assert run.code == 0, (argv, run.err)
-    assert seen >= {"list", "show", "export", "stats", "verify", "events"}
+        assert "no Gate-Log-Head" not in run.err  # the anchor was read, and found in the chain
+    assert seen >= {"list", "show", "export", "stats", "verify", "events", "--gitops-repo"}
+
+
+def _anchoring_repo(root: Path, head: str) -> str:
+    """A bare repository whose one commit carries ``Gate-Log-Head: head``, as a promotion's does."""
+    import subprocess
+
+    bare, seed = root / "gitops.git", root / "seed"
+    env = {"GIT_AUTHOR_NAME": "gate", "GIT_AUTHOR_EMAIL": "gate@localhost",
+           "GIT_COMMITTER_NAME": "gate", "GIT_COMMITTER_EMAIL": "gate@localhost", "PATH": "/usr/bin:/bin"}
+    for args in (["init", "-q", "--bare", "--initial-branch=main", str(bare)],
+                 ["init", "-q", "--initial-branch=main", str(seed)],
+                 ["-C", str(seed), "commit", "-q", "--allow-empty", "-m", f"promote\n\nGate-Log-Head: {head}"],
+                 ["-C", str(seed), "push", "-q", bare.as_uri(), "HEAD:refs/heads/main"]):
+        subprocess.run(["git", *args], env=env, check=True, capture_output=True)
+    return bare.as_uri()

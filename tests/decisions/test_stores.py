@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 from gate.decisions.record import Decision, record_hash
-from gate.decisions.store import DecisionQuery, StoreError, open_store
+from gate.decisions.interface import DecisionQuery, StoreError
+from gate.decisions.store import open_store
 from tests.conftest import DIGEST, ROOT, Run
 from tests.decisions.logcheck import (
     DIGEST_A,

@@ -654,3 +654,30 @@ def test_bad_settings_are_usage_errors_before_any_request(
     monkeypatch.setenv(variable, value)
     with pytest.raises(UsageError, match=variable):
         scan(REPORT_TASK)
+
+
+def test_key_paths_refuse_nesting_deeper_than_any_report(tmp_path: Path) -> None:
+    """Detection used to copy the whole key path into every nested container: quadratic in the nesting
+    (a 131 KB file took 65 s and 20 GB through `--report auto=`). Now deep containers keep no path, and
+    nesting past the limit is refused (issue 10, item 7; the CLI test runs the full-size file)."""
+    from gate.scanning.parsing import MAX_JSON_NESTING
+
+    at_the_limit = '{"a": ' + "[" * (MAX_JSON_NESTING - 2) + '{"b": 1'  # 512 open containers
+    assert key_paths(at_the_limit) == {("a",)}
+    with pytest.raises(ValueError, match=f"JSON nests deeper than {MAX_JSON_NESTING} levels"):
+        key_paths('{"a": ' + "[" * MAX_JSON_NESTING)
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"issues": ' + "[" * (MAX_JSON_NESTING + 10) + "]" * (MAX_JSON_NESTING + 10) + "}")
+    with pytest.raises(ReportError, match="deep.json: JSON nests deeper than 512 levels; refused"):
+        SonarQubeScanner().detect(Report.open(deep))
+
+
+def test_key_paths_read_a_cut_off_string_full_of_escaped_quotes_to_its_end() -> None:
+    r"""A head cut off inside a string of escaped quotes (``"\"\"\"...``) used to restart a scan to the end
+    at every quote: quadratic. The cut-off string now runs to the end; what came before still counts."""
+    assert key_paths('{"projectStatus": {"status": "OK"}, "note": "' + '\\"' * 2000) == {
+        ("projectStatus",),
+        ("projectStatus", "status"),
+        ("note",),
+    }
+    assert key_paths('{"a": "ends in a backslash \\') == {("a",)}

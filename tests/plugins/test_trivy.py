@@ -201,3 +201,42 @@ def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     opened = Report.open(report)
     assert scanner.detect(opened) == "json"
     assert len(scanner.scan(opened, "json").findings) == 4
+
+
+def _cyclonedx_variant(tmp_path: Path, **changes: object) -> Path:
+    """The real CycloneDX report with top-level keys replaced (``None`` removes the key)."""
+    import json
+
+    bom = json.loads((TRIVY / "trivy-fs-npm.cyclonedx.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            bom.pop(key, None)
+        else:
+            bom[key] = value
+    path = tmp_path / "bom.json"
+    path.write_text(json.dumps(bom))
+    return path
+
+
+@pytest.mark.parametrize("absent", ["removed", "null"])
+def test_cyclonedx_sbom_without_vulnerabilities_is_not_a_vulnerability_scan(tmp_path: Path, absent: str) -> None:
+    """`trivy --format cyclonedx` without `--scanners vuln` writes an SBOM: no `vulnerabilities` key. Read as
+    a clean scan it would satisfy a required trivy scan; it is refused instead (issue 10, item 5)."""
+    path = _cyclonedx_variant(tmp_path, vulnerabilities=None)
+    if absent == "null":
+        path.write_text(path.read_text()[:-1] + ', "vulnerabilities": null}')
+    scanner = TrivyScanner()
+    report = Report.open(path)
+    assert scanner.detect(report) == "cyclonedx"
+    with pytest.raises(ReportError) as e:
+        scanner.scan(report, "cyclonedx")
+    assert str(e.value) == (
+        f"{path}: CycloneDX document has no vulnerabilities: it is an SBOM, not a vulnerability scan "
+        "(run trivy with --scanners vuln --format cyclonedx)"
+    )
+
+
+def test_cyclonedx_with_an_empty_vulnerability_list_is_a_clean_scan(tmp_path: Path) -> None:
+    path = _cyclonedx_variant(tmp_path, vulnerabilities=[])
+    result = TrivyScanner().scan(Report.open(path), "cyclonedx")
+    assert result.findings == [] and result.metrics["components"] == 13

@@ -50,7 +50,7 @@ except ImportError as e:  # pragma: no cover - a CI set-up error, never a skip
         "pip install --ignore-requires-python opa-golib-python-bindings==0.4.4"
     ) from e
 
-from gate.decisions.record import rfc3339
+from gate import rfc3339
 from gate.errors import PolicyError
 from gate.policy.bundle import Bundle, load_bundle, merge_data
 from gate.policy.embedded import EmbeddedEngine
@@ -153,7 +153,7 @@ def _waiver(id: str, rule: str, expires_in: timedelta, **scope: str) -> dict[str
         "rule": rule,
         "reason": "not reachable in this deployment",
         "approved_by": "secops@example.com",
-        "expires": rfc3339(NOW + expires_in),
+        "expires": rfc3339.format(NOW + expires_in),
         **scope,
     }
 
@@ -245,7 +245,7 @@ def test_promotion_document_is_identical(
     opa_engine: OpaEngine,
     embedded_engine: EmbeddedEngine,
 ) -> None:
-    policy_input = {**documents[reports], "environment": environment, "now": rfc3339(NOW)}
+    policy_input = {**documents[reports], "environment": environment, "now": rfc3339.format(NOW)}
 
     from_opa = opa_engine.eval_document("gate.promotion", policy_input)
     from_regorus = embedded_engine.evaluate("gate.promotion", policy_input)
@@ -292,7 +292,7 @@ def _admission_decision(**fields: Any) -> dict[str, Any]:
     return {
         "decision_id": "0190a0a0-0000-7000-8000-000000000001",
         "outcome": "allow",
-        "timestamp": rfc3339(NOW - timedelta(days=10)),
+        "timestamp": rfc3339.format(NOW - timedelta(days=10)),
         "age_seconds": 864000.5,
         "image": JUICE_SHOP_IMAGE,
         "signed": True,
@@ -312,7 +312,7 @@ def _admission_images() -> list[dict[str, Any]]:
     """One image per shipped admission rule (and one that passes)."""
     pinned = f"{JUICE_SHOP_IMAGE}:12.10.2@{DIGEST}"
     violation = {"rule": "vulnerabilities.severity", "message": "CVE-2021-44906 in minimist", "severity": "critical"}
-    pending = {**violation, "rule": "provenance.required", "effective_on": rfc3339(NOW + timedelta(days=30))}
+    pending = {**violation, "rule": "provenance.required", "effective_on": rfc3339.format(NOW + timedelta(days=30))}
     cases = {
         "ok": [_admission_decision()],
         "missing": [],
@@ -320,7 +320,7 @@ def _admission_images() -> list[dict[str, Any]]:
         "untrusted": [_admission_decision(trusted_key=False, signature_valid=False, signature_problem=None)],
         "unsigned": [_admission_decision(signed=False, signature_valid=False, trusted_key=False)],
         "old": [_admission_decision(age_seconds=40 * 86400)],
-        "waiver": [_admission_decision(waivers=[{"id": "W-1", "rule": "CVE-1", "expires": rfc3339(NOW - timedelta(hours=1)), "expired": False}])],
+        "waiver": [_admission_decision(waivers=[{"id": "W-1", "rule": "CVE-1", "expires": rfc3339.format(NOW - timedelta(hours=1)), "expired": False}])],
         "replay": [_admission_decision(replay={"outcome": "deny", "violations": [violation, pending], "warnings": []})],
         "error": [_admission_decision(replay={"outcome": "error", "violations": [], "warnings": [], "error": "boom"})],
         "not-replayed": [_admission_decision(replay=None)],
@@ -356,7 +356,7 @@ def test_admission_document_is_identical(sample: str, environment: str, with_ima
     opa = _opa(BUNDLE, BUNDLE.policies(), data)
     embedded = EmbeddedEngine()
     embedded.load(BUNDLE, data)
-    gate_part = {"environment": environment, "now": rfc3339(NOW), "commit": None, "images": _admission_images() if with_images else []}
+    gate_part = {"environment": environment, "now": rfc3339.format(NOW), "commit": None, "images": _admission_images() if with_images else []}
     policy_input = {"request": _admission_request(sample), "gate": gate_part}
 
     from_opa = opa.eval_document("gate.admission", policy_input)

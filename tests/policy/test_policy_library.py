@@ -589,7 +589,9 @@ def test_bundle_layout_is_an_opa_bundle_with_a_test_next_to_every_file() -> None
             assert rego.removesuffix(".rego") + "_test.rego" in files, f"{rego} has no test file next to it"
     config = json.loads((POLICIES / "gate" / "config" / "data.json").read_text())
     assert config["waiver_warning_days"] == 14
-    assert set(config["thresholds"]) == {"prod", "default"}
+    assert set(config["environments"]) == {"dev", "staging", "prod"}
+    assert config["environments"]["staging"]["inherits"] == "dev"
+    assert set(config["thresholds"]) == {"prod", "dev"}  # no implicit "default" for undeclared names
 
 
 def test_every_file_is_rego_v1() -> None:

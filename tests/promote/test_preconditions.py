@@ -11,8 +11,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from gate import rfc3339
 from gate.decisions.events import EventQuery
-from gate.decisions.record import Decision, rfc3339
+from gate.decisions.record import Decision
 from gate.decisions.signing import generate_keypair, load_signer
 from gate.decisions.store import open_store
 from gate.promote.preconditions import Expectation, refusals
@@ -45,7 +46,7 @@ def _recorded(decision_id: str) -> list[str]:
 
 
 def _now_minus(delta: timedelta) -> str:
-    return rfc3339(datetime.now(UTC) - delta)
+    return rfc3339.format(datetime.now(UTC) - delta)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,11 @@ def test_an_unsigned_decision_is_refused() -> None:
     finally:
         store.close()
     expect = Expectation(environment=None, digest=DIGEST_A, max_age=timedelta(days=7), now=datetime.now(UTC))
-    assert any("unsigned" in r for r in refusals(unsigned, unsigned.decision_id, expect, {}))
+    store = open_store()
+    try:
+        assert any("unsigned" in r for r in refusals(unsigned, unsigned.decision_id, expect, {}, store))
+    finally:
+        store.close()
 
 
 def test_every_reason_is_reported_not_only_the_first() -> None:
@@ -124,8 +129,50 @@ def test_every_reason_is_reported_not_only_the_first() -> None:
     expect = Expectation(environment="prod", digest=DIGEST_A, max_age=timedelta(days=7), now=datetime.now(UTC))
     from gate.decisions.signing import load_trusted_keys
 
-    reasons = refusals(decision, decision.decision_id, expect, load_trusted_keys())
+    store = open_store()
+    try:
+        reasons = refusals(decision, decision.decision_id, expect, load_trusted_keys(), store)
+    finally:
+        store.close()
     assert len(reasons) == 3 and "deny" in reasons[0] and "environment dev" in reasons[1] and "maximum age" in reasons[2]
+
+
+def test_a_superseded_allow_is_refused_naming_the_newer_decision(gate: Callable[..., Run]) -> None:
+    """Issue 10 item 2: the newest decision for (digest, environment) is the one that counts."""
+    allowed = _append(make_decision(timestamp=_now_minus(timedelta(minutes=2))))
+    denied = _append(make_decision(outcome="deny", timestamp=_now_minus(timedelta(minutes=1))))
+    run = _promote(gate, allowed.decision_id)
+    assert run.code == 1, run.err
+    assert f"superseded by the newer decision {denied.decision_id} (deny" in run.out
+    assert _recorded(allowed.decision_id) == ["refused"]
+
+
+def test_refusals_judge_by_the_newest_decision_and_name_it() -> None:
+    from gate.decisions.signing import load_trusted_keys
+
+    allowed = _append(make_decision(timestamp=_now_minus(timedelta(minutes=3))))
+    expect = Expectation(environment="prod", digest=DIGEST_A, max_age=timedelta(days=7), now=datetime.now(UTC))
+    store = open_store()
+    try:
+        assert refusals(allowed, allowed.decision_id, expect, load_trusted_keys(), store) == []
+        newer = _append(make_decision(timestamp=_now_minus(timedelta(minutes=2))))  # even a newer allow supersedes
+        assert refusals(allowed, allowed.decision_id, expect, load_trusted_keys(), store) == [
+            f"decision {allowed.decision_id} is superseded by the newer decision {newer.decision_id} "
+            f"(allow, {newer.timestamp}) for {DIGEST_A} in prod: the newest decision counts"
+        ]
+        assert refusals(newer, newer.decision_id, expect, load_trusted_keys(), store) == []
+    finally:
+        store.close()
+
+
+def test_a_newer_decision_of_another_environment_or_digest_does_not_supersede(gate: Callable[..., Run]) -> None:
+    allowed = _append(make_decision(timestamp=_now_minus(timedelta(minutes=3))))
+    _append(make_decision(outcome="deny", environment="staging", timestamp=_now_minus(timedelta(minutes=2))))
+    _append(make_decision(outcome="deny", digest=DIGEST_B, timestamp=_now_minus(timedelta(minutes=1))))
+    run = _promote(gate, allowed.decision_id)
+    assert "superseded" not in run.out + run.err
+    assert run.code == 2 and "gitops.git: reaching the repository failed" in run.err, run.err  # past the preconditions
+    assert _recorded(allowed.decision_id) == ["error"]
 
 
 def test_usage_errors_are_exit_2(gate: Callable[..., Run]) -> None:

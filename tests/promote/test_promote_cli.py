@@ -54,7 +54,9 @@ class App:
         self.source = f"{registry.host}/{self.staging}:1.0@{self.image.digest}"
         self.release_name = f"{registry.host}/{self.release}"
         self.path = f"apps/{name}/kustomization.yaml"
-        self.remote = make_remote(root, {self.path: KUSTOMIZATION.format(release=self.release_name)})
+        # the repository binds apps/ to prod, where every decision of these tests is made
+        self.remote = make_remote(root, {self.path: KUSTOMIZATION.format(release=self.release_name),
+                                         "gate-environments.yaml": "paths:\n  apps: prod\n"})
 
     def promote(self, gate: Callable[..., Run], decision_id: str, *extra: str, tag: str = "1.0") -> Run:
         return gate("promote", "--decision", decision_id, "--target", f"{self.release_name}:{tag}",
@@ -311,3 +313,27 @@ def test_each_gitops_format_is_promoted_with_only_the_image_value_changed(
             assert len(after) == len(before)
             assert [(a, b) for a, b in zip(before, after) if a != b] == changes
     assert git("log", "--format=%s", "main", cwd=remote.bare).count("\n") == 3
+
+
+def test_an_allow_superseded_by_a_newer_deny_is_refused_naming_the_newer_decision(
+    gate: Callable[..., Run], data: Path, registry: Registry, tmp_path: Path
+) -> None:
+    """Issue 10 item 2: reconcile judges by the newest decision for (digest, environment), so
+    promote must too: shipping the older allow would only be blocked at deploy time."""
+    app = App(registry, tmp_path)
+    allowed = evaluate(gate, data, app.source)
+    denied = evaluate(gate, data, app.source, ONE_CRITICAL)
+    assert (allowed["outcome"], denied["outcome"]) == ("allow", "deny")
+    head = app.remote.head()
+
+    run = app.promote(gate, allowed["decision_id"], "--format", "json")
+    assert run.code == 1, run.err
+    result = run.json()
+    assert result["outcome"] == "refused"
+    assert any(denied["decision_id"] in reason and "deny" in reason for reason in result["reasons"]), result["reasons"]
+    assert app.released() is None and app.remote.head() == head
+    assert events(allowed["decision_id"]) == ["refused"]
+
+    newest = evaluate(gate, data, app.source)  # evaluated again and allowed: that one ships
+    assert app.promote(gate, newest["decision_id"]).code == 0
+    assert app.released() == app.image.digest

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gate.errors import RegistryError, UsageError
-from gate.promote.imageref import api_base, is_loopback, parse_reference
+from gate.promote.hosts import api_base, is_loopback
 from gate.promote.registry import copy_image, resolve_digest, sha256_digest, verify_digest
 from tests.promote.servers import Registry, blob_bytes, manifest_digest, new_repo, push_image, push_index
 
@@ -148,31 +148,6 @@ def test_source_and_target_must_be_pinned_and_tagged(registry: Registry) -> None
         copy_image(f"{registry.host}/a/b:1", f"{registry.host}/a/c:1")
     with pytest.raises(UsageError, match="REGISTRY/REPO:TAG"):
         copy_image(f"{registry.host}/a/b@sha256:{'1' * 64}", f"{registry.host}/a/c")
-
-
-@pytest.mark.parametrize(
-    ("ref", "registry", "repository", "tag", "digest"),
-    [
-        ("alpine", "docker.io", "library/alpine", None, None),
-        ("alpine:3.20", "docker.io", "library/alpine", "3.20", None),
-        ("docker.io/team/app:1", "docker.io", "team/app", "1", None),
-        ("index.docker.io/library/busybox", "docker.io", "library/busybox", None, None),
-        ("team/app", "docker.io", "team/app", None, None),
-        ("localhost:5000/app:v1", "localhost:5000", "app", "v1", None),
-        ("localhost/app", "localhost", "app", None, None),
-        ("127.0.0.1:5000/a/b/c:t@sha256:" + "a" * 64, "127.0.0.1:5000", "a/b/c", "t", "sha256:" + "a" * 64),
-        ("ghcr.io/org/app@sha256:" + "b" * 64, "ghcr.io", "org/app", None, "sha256:" + "b" * 64),
-    ],
-)
-def test_parse_reference(ref: str, registry: str, repository: str, tag: str | None, digest: str | None) -> None:
-    parsed = parse_reference(ref)
-    assert (parsed.registry, parsed.repository, parsed.tag, parsed.digest) == (registry, repository, tag, digest)
-
-
-@pytest.mark.parametrize("ref", ["", "UPPER/case", "a/b:bad tag", "a/b@sha256:short", "a//b", "host:5000/"])
-def test_parse_reference_refuses_malformed(ref: str) -> None:
-    with pytest.raises(UsageError):
-        parse_reference(ref)
 
 
 def test_api_base_uses_plain_http_only_for_loopback() -> None:

@@ -425,9 +425,9 @@ def _image_refusal(substring: str) -> Predicate:
     """A predicate matching objects with a container image containing ``substring``."""
 
     def matches(obj: dict[str, Any]) -> bool:
-        from gate.reconcile.images import workload_images
+        from gate import workloads
 
-        return any(substring in image for _, image in workload_images(obj))
+        return any(substring in image for _, image in workloads.of(obj).images)
 
     return matches
 

@@ -22,7 +22,8 @@ import yaml
 
 from gate.decisions.signing import generate_keypair, key_id, load_public_key
 from gate.decisions.sql import from_clause, order_clause, where_clause
-from gate.decisions.store import DecisionQuery, DecisionStore, open_store
+from gate.decisions.interface import DecisionQuery, DecisionStore
+from gate.decisions.store import open_store
 from gate.errors import PolicyError
 from gate.reconcile.admission import AdmissionChecker, Verdict
 from tests.conftest import DATA, DIGEST, ROOT, Run
@@ -486,3 +487,93 @@ def test_the_privileged_pod_names_its_containers(checker: Callable[..., Admissio
         "container spec.containers[nginx]: image nginx is not pinned by digest (tag only): a tag can move after the gate decided",
         "container spec.containers[sleeping-sidecar]: image alpine is not pinned by digest (tag only): a tag can move after the gate decided",
     ]
+
+
+# --- one collector, either engine (issue 10: policy results) ---------------------------------------
+
+
+def test_a_custom_admission_rule_with_malformed_finding_ids_is_a_policy_error(
+    checker: Callable[..., AdmissionChecker], tmp_path: Path
+) -> None:
+    """Admission reads deny/warn results with promotion's collector: a result of the wrong shape fails closed."""
+    bundle = tmp_path / "policies"
+    shutil.copytree(POLICIES, bundle)
+    (bundle / "gate" / "admission" / "custom.rego").write_text(
+        "package gate.admission.custom\n\nimport rego.v1\n\n"
+        'deny contains {"msg": "no", "rule": "custom.no", "finding_ids": "CVE-1"} if input.request\n'
+    )
+    with pytest.raises(PolicyError, match=r"data\.gate\.admission\.custom\.deny: rule custom\.no finding_ids must be a list of strings"):
+        checker(bundle).check(deployment(("web", REF)))
+
+
+@pytest.fixture
+def opa_server() -> Iterator[Any]:
+    """``gate serve`` on a free port: the OPA test server of tests/policy/test_opa_engine.py."""
+    import threading
+
+    from gate.serve import make_server
+
+    server = make_server(port=0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_admission_on_the_opa_engine_gives_the_embedded_engines_verdicts(
+    gate: Callable[..., Run], checker: Callable[..., AdmissionChecker], opa_server: Any, tmp_path: Path
+) -> None:
+    evaluate(gate, CLEAN)
+    denied_ref = f"{IMAGE}:1.5.0@{OTHER_DIGEST}"
+    evaluate(gate, ONE_CRITICAL, ref=denied_ref)
+    # An allow made with its own --data (a waiver, and a 1s max_decision_age the admission rules must
+    # never see): its replay switches the server's data, which must be switched back before the rules run.
+    recorded = waivers_file(tmp_path, datetime.now(UTC) + timedelta(days=30))
+    recorded.write_text(recorded.read_text() + "admission:\n  max_decision_age:\n    prod: 1s\n")
+    waived_ref = f"{IMAGE}:1.6.0@sha256:{'ef' * 32}"
+    assert evaluate(gate, ONE_CRITICAL, "--data", recorded, ref=waived_ref)["outcome"] == "allow"
+    objects: list[tuple[dict[str, Any], dict[str, Any] | None]] = [
+        (deployment(("web", REF)), None),
+        (deployment(("web", denied_ref), name="denied"), None),
+        (deployment(("web", waived_ref), name="waived"), None),
+        (deployment(("web", "nginx:1.29"), name="tagged"), None),
+    ]
+    now = datetime.now(UTC) + timedelta(hours=1)
+    local, remote = checker(now=now), checker(now=now, engine="opa", opa_url=opa_server.url)
+
+    def seen(verdict: Verdict) -> tuple[Any, ...]:
+        return (verdict.action, verdict.reasons, verdict.warnings, verdict.decision_ids, verdict.violations)
+
+    expected = [seen(v) for v in local.check_many(objects)]
+    assert [v[0] for v in expected] == ["apply", "blocked", "apply", "blocked"]
+    assert [seen(v) for v in remote.check_many(objects)] == expected
+    assert [seen(remote.check(obj)) for obj, _ in objects] == expected  # one by one: data switched each time
+    for path in SAMPLES:
+        assert seen(remote.check_review(_request(path))) == seen(local.check_review(_request(path))), path.name
+
+
+def test_admission_on_an_unreachable_opa_server_fails_closed(checker: Callable[..., AdmissionChecker]) -> None:
+    with pytest.raises(PolicyError, match=r"OPA server http://127\.0\.0\.1:9: .*cannot connect"):
+        checker(engine="opa", opa_url="http://127.0.0.1:9")
+
+
+def test_an_opa_server_that_goes_away_fails_the_check_closed(gate: Callable[..., Run], checker: Callable[..., AdmissionChecker]) -> None:
+    import threading
+
+    from gate.serve import make_server
+
+    evaluate(gate, CLEAN)
+    server = make_server(port=0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        check = checker(engine="opa", opa_url=server.url)
+        assert check.check(deployment(("web", REF))).action == "apply"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    with pytest.raises(PolicyError, match=rf"OPA server {server.url}: .*cannot connect"):
+        check.check(deployment(("web", REF)))

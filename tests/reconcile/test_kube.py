@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gate import workloads
 from gate.errors import GateError, ReconcileError
-from gate.reconcile.images import workload_images
 from gate.reconcile.kube import AdmissionRefused, Cluster, ClusterUnavailable
 from tests.reconcile.emulator import EmulatorThread, write_kubeconfig
 
@@ -52,7 +52,7 @@ def test_apply_creates_then_updates_bumping_generation_only_on_spec_change(
     assert updated["metadata"]["generation"] == 2
     assert int(updated["metadata"]["resourceVersion"]) > int(meta["resourceVersion"])
     live = cluster.get(dep)
-    assert live is not None and workload_images(live)[0][1].endswith(":6.15.0")
+    assert live is not None and workloads.of(live).images[0][1].endswith(":6.15.0")
 
 
 def test_dry_run_returns_the_would_be_object_and_persists_nothing(
@@ -74,7 +74,7 @@ def test_dry_run_returns_the_would_be_object_and_persists_nothing(
 
 def test_webhook_refusal_surfaces_the_servers_message(cluster: Cluster, cluster_server: EmulatorThread) -> None:
     cluster_server.emulator.refuse(
-        lambda obj: any(":6.14.1" in image for _, image in workload_images(obj)),
+        lambda obj: any(":6.14.1" in image for _, image in workloads.of(obj).images),
         "[gate-deny-tag] image ghcr.io/stefanprodan/podinfo:6.14.1 has no allow decision",
     )
     dep = _podinfo()

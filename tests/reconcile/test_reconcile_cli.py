@@ -59,8 +59,10 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Remote:
-    """A GitOps remote: a Namespace, a ConfigMap and a Deployment of IMAGE pinned to DIGEST_A."""
+    """A GitOps remote: a Namespace, a ConfigMap and a Deployment of IMAGE pinned to DIGEST_A; apps/prod
+    deploys prod (gate-environments.yaml)."""
     return make_remote(tmp_path, {
+        "gate-environments.yaml": "paths:\n  apps/prod: prod\n",
         "apps/prod/namespace.yaml": NAMESPACE,
         "apps/prod/config.yaml": CONFIGMAP,
         "apps/prod/web.yaml": deployment(f"{IMAGE}:1.0@{DIGEST_A}"),
@@ -428,3 +430,34 @@ def test_a_cycle_that_fails_after_applying_is_recorded_as_an_error_sync(
     assert event.outcome == "error" and "500" in event.details["error"]
     assert event.details["applied"] == ["Namespace/shop", "ConfigMap/shop/web-config"]
     assert live(cluster_server) is None
+
+
+def test_plan_on_the_opa_engine_gives_the_embedded_engines_verdicts(
+    gate: Callable[..., Run], repo: Remote, tmp_path: Path
+) -> None:
+    """``--engine opa --opa-url``: the admission rules and replays run on an OPA server (here the
+    OPA test server, ``gate serve``), with the same verdicts; an unreachable server is exit 2."""
+    import threading
+
+    from gate.serve import make_server
+
+    evaluate(gate, DIGEST_A)
+    person_commit(repo, tmp_path, "apps/prod/other.yaml", deployment(f"{IMAGE}:9@{DIGEST_B}", name="other"), "add other")
+    argv = ["reconcile", "--repo", repo.url, "--path", "apps/prod", "--env", "prod", "--policy", POLICIES,
+            "--once", "--plan", "--format", "json"]
+    embedded = gate(*argv)
+    assert embedded.code == 1, embedded.err
+    server = make_server(port=0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        opa = gate(*argv, "--engine", "opa", "--opa-url", server.url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert opa.code == 1, opa.err
+    assert opa.json()["objects"] == embedded.json()["objects"]
+    assert (actions(opa)["Deployment/web"], actions(opa)["Deployment/other"]) == ("apply", "blocked")
+    down = gate(*argv, "--engine", "opa", "--opa-url", "http://127.0.0.1:9")
+    assert down.code == 2 and "OPA server http://127.0.0.1:9" in down.err and len(down.err.strip().splitlines()) == 1

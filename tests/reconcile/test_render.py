@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from gate import workloads
 from gate.errors import ReconcileError
-from gate.reconcile.images import workload_images
 from gate.reconcile.render import apply_order, object_key, parse_manifests, render
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "gitops"
@@ -35,7 +35,7 @@ def test_plain_multidoc_renders_every_document(tmp_path: Path) -> None:
     kinds = collections.Counter(o["kind"] for o in objects)
     assert kinds == {"Deployment": 12, "Service": 12, "ServiceAccount": 11}
     frontend = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "frontend")
-    [(path, image)] = workload_images(frontend)
+    [(path, image)] = workloads.of(frontend).images
     assert path == "spec.template.spec.containers[server]"
     assert image.endswith("/frontend:v0.10.6")
 
@@ -49,8 +49,8 @@ def test_nested_folders_are_read_recursively_in_sorted_order(tmp_path: Path) -> 
     assert len(objects) == 36
     # apps/boutique/all.yaml (in document order) before apps/podinfo/nested/deployment.yml
     assert [o["metadata"]["name"] for o in objects[:35]] == [o["metadata"]["name"] for o in render(root, "apps/boutique")]
-    assert "microservices-demo/frontend:" in workload_images(objects[0])[0][1]
-    assert workload_images(objects[-1])[0][1].startswith("ghcr.io/stefanprodan/podinfo:")
+    assert "microservices-demo/frontend:" in workloads.of(objects[0]).images[0][1]
+    assert workloads.of(objects[-1]).images[0][1].startswith("ghcr.io/stefanprodan/podinfo:")
 
 
 def test_single_file_and_kind_list(tmp_path: Path) -> None:
@@ -97,10 +97,10 @@ def test_kustomize_overlay_with_images_is_rendered_by_real_kubectl(tmp_path: Pat
     objects = render(root, "overlays/prod")
     assert len(objects) == 36
     assert {o["metadata"].get("namespace") for o in objects} == {"prod"}
-    images = dict(img for o in objects for img in workload_images(o) if o["metadata"]["name"] in ("frontend", "redis-cart"))
+    images = dict(img for o in objects for img in workloads.of(o).images if o["metadata"]["name"] in ("frontend", "redis-cart"))
     assert images["spec.template.spec.containers[server]"].endswith("/frontend:CONTAINER_IMAGES_TAG")
     podinfo = next(o for o in objects if o["metadata"]["name"] == "podinfo-frontend")
-    assert workload_images(podinfo)[0][1] == "127.0.0.1:5000/team/podinfo@sha256:" + "ab" * 32
+    assert workloads.of(podinfo).images[0][1] == "127.0.0.1:5000/team/podinfo@sha256:" + "ab" * 32
     # a kustomization file given directly stands for its folder
     assert len(render(root, "overlays/prod/kustomization.yaml")) == 36
 
@@ -205,25 +205,7 @@ def test_apply_order_puts_namespaces_and_crds_first_and_is_stable() -> None:
     ]
 
 
-def test_object_key_and_workload_images_of_every_workload_kind() -> None:
+def test_object_key_of_namespaced_and_cluster_objects() -> None:
     assert object_key({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w", "namespace": "n"}}) == (
         "apps", "Deployment", "n", "w")
     assert object_key({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}}) == ("", "Namespace", "", "n")
-    pod_spec = {
-        "initContainers": [{"name": "init", "image": "busybox:1"}],
-        "containers": [{"name": "app", "image": "app:2"}, {"image": "side:3"}, {"name": "noimage"}],
-        "ephemeralContainers": [{"name": "debug", "image": "debug:4"}],
-    }
-    cron = {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": pod_spec}}}}}
-    assert workload_images(cron) == [
-        ("spec.jobTemplate.spec.template.spec.initContainers[init]", "busybox:1"),
-        ("spec.jobTemplate.spec.template.spec.containers[app]", "app:2"),
-        ("spec.jobTemplate.spec.template.spec.containers[1]", "side:3"),
-        ("spec.jobTemplate.spec.template.spec.containers[noimage]", ""),
-        ("spec.jobTemplate.spec.template.spec.ephemeralContainers[debug]", "debug:4"),
-    ]
-    assert workload_images({"kind": "Pod", "spec": pod_spec})[1] == ("spec.containers[app]", "app:2")
-    for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
-        assert len(workload_images({"kind": kind, "spec": {"template": {"spec": pod_spec}}})) == 5
-    assert workload_images({"kind": "ConfigMap", "data": {"image": "x"}}) == []
-    assert workload_images({"kind": "Deployment", "spec": None}) == []

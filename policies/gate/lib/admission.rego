@@ -144,6 +144,20 @@ problems contains "input.gate.environment is missing: the environment decides wh
 	environment == ""
 }
 
+# Only a declared environment has decisions that count (gate.lib.config declares them).
+declared_environments := config.declared
+
+problems contains msg if {
+	environment != ""
+	not environment in declared_environments
+	msg := sprintf(
+		"environment \"%s\" is not declared in the policy data; declared: %s",
+		[environment, concat(", ", sort(declared_environments))],
+	)
+}
+
+problems contains msg if some msg in config.declaration_problems
+
 problems contains "input.gate.now is missing or not an RFC 3339 timestamp: decision age and waivers cannot be checked" if {
 	not now_ns
 }

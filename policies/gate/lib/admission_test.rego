@@ -118,3 +118,17 @@ test_malformed_settings_are_problems if {
 	some p3 in admission.problems with input as doc with data.admission as "720h"
 	p3 == "data.admission must be a mapping of admission settings, not a string"
 }
+
+test_an_undeclared_environment_is_a_problem if {
+	doc := fx.review("prd", [])
+	problems := admission.problems with input as doc
+	problems == {"environment \"prd\" is not declared in the policy data; declared: dev, prod, staging"}
+	declared := fx.review("staging", [])
+	count(admission.problems) == 0 with input as declared
+}
+
+test_malformed_declarations_are_admission_problems if {
+	doc := fx.review("prod", [])
+	problems := admission.problems with input as doc with data.environments as {"qa": {"inherits": "nowhere"}}
+	"environment qa inherits nowhere, which is not a declared environment" in problems
+}

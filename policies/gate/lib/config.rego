@@ -1,11 +1,14 @@
 # METADATA
 # title: Effective settings
 # description: >-
-#   The settings in force for input.environment: the shipped entry for that environment in
-#   data.gate.config.thresholds (or its "default" entry, merged with data.thresholds.default, for an
-#   environment the shipped data does not name), then data.thresholds[<environment>] from --data
-#   merged over it key by key (object.union: nested mappings merge, lists and scalars replace).
-#   `problems` lists every setting or input field that is missing or of the wrong type; the
+#   The settings in force for input.environment, which must be a declared environment:
+#   data.gate.config.environments (shipped: dev, staging inheriting dev, prod) with
+#   data.environments from --data merged over it. A declaration may name the environment it
+#   `inherits` from; the settings are the shipped data.gate.config.thresholds entry and the
+#   data.thresholds entry from --data of each environment in that line, base first, each merged
+#   over the one before key by key (object.union: nested mappings merge, lists and scalars
+#   replace). There is no fallback: an undeclared environment has no settings. `problems` lists
+#   every setting, declaration or input field that is missing or of the wrong type; the
 #   settings.invalid rule turns each into a deny, so a typo can never loosen the gate.
 package gate.lib.config
 
@@ -42,16 +45,54 @@ entry(thresholds, name) := value if {
 
 entry(thresholds, name) := {} if not is_object(object.get(thresholds, name, null))
 
-# Whether the shipped data has an entry of its own for the environment.
-named if is_object(shipped[environment])
+# --- declared environments -------------------------------------------------------------------
 
-base := entry(shipped, environment) if named
+# An environment name, as gate's CLI accepts it.
+name_pattern := `^[a-z0-9][a-z0-9_.-]{0,62}$`
 
-base := object.union(entry(shipped, "default"), entry(overrides, "default")) if not named
+# What a declaration may say.
+declaration_keys := {"inherits", "description"}
+
+default shipped_declarations := {}
+
+shipped_declarations := data.gate.config.environments if is_object(data.gate.config.environments)
+
+default added_declarations := {}
+
+added_declarations := data.environments if is_object(data.environments)
+
+# Every declaration: the shipped ones with --data's merged over them key by key.
+declarations := object.union(shipped_declarations, added_declarations)
+
+# The names declared well enough to have settings (a mapping each; see problems for the rest).
+declared contains name if {
+	some name, declaration in declarations
+	is_object(declaration)
+}
+
+# Each declared environment -> [the environment it inherits from] (or []), as graph.reachable wants.
+parents[name] := [base |
+	some base in [object.get(declarations[name], "inherits", null)]
+	is_string(base)
+	base in declared
+] if {
+	some name in declared
+}
+
+# Whether input.environment is declared.
+declared_environment if environment in declared
+
+# input.environment and what it inherits from, base first. graph.reachable gives the set; each
+# member reaches fewer environments the nearer it is to the base, which orders the line.
+lineage := [pair[1] | some pair in sort([[count(graph.reachable(parents, [name])), name] |
+	some name in graph.reachable(parents, [environment])
+])] if declared_environment
+
+default lineage := []
 
 default settings := {}
 
-settings := object.union(base, entry(overrides, environment))
+settings := object.union_n([object.union(entry(shipped, name), entry(overrides, name)) | some name in lineage])
 
 default waiver_warning_days := 14
 
@@ -93,13 +134,86 @@ problems contains msg if {
 }
 
 problems contains msg if {
-	some name in {environment, "default"}
-	value := overrides[name]
+	some name, value in overrides
 	not is_object(value)
 	msg := sprintf("data.thresholds.%s must be a mapping of settings, not a %s", [name, type_name(value)])
 }
 
 problems contains msg if {
+	environment != ""
+	not declared_environment
+	msg := sprintf(
+		"environment \"%s\" is not declared in the policy data; declared: %s",
+		[environment, concat(", ", sort(declared))],
+	)
+}
+
+# Problems with the declarations themselves (admission shares these).
+problems contains msg if some msg in declaration_problems
+
+declaration_problems contains "no environment is declared: data.gate.config.environments (bundle) or data.environments (--data)" if {
+	count(declared) == 0
+}
+
+declaration_problems contains msg if {
+	value := data.gate.config.environments
+	not is_object(value)
+	msg := sprintf("data.gate.config.environments must map environment names to declarations, not be a %s", [type_name(value)])
+}
+
+declaration_problems contains msg if {
+	value := data.environments
+	not is_object(value)
+	msg := sprintf("data.environments must map environment names to declarations, not be a %s", [type_name(value)])
+}
+
+declaration_problems contains msg if {
+	some name, declaration in declarations
+	not is_object(declaration)
+	msg := sprintf("environment %v: its declaration must be a mapping such as {\"inherits\": \"dev\"}, not a %s", [name, type_name(declaration)])
+}
+
+declaration_problems contains msg if {
+	some name in declared
+	not regex.match(name_pattern, name)
+	msg := sprintf("environment name \"%s\": use lowercase letters, digits, '-', '_' or '.'", [name])
+}
+
+declaration_problems contains msg if {
+	some name in declared
+	some key in object.keys(declarations[name])
+	not key in declaration_keys
+	msg := sprintf("environment %v: unknown key %v (known: %s)", [name, key, concat(", ", sort(declaration_keys))])
+}
+
+declaration_problems contains msg if {
+	some name in declared
+	base := object.get(declarations[name], "inherits", null)
+	base != null
+	not base in declared
+	msg := sprintf("environment %v inherits %v, which is not a declared environment", [name, base])
+}
+
+declaration_problems contains msg if {
+	some name in declared
+	some base in parents[name]
+	name in graph.reachable(parents, [base])
+	msg := sprintf("environment %v inherits from itself (through %v)", [name, base])
+}
+
+# Settings for a name nobody declared would never apply: a typo there must not pass unnoticed.
+declaration_problems contains msg if {
+	some source in [["data.gate.config.thresholds", shipped], ["data.thresholds", overrides]]
+	some name in object.keys(source[1])
+	not name in declared
+	msg := sprintf(
+		"%s.%v names an environment that is not declared (declared: %s)",
+		[source[0], name, concat(", ", sort(declared))],
+	)
+}
+
+problems contains msg if {
+	declared_environment
 	some key in object.keys(settings)
 	not key in known_settings
 	msg := sprintf(
@@ -109,16 +223,19 @@ problems contains msg if {
 }
 
 problems contains msg if {
+	declared_environment
 	not string_list(object.get(settings, "required_scanners", null))
 	msg := sprintf("setting required_scanners for environment %s must be a list of scanner names", [environment])
 }
 
 problems contains msg if {
+	declared_environment
 	not rate_or_null(object.get(settings, "min_line_coverage", "missing"))
 	msg := sprintf("setting min_line_coverage for environment %s must be a number from 0 to 1, or null for no minimum", [environment])
 }
 
 problems contains msg if {
+	declared_environment
 	some key in severity_settings
 	not severity_group(object.get(settings, key, null))
 	msg := sprintf(
@@ -128,11 +245,13 @@ problems contains msg if {
 }
 
 problems contains msg if {
+	declared_environment
 	not object.get(settings, "quality_gate", null) in actions
 	msg := sprintf("setting quality_gate for environment %s must be one of deny, warn, off", [environment])
 }
 
 problems contains msg if {
+	declared_environment
 	value := settings.waiver_warning_days
 	not non_negative(value)
 	msg := sprintf("setting waiver_warning_days for environment %s must be a number of days (0 or more)", [environment])

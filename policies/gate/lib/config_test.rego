@@ -12,11 +12,28 @@ test_prod_uses_its_shipped_entry if {
 	s.vulnerabilities.deny == ["critical", "high", "unknown"]
 }
 
-test_environment_not_named_uses_the_default_entry if {
-	s := config.settings with input as fx.in_env("qa")
+test_staging_inherits_the_dev_settings if {
+	s := config.settings with input as fx.in_env("staging")
+	d := config.settings with input as fx.in_env("dev")
+	s == d
 	s.min_line_coverage == 0.6
 	s.required_scanners == ["trivy"]
 	s.vulnerabilities == {"deny": ["critical"], "warn": ["high", "unknown"]}
+}
+
+test_lineage_is_base_first if {
+	config.lineage == ["dev", "staging"] with input as fx.in_env("staging")
+	config.lineage == ["prod"] with input as fx.clean
+	config.lineage == [] with input as fx.in_env("prd")
+}
+
+test_an_undeclared_environment_has_no_settings_and_one_problem if {
+	every name in ["prd", "qa", "Prod", "prod ", "default"] {
+		doc := fx.in_env(name)
+		config.settings == {} with input as doc
+		problems := config.problems with input as doc
+		problems == {sprintf("environment \"%s\" is not declared in the policy data; declared: dev, prod, staging", [name])}
+	}
 }
 
 test_environment_override_merges_key_by_key if {
@@ -27,18 +44,79 @@ test_environment_override_merges_key_by_key if {
 	s.required_scanners == ["trivy", "coverage"]
 }
 
-test_default_override_applies_to_unnamed_environments_only if {
-	overrides := {"default": {"min_line_coverage": 0.7}}
-	s := config.settings with input as fx.in_env("qa") with data.thresholds as overrides
+test_an_override_of_the_base_reaches_what_inherits_it if {
+	overrides := {"dev": {"min_line_coverage": 0.7}}
+	s := config.settings with input as fx.in_env("staging") with data.thresholds as overrides
 	s.min_line_coverage == 0.7
 	p := config.settings with input as fx.clean with data.thresholds as overrides
 	p.min_line_coverage == 0.8
 }
 
-test_environment_override_wins_over_default_override if {
-	overrides := {"default": {"min_line_coverage": 0.7}, "qa": {"min_line_coverage": 0.75}}
-	s := config.settings with input as fx.in_env("qa") with data.thresholds as overrides
+test_an_override_of_the_heir_wins_over_its_base if {
+	overrides := {"dev": {"min_line_coverage": 0.7}, "staging": {"min_line_coverage": 0.75}}
+	s := config.settings with input as fx.in_env("staging") with data.thresholds as overrides
 	s.min_line_coverage == 0.75
+	d := config.settings with input as fx.in_env("dev") with data.thresholds as overrides
+	d.min_line_coverage == 0.7
+}
+
+test_data_declares_more_environments if {
+	declared := {"qa": {"inherits": "staging"}}
+	overrides := {"staging": {"quality_gate": "warn"}, "qa": {"min_line_coverage": 0.5}}
+	doc := fx.in_env("qa")
+	s := config.settings with input as doc with data.environments as declared with data.thresholds as overrides
+	s.min_line_coverage == 0.5
+	s.quality_gate == "warn"
+	s.required_scanners == ["trivy"]
+	config.lineage == ["dev", "staging", "qa"] with input as doc with data.environments as declared
+	count(config.problems) == 0 with input as doc with data.environments as declared with data.thresholds as overrides
+}
+
+test_data_may_redeclare_a_base if {
+	declared := {"staging": {"inherits": "prod"}}
+	doc := fx.in_env("staging")
+	s := config.settings with input as doc with data.environments as declared
+	s.min_line_coverage == 0.8
+}
+
+test_settings_for_an_undeclared_environment_are_a_problem if {
+	doc := fx.clean
+	problems := config.problems with input as doc with data.thresholds as {"prd": {"min_line_coverage": 0.9}}
+	problems == {"data.thresholds.prd names an environment that is not declared (declared: dev, prod, staging)"}
+	defaults := config.problems with input as doc with data.thresholds as {"default": {"min_line_coverage": 0.9}}
+	defaults == {"data.thresholds.default names an environment that is not declared (declared: dev, prod, staging)"}
+}
+
+test_malformed_declarations_are_problems if {
+	doc := fx.clean
+	cases := [
+		[{"qa": {"inherits": "nowhere"}}, "environment qa inherits nowhere, which is not a declared environment"],
+		[{"qa": {"inherit": "dev"}}, "environment qa: unknown key inherit (known: description, inherits)"],
+		[{"qa": "dev"}, "environment qa: its declaration must be a mapping such as {\"inherits\": \"dev\"}, not a string"],
+		[{"QA": {}}, "environment name \"QA\": use lowercase letters, digits, '-', '_' or '.'"],
+		[["qa"], "data.environments must map environment names to declarations, not be a array"],
+	]
+	every c in cases {
+		declared := c[0]
+		problems := config.problems with input as doc with data.environments as declared
+		c[1] in problems
+	}
+}
+
+test_an_inheritance_cycle_is_a_problem if {
+	declared := {"a": {"inherits": "b"}, "b": {"inherits": "a"}}
+	doc := fx.in_env("a")
+	problems := config.problems with input as doc with data.environments as declared
+	"environment a inherits from itself (through b)" in problems
+	"environment b inherits from itself (through a)" in problems
+}
+
+test_no_declaration_at_all_is_a_problem if {
+	doc := fx.clean
+	problems := config.problems with input as doc with data.gate.config.environments as {}
+	"no environment is declared: data.gate.config.environments (bundle) or data.environments (--data)" in problems
+	listed := config.problems with input as doc with data.gate.config.environments as ["prod"]
+	"data.gate.config.environments must map environment names to declarations, not be a array" in listed
 }
 
 test_override_that_is_not_a_mapping_is_ignored_and_reported if {
@@ -51,6 +129,7 @@ test_override_that_is_not_a_mapping_is_ignored_and_reported if {
 test_shipped_settings_have_no_problems if {
 	count(config.problems) == 0 with input as fx.clean
 	count(config.problems) == 0 with input as fx.in_env("staging")
+	count(config.problems) == 0 with input as fx.in_env("dev")
 }
 
 test_null_coverage_minimum_is_valid if {

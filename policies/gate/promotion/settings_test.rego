@@ -6,9 +6,18 @@ import data.gate.lib.fixtures_test as fx
 import data.gate.promotion.settings
 
 test_shipped_settings_are_valid_in_every_environment if {
-	every env in ["prod", "staging", "dev", "qa"] {
+	every env in ["prod", "staging", "dev"] {
 		count(settings.deny) == 0 with input as fx.in_env(env)
 	}
+}
+
+test_undeclared_environment_is_denied if {
+	doc := fx.in_env("prd")
+	denies := settings.deny with input as doc
+	count(denies) == 1
+	some r in denies
+	r.rule == "settings.invalid"
+	r.msg == "environment \"prd\" is not declared in the policy data; declared: dev, prod, staging"
 }
 
 test_missing_environment_is_denied if {
@@ -65,5 +74,6 @@ test_missing_shipped_config_is_denied if {
 	denies := settings.deny with input as fx.clean with data.gate.config as {}
 	some r in denies
 	r.msg == "data.gate.config.thresholds is missing from the policy bundle"
-	count(denies) > 5
+	some n in denies
+	n.msg == "no environment is declared: data.gate.config.environments (bundle) or data.environments (--data)"
 }

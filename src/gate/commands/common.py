@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
+from collections.abc import Iterable
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
@@ -30,51 +32,129 @@ class Parser(argparse.ArgumentParser):
         self.exit(ExitCode.ERROR, f"gate: error: {message} (see `{self.prog} --help`)\n")
 
 
+class Output:
+    """Where a result goes: ``-o FILE`` or standard output, opened before the result exists.
+
+    A command that records something (``gate evaluate``) opens its output first, so an unwritable
+    destination (a missing folder, a closed stdout, a pipe nobody reads) fails before anything is
+    recorded. A file is written to a temporary beside it and renamed into place, so a failure leaves
+    no partial file; a device or FIFO (``-o /dev/stdout``) is written in place.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._temp: Path | None = None
+        self._fd: int | None = None
+        if path is None:
+            _check_stdout()
+            return
+        target = Path(path)
+        try:
+            if target.exists() and not target.is_file():
+                self._fd = os.open(target, os.O_WRONLY)
+            else:
+                import tempfile
+
+                fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+                self._fd, self._temp = fd, Path(temp)
+        except OSError as e:
+            raise GateError(f"cannot write --output {path}: {e.strerror}") from None
+
+    def write(self, chunks: Iterable[bytes | str]) -> None:
+        """Write the whole result and put it in place; any failure is a ``GateError`` naming the destination."""
+        try:
+            if self._fd is None:
+                for chunk in chunks:
+                    sys.stdout.buffer.write(chunk.encode() if isinstance(chunk, str) else chunk)
+                sys.stdout.flush()
+                return
+            with os.fdopen(self._fd, "wb") as f:
+                self._fd = None
+                for chunk in chunks:
+                    f.write(chunk.encode() if isinstance(chunk, str) else chunk)
+            if self._temp is not None:
+                mask = os.umask(0)
+                os.umask(mask)
+                os.chmod(self._temp, 0o666 & ~mask)  # as a plainly created file would be (mkstemp makes 0600)
+                os.replace(self._temp, Path(str(self.path)))
+                self._temp = None
+        except OSError as e:
+            if self.path is None:
+                _silence_stdout()
+                raise GateError(f"cannot write to standard output: {e.strerror}") from None
+            raise GateError(f"cannot write --output {self.path}: {e.strerror}") from None
+        finally:
+            self.discard()
+        if self.path is not None:
+            print(f"gate: wrote {self.path}", file=sys.stderr)
+
+    def discard(self) -> None:
+        """Drop what was not put in place (the command failed before writing): no partial file remains."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+            self._temp = None
+
+
+def _check_stdout() -> None:
+    """Refuse a standard output that is closed (``>&-``) or a pipe whose reader is gone (``| head -c0``)."""
+    closed = GateError("standard output is closed: nowhere to write the result (use -o FILE)")
+    if sys.stdout is None:
+        raise closed
+    try:
+        fd = sys.stdout.fileno()
+        os.fstat(fd)
+    except io.UnsupportedOperation:
+        return  # not a real file (an in-process capture): nothing to check
+    except (OSError, ValueError):
+        raise closed from None
+    import select
+
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if any(events & select.POLLERR for _, events in poller.poll(0)):
+            raise GateError("standard output is a pipe nobody reads: nowhere to write the result (use -o FILE)")
+
+
+def _silence_stdout() -> None:
+    """After a failed write, point fd 1 at /dev/null: Python's exit-time flush must not print a second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
 def emit(data: bytes | str, output: str | None) -> None:
     """Write a result to stdout, or to ``output`` (opened only now, so failures write nothing)."""
-    payload = data.encode() if isinstance(data, str) else data
-    if output is None:
-        sys.stdout.buffer.write(payload)
-        sys.stdout.flush()
-        return
-    try:
-        Path(output).write_bytes(payload)
-    except OSError as e:
-        raise GateError(f"cannot write --output {output}: {e.strerror}") from None
-    print(f"gate: wrote {output}", file=sys.stderr)
+    Output(output).write([data])
 
 
 def emit_stream(chunks: Any, output: str | None) -> None:
     """Write a result produced in chunks (bytes or str): to stdout as it comes, or to ``output``
     through a temporary file renamed into place at the end, so a failure leaves no partial file."""
-    if output is None:
-        try:
-            for chunk in chunks:
-                sys.stdout.buffer.write(chunk.encode() if isinstance(chunk, str) else chunk)
-            sys.stdout.flush()
-        except BrokenPipeError:  # the reader stopped (| head): not an error of ours
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+    if output is not None:
+        Output(output).write(chunks)
         return
-    import tempfile
+    try:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk.encode() if isinstance(chunk, str) else chunk)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped (| head): not an error of ours
+        _silence_stdout()
 
-    target = Path(output)
-    try:
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    except OSError as e:
-        raise GateError(f"cannot write --output {output}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk.encode() if isinstance(chunk, str) else chunk)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temp, 0o666 & ~mask)  # as a plainly created file would be (mkstemp makes 0600)
-        os.replace(temp, target)
-    except OSError as e:
-        Path(temp).unlink(missing_ok=True)
-        raise GateError(f"cannot write --output {output}: {e.strerror}") from None
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    print(f"gate: wrote {output}", file=sys.stderr)
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, no_push: bool = False, purpose: str = "") -> None:
+    """``--engine`` and ``--opa-url`` (and, where the policies may already be on the server,
+    ``--opa-no-push``): the same spelling for every command that evaluates Rego."""
+    parser.add_argument(
+        "--engine", choices=["embedded", "opa"], default="embedded",
+        help=f"where Rego is evaluated{purpose}: embedded regorus (default) or an OPA server",
+    )
+    parser.add_argument("--opa-url", metavar="URL", help="OPA server for --engine opa (bearer token from GATE_OPA_TOKEN)")
+    if no_push:
+        parser.add_argument(
+            "--opa-no-push", action="store_true",
+            help="with --engine opa: expect the policies and data on the server instead of uploading them",
+        )

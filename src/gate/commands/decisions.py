@@ -14,7 +14,7 @@ from gate.commands.common import ExitCode, Parser, emit, emit_stream
 from gate.errors import GateError
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate decisions`` and its subcommands."""
     decisions = commands.add_parser(
         "decisions",
@@ -65,9 +65,21 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         description=(
             "Recompute every record's input digest and hash, check each prev_hash links to the record "
             "before it, and check every signature against GATE_TRUSTED_KEYS; then the same for the chain of "
-            "events (promotions, syncs). Exit 1 naming the first bad record on any edit, reordering or deletion."
+            "events (promotions, syncs). Exit 1 naming the first bad record on any edit, reordering or deletion. "
+            "A cut tail (the newest records deleted and the sequence counter lowered) leaves a perfect chain: "
+            "anchor the head kept elsewhere with --expect-head, or check the Gate-Log-Head trailer of every "
+            "promotion commit with --gitops-repo. A missing log is exit 2 (verify never creates one)."
         ),
     )
+    verify.add_argument(
+        "--expect-head", action="append", default=[], metavar="sha256:H",
+        help="a chain head seen earlier (--format json prints it as head): exit 1 unless it is still a record of the chain; repeatable",
+    )
+    verify.add_argument(
+        "--gitops-repo", metavar="URL",
+        help="check the Gate-Log-Head trailer of every commit on the GitOps branch: each anchored head must be in the chain",
+    )
+    verify.add_argument("--gitops-branch", default="main", metavar="BRANCH", help="the branch whose history is read (default main)")
     verify.add_argument("--format", choices=["text", "json"], default="text")
 
     events = decision_commands.add_parser(
@@ -115,11 +127,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_decisions_replay(args: argparse.Namespace) -> ExitCode:
-    from gate.decisions.replay import replay
+    from gate.replay import replay
     from gate.decisions.store import open_store
 
     query = _decision_query(args)
-    store = open_store()
+    if args.env is not None:  # replaying under a bundle that does not declare the environment decides nothing
+        from gate.environments import declared_environments
+        from gate.evaluation import load_policy_data
+
+        declared_environments(load_policy_data(Path(args.policy), args.data)[1]).require(args.env)
+    store = open_store(create=False)
     try:
         report = replay(store, query, Path(args.policy), args.data)
     finally:
@@ -143,8 +160,8 @@ def _decision_query(args: argparse.Namespace, **overrides: Any) -> Any:
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    from gate.decisions.record import rfc3339
-    from gate.decisions.store import DecisionQuery
+    from gate import rfc3339
+    from gate.decisions.interface import DecisionQuery
     from gate.decisions.timefilter import time_range
     from gate.errors import UsageError
 
@@ -164,20 +181,21 @@ def _decision_query(args: argparse.Namespace, **overrides: Any) -> Any:
         until=until,
         policy_digest=args.policy_digest,
         waived=getattr(args, "waived", False),
-        waiver_expired_before=rfc3339(now) if getattr(args, "waiver_expired", False) else None,
+        waiver_expired_before=rfc3339.format(now) if getattr(args, "waiver_expired", False) else None,
         limit=limit,
     )
     return replace(query, **overrides)
 
 
 @contextlib.contextmanager
-def _queried(query: Any) -> Iterator[Any]:
-    """The decisions ``query`` selects, streamed from the store; closed before the store is."""
+def _queried(query: Any, left_out: list[Any]) -> Iterator[Any]:
+    """The decisions ``query`` selects, streamed from the store; closed before the store is. A record
+    that cannot be decoded is skipped and added to ``left_out`` (see _report_left_out)."""
     from gate.decisions.store import open_store
 
-    store = open_store()
+    store = open_store(create=False)
     try:
-        decisions = store.query(query)
+        decisions = store.query(query, on_undecodable=left_out.append)
         try:
             yield decisions
         finally:
@@ -188,8 +206,23 @@ def _queried(query: Any) -> Iterator[Any]:
         store.close()
 
 
+def _report_left_out(left_out: list[Any]) -> ExitCode:
+    """OK, or — once the rest was written — exit 2 naming the records that could not be decoded:
+    one damaged record does not hide the log, and is not silently missing from it either."""
+    if not left_out:
+        return ExitCode.OK
+    first = left_out[0]
+    more = f" and {len(left_out) - 1} more" if len(left_out) > 1 else ""
+    were = "were" if more else "was"
+    raise GateError(
+        f"decision log {first.location}: {first.describe()}{more} cannot be decoded and {were} left out;"
+        " run `gate decisions verify`"
+    )
+
+
 def cmd_decisions_list(args: argparse.Namespace) -> ExitCode:
-    with _queried(_decision_query(args)) as decisions:
+    left_out: list[Any] = []
+    with _queried(_decision_query(args), left_out) as decisions:
         if args.format == "json":
             from gate.output import decisions_json
 
@@ -202,7 +235,7 @@ def cmd_decisions_list(args: argparse.Namespace) -> ExitCode:
             from gate.output import decisions_text
 
             emit_stream([decisions_text.render_list(decisions)], None)
-    return ExitCode.OK
+    return _report_left_out(left_out)
 
 
 def cmd_decisions_show(args: argparse.Namespace) -> ExitCode:
@@ -210,7 +243,7 @@ def cmd_decisions_show(args: argparse.Namespace) -> ExitCode:
 
     from gate.decisions.events import EventQuery
 
-    store = open_store()
+    store = open_store(create=False)
     try:
         decision = store.get(args.decision_id)
         location = store.location
@@ -238,7 +271,7 @@ def cmd_decisions_events(args: argparse.Namespace) -> ExitCode:
     if args.limit is not None and args.limit < 0:
         raise UsageError(f"--limit {args.limit}: give 0 or more")
     query = EventQuery(decision_id=args.decision, type=args.type, environment=args.env, digest=args.digest, limit=args.limit)
-    store = open_store()
+    store = open_store(create=False)
     try:
         events = list(store.events(query))
     finally:
@@ -257,10 +290,11 @@ def cmd_decisions_events(args: argparse.Namespace) -> ExitCode:
 def cmd_decisions_export(args: argparse.Namespace) -> ExitCode:
     from gate.decisions import export
 
-    with _queried(_decision_query(args, oldest_first=True)) as decisions:
+    left_out: list[Any] = []
+    with _queried(_decision_query(args, oldest_first=True), left_out) as decisions:
         lines = export.opa_events(decisions, __version__) if args.format == "opa" else export.jsonl(decisions)
         emit_stream(lines, args.output)
-    return ExitCode.OK
+    return _report_left_out(left_out)
 
 
 def cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
@@ -272,7 +306,8 @@ def cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
     if args.top < 0:
         raise UsageError(f"--top {args.top}: give 0 or more")
     query = _decision_query(args)
-    with _queried(query) as decisions:
+    left_out: list[Any] = []
+    with _queried(query, left_out) as decisions:
         stats = compute(decisions, datetime.now(UTC), query.since, query.until, top=args.top).as_dict()
     if args.format == "json":
         from gate.output import json as json_output
@@ -282,19 +317,44 @@ def cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
         from gate.output import decisions_text
 
         emit(decisions_text.render_stats(stats), None)
-    return ExitCode.OK
+    return _report_left_out(left_out)
+
+
+def _anchors(args: argparse.Namespace) -> dict[str, str]:
+    """The heads kept outside the log that must still be records of it: --expect-head values, then
+    the Gate-Log-Head trailers of the GitOps branch (newest commit first), each with where it came from."""
+    import re
+
+    from gate.errors import UsageError
+
+    anchors: dict[str, str] = {}
+    for head in args.expect_head:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", head):
+            raise UsageError(f"--expect-head {head!r}: give a record hash, sha256:<64 hex digits>")
+        anchors.setdefault(head, "--expect-head")
+    if args.gitops_repo:
+        from gate.gitrepo import log_head_anchors
+        from gate.redact import redact_url
+
+        found = log_head_anchors(args.gitops_repo, branch=args.gitops_branch)
+        for commit, head in found:
+            anchors.setdefault(head, f"commit {commit[:12]}'s Gate-Log-Head")
+        if not found:
+            print(f"gate: note: no Gate-Log-Head trailer on branch {args.gitops_branch} of "
+                  f"{redact_url(args.gitops_repo)}: nothing anchored there yet", file=sys.stderr)
+    return anchors
 
 
 def cmd_decisions_verify(args: argparse.Namespace) -> ExitCode:
-    from gate.decisions.events import verify_events
     from gate.decisions.signing import load_trust
     from gate.decisions.store import open_store
-    from gate.decisions.verify import verify_log
+    from gate.decisions.verify import verify_events, verify_log
 
+    anchors = _anchors(args)  # read (and the GitOps history fetched) before the log is opened
     trust = load_trust()
-    store = open_store()
+    store = open_store(create=False)
     try:
-        report = verify_log(store, trust.keys)
+        report = verify_log(store, trust.keys, anchors=anchors)
         events = verify_events(store, trust.keys)
         location = store.location
     finally:
@@ -312,9 +372,12 @@ def cmd_decisions_verify(args: argparse.Namespace) -> ExitCode:
         if report.ok:
             head = report.head_hash or "none (the log is empty)"
             text = f"{report.count} records intact; chain head {head}\n"
-        else:
-            where = report.first_bad.describe() if report.first_bad else "the log"
-            text = f"verify failed at {where}: {report.problem}; {report.count} intact before it\n"
+            if report.anchors:
+                text += f"{report.anchors} anchored head{'s' if report.anchors > 1 else ''} found in the chain\n"
+        elif report.first_bad is not None:
+            text = f"verify failed at {report.first_bad.describe()}: {report.problem}; {report.count} intact before it\n"
+        else:  # every record intact, but an anchored head is not among them
+            text = f"verify failed: {report.problem}; {report.count} records intact\n"
         if events.ok and events.count:
             text += f"{events.count} events intact\n"
         elif not events.ok:

@@ -8,7 +8,7 @@ import sys
 from gate.commands.common import ExitCode, Parser, emit
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate keys generate`` and ``gate keys public``."""
     keys = commands.add_parser("keys", help="signing keys for the decision log")
     key_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", parser_class=Parser)

@@ -8,7 +8,7 @@ from gate.commands.common import ExitCode, Parser, emit
 from gate.commands.scan_evaluate import ScanFormat, scanner_registry
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate plugins list``."""
     plugins = commands.add_parser("plugins", help="inspect scanner plugins")
     plugin_commands = plugins.add_subparsers(dest="plugins_command", metavar="COMMAND", parser_class=Parser)

@@ -16,7 +16,7 @@ class PolicyTestFormat(StrEnum):
     JSON = "json"
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate policy test``."""
     policy = commands.add_parser("policy", help="work with policy bundles")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", parser_class=Parser)

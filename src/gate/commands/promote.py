@@ -10,16 +10,17 @@ from pathlib import Path
 from gate.commands.common import ExitCode, emit
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate promote``."""
     promote = commands.add_parser(
         "promote",
         help="copy an approved digest to the release registry and commit it to the GitOps repo (0 done, 1 refused, 2 error)",
         description=(
             "Check the decision (exists, allow, hash and signature by a trusted key, this digest and environment, "
-            "younger than --max-age, no waiver expired since) and the GitOps history (a human rollback holds the "
-            "digest), then copy the image by digest to --target (or push it from a Docker daemon) and commit the "
-            "pinned reference to the GitOps file with Gate-Decision and Gate-Image-Digest trailers. Every outcome "
+            "younger than --max-age, no waiver expired since, its environment declared in the policy data), the GitOps "
+            "repository's gate-environments.yaml (it must bind --gitops-path to the decision's environment) and "
+            "the GitOps history (a human rollback holds the digest), then copy the image by digest to --target "
+            "(or push it from a Docker daemon) and commit the pinned reference to the GitOps file with Gate-Decision and Gate-Image-Digest trailers. Every outcome "
             "is recorded in the decision log as an event. Exit 0 done or already done, 1 refused (nothing "
             "changed), 2 error."
         ),
@@ -35,6 +36,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     promote.add_argument("--decision", required=True, metavar="ID", help="the allow decision to promote")
     promote.add_argument("--target", required=True, metavar="REF:TAG", help="release repository and tag, e.g. reg/app:1.2")
     promote.add_argument("--env", metavar="ENV", help="the environment promoted to; must be the decision's (default: the decision's)")
+    promote.add_argument(
+        "--policy", default="policies", metavar="DIR",
+        help="policy bundle whose data declares the environments (default: policies); the decision's must be declared",
+    )
+    promote.add_argument(
+        "--data", action="append", default=[], metavar="FILE",
+        help="data files declaring more environments (environments: ...), as for gate evaluate; repeatable",
+    )
     promote.add_argument("--source", metavar="REF@sha256:D", help="staging image (default: the decision's image and digest)")
     promote.add_argument("--from-daemon", action="store_true", help="push the image from a Docker-API daemon (DOCKER_HOST) instead of copying")
     promote.add_argument("--docker-host", metavar="URL", help="daemon address for --from-daemon (default: DOCKER_HOST)")
@@ -64,12 +73,17 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
     from gate.decisions.signing import load_signer, load_trust
     from gate.decisions.store import open_store
     from gate.decisions.timefilter import parse_duration
+    from gate.environments import declared_environments
     from gate.errors import UsageError
+    from gate.evaluation import load_policy_data
     from gate.promote.preconditions import DEFAULT_MAX_AGE
     from gate.promote.promotion import GitOpsTarget, PromotionRequest, promote
 
     if bool(args.gitops_repo) != bool(args.gitops_path):
         raise UsageError("--gitops-repo and --gitops-path go together")
+    environments = declared_environments(load_policy_data(Path(args.policy), args.data)[1])
+    if args.env is not None:
+        environments.require(args.env)  # a typo is exit 2 before anything is read or recorded
     author = re.fullmatch(r"\s*(.+?)\s*<([^<>]+)>\s*", args.author)
     if author is None:
         raise UsageError(f"--author {args.author!r}: give 'NAME <EMAIL>'")
@@ -92,11 +106,11 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
         decision_id=args.decision, target=args.target, gitops=gitops,
         max_age=parse_duration(max_age, "--max-age"), environment=args.env, source=args.source,
         from_daemon=args.from_daemon, docker_host=args.docker_host,
-        override_hold=args.override_hold, dry_run=args.dry_run,
+        override_hold=args.override_hold, dry_run=args.dry_run, environments=environments,
     )
     trust = load_trust()
     signer = None if args.dry_run else load_signer()
-    store = open_store()
+    store = open_store(create=False)
     try:
         result = promote(request, store, signer, trust.keys).as_dict()
     finally:

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gate.commands.common import ExitCode, emit
+from gate.commands.common import ExitCode, add_engine_arguments, emit
 from gate.errors import GateError
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate reconcile``."""
     reconcile = commands.add_parser(
         "reconcile",
@@ -41,7 +41,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     reconcile.add_argument("--repo", required=True, metavar="URL", help="the GitOps repository (any URL git fetches)")
     reconcile.add_argument("--branch", default="main", metavar="BRANCH", help="branch to follow (default main)")
     reconcile.add_argument("--path", required=True, metavar="PATH", help="folder or file in the repository to sync")
-    reconcile.add_argument("--env", required=True, metavar="ENV", help="the environment this cluster is")
+    reconcile.add_argument("--env", required=True, metavar="ENV", help="the environment this cluster is, declared in the policy data; gate-environments.yaml in the repository must bind --path to it")
     how = reconcile.add_mutually_exclusive_group(required=True)
     how.add_argument("--once", action="store_true", help="run one cycle and exit with its outcome")
     how.add_argument("--interval", type=float, metavar="S", help="run a cycle every S seconds until SIGTERM")
@@ -51,6 +51,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     reconcile.add_argument("--context", metavar="NAME", help="kubeconfig context")
     reconcile.add_argument("--policy", default="policies", metavar="DIR", help="policy bundle with the gate.admission rules (default: policies)")
     reconcile.add_argument("--data", action="append", default=[], metavar="FILE", help="data files (thresholds, max decision age); repeatable")
+    add_engine_arguments(reconcile, purpose=" (the admission rules and replays; the bundle is pushed to an OPA server)")
     reconcile.add_argument("--helm-values", action="append", default=[], metavar="FILE", help="values file in the repository for a Helm chart path; repeatable")
     reconcile.add_argument("--health-timeout", type=float, default=120.0, metavar="S", help="wait up to S seconds for applied workloads to roll out (default 120; 0 reports at once)")
     reconcile.add_argument("--cache-dir", metavar="DIR", help="where the repository mirror is kept (default: $XDG_CACHE_HOME/gate/reconcile)")
@@ -77,9 +78,11 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
         health_timeout=max(0.0, args.health_timeout), helm_values=tuple(args.helm_values),
     )
     source = GitSource(args.repo, args.branch, Path(args.cache_dir) if args.cache_dir else None)
-    store = open_store()
+    store = open_store(create=False)
     try:
-        checker = AdmissionChecker(Path(args.policy), args.env, store, data_files=[Path(d) for d in args.data])
+        checker = AdmissionChecker(
+            Path(args.policy), args.env, store, data_files=[Path(d) for d in args.data], engine=args.engine, opa_url=args.opa_url
+        )
         cluster = None
         if not args.plan:
             from gate.reconcile.kube import Cluster

@@ -8,7 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, assert_never
 
-from gate.commands.common import ExitCode, emit
+from gate.commands.common import ExitCode, Output, add_engine_arguments, emit
+from gate.errors import GateError
 
 
 class ScanFormat(StrEnum):
@@ -27,7 +28,7 @@ class DecisionFormat(StrEnum):
     JUNIT = "junit"
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate scan`` and ``gate evaluate``."""
     scan = commands.add_parser(
         "scan",
@@ -79,25 +80,19 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--policy", default="policies", metavar="DIR", help="policy bundle directory (default: policies)")
     evaluate.add_argument("--image", required=True, metavar="REF@sha256:D", help="the image to decide on, pinned by digest")
-    evaluate.add_argument("--env", required=True, metavar="ENV", help="target environment, e.g. prod, staging")
+    evaluate.add_argument("--env", required=True, metavar="ENV", help="target environment, declared in the policy data (shipped: dev, staging, prod)")
     evaluate.add_argument(
         "--data", action="append", default=[], metavar="FILE",
         help="JSON or YAML whose top-level keys merge into data (waivers, thresholds); repeatable",
     )
-    evaluate.add_argument("--engine", choices=["embedded", "opa"], default="embedded")
-    evaluate.add_argument(
-        "--opa-url", metavar="URL", help="OPA server for --engine opa (bearer token from GATE_OPA_TOKEN)"
-    )
-    evaluate.add_argument(
-        "--opa-no-push", action="store_true",
-        help="with --engine opa: expect the policies and data on the server instead of uploading them",
-    )
+    add_engine_arguments(evaluate, no_push=True)
     evaluate.add_argument("--format", choices=[f.value for f in DecisionFormat], default=DecisionFormat.TEXT.value)
     evaluate.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE; a summary goes to stderr")
 
 
 def scanner_registry(args: argparse.Namespace) -> Any:
-    from gate.plugins import ScannerRegistry, disabled_from_env, plugin_manager
+    from gate.plugins import disabled_from_env, plugin_manager
+    from gate.scanning.registry import ScannerRegistry
 
     return ScannerRegistry(plugin_manager(disabled=[*args.disable_plugin, *disabled_from_env()]))
 
@@ -129,7 +124,7 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
     from gate.decisions.record import Outcome
     from gate.decisions.signing import load_signer
     from gate.decisions.store import open_store
-    from gate.evaluation import EvaluationRequest, evaluate
+    from gate.evaluation import EvaluationRequest, evaluate, supersede_undelivered
     from gate.imageref import parse_pinned
     from gate.scanning.document import ReportSpec
 
@@ -143,44 +138,40 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
         opa_url=args.opa_url,
         opa_push=not args.opa_no_push,
     )
-    # Every decision is signed: no key, no decision (exit 2), never an unsigned allow.
-    signer = load_signer()
-    if signer.created:
-        print(
-            f"gate: created a local signing key at {signer.path} (key id {signer.key_id}); "
-            "set GATE_SIGNING_KEY to use your CI's key",
-            file=sys.stderr,
-        )
-    store = open_store()
-    try:
-        decision = evaluate(request, scanner_registry(args), store, signer=signer)
-    finally:
-        store.close()
     fmt = DecisionFormat(args.format)
-    if fmt is DecisionFormat.TEXT:
-        from gate.output import decision_text
-
-        rendered: bytes | str = decision_text.render(decision)
-    elif fmt is DecisionFormat.JSON:
-        from gate.output import json as json_output
-
-        rendered = json_output.render(decision)
-    elif fmt is DecisionFormat.SARIF:
-        from gate.output import sarif
-
-        rendered = sarif.render(decision)
-    elif fmt is DecisionFormat.JUNIT:
-        from gate.output import junit
-
-        from gate.policy.bundle import load_bundle
-        from gate.policy.metadata import read_metadata
-
-        # Every rule of the bundle becomes a testcase, so passing rules show up too.
-        rules = {m.rule_id: m.package for m in read_metadata(load_bundle(args.policy).policies()).values()}
-        rendered = junit.render(decision, rules)
-    else:
-        assert_never(fmt)
-    emit(rendered, args.output)
+    # Fail-closed order: open where the result goes (-o FILE or stdout) first, so an unwritable
+    # destination records nothing; then decide and record; then write. If the write still fails, a
+    # recorded allow is superseded by a newer error decision: the newest decision is never an allow
+    # whose result nobody received.
+    output = Output(args.output)
+    try:
+        # Every decision is signed: no key, no decision (exit 2), never an unsigned allow.
+        signer = load_signer()
+        if signer.created:
+            print(
+                f"gate: created a local signing key at {signer.path} (key id {signer.key_id}); "
+                "set GATE_SIGNING_KEY to use your CI's key",
+                file=sys.stderr,
+            )
+        store = open_store()
+        try:
+            decision = evaluate(request, scanner_registry(args), store, signer=signer)
+            try:
+                output.write([_render_decision(decision, fmt, args.policy)])
+            except Exception as e:  # noqa: BLE001 - any failure after recording: see above
+                problem = e.diagnostics() if isinstance(e, GateError) else f"{type(e).__name__}: {e}"
+                if decision.outcome is not Outcome.ALLOW:
+                    recorded = f"decision {decision.decision_id} ({decision.outcome.value}) is recorded"
+                    raise GateError(f"{problem}; {recorded}") from None
+                superseding = supersede_undelivered(store, decision, problem, signer)
+                raise GateError(
+                    f"{problem}; decision {decision.decision_id} (allow) is superseded by error decision "
+                    f"{superseding.decision_id}"
+                ) from None
+        finally:
+            store.close()
+    finally:
+        output.discard()
     if args.output or fmt is not DecisionFormat.TEXT:
         print(
             f"gate: {decision.outcome.value.upper()} {len(decision.violations)} violation(s), "
@@ -188,3 +179,28 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
             file=sys.stderr,
         )
     return ExitCode.OK if decision.outcome is Outcome.ALLOW else ExitCode.DENIED
+
+
+def _render_decision(decision: Any, fmt: DecisionFormat, policy: str) -> bytes | str:
+    """The decision in ``fmt``."""
+    if fmt is DecisionFormat.TEXT:
+        from gate.output import decision_text
+
+        return decision_text.render(decision)
+    if fmt is DecisionFormat.JSON:
+        from gate.output import json as json_output
+
+        return json_output.render(decision)
+    if fmt is DecisionFormat.SARIF:
+        from gate.output import sarif
+
+        return sarif.render(decision)
+    if fmt is DecisionFormat.JUNIT:
+        from gate.output import junit
+        from gate.policy.bundle import load_bundle
+        from gate.policy.metadata import read_metadata
+
+        # Every rule of the bundle becomes a testcase, so passing rules show up too.
+        rules = {m.rule_id: m.package for m in read_metadata(load_bundle(policy).policies()).values()}
+        return junit.render(decision, rules)
+    assert_never(fmt)

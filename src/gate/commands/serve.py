@@ -6,10 +6,10 @@ import argparse
 import os
 import sys
 
-from gate.commands.common import ExitCode
+from gate.commands.common import ExitCode, add_engine_arguments
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate serve``."""
     serve = commands.add_parser(
         "serve",
@@ -34,6 +34,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "admission rules and the decision log: a ValidatingAdmissionWebhook (needs --policy and --env)",
     )
     serve.add_argument("--env", metavar="ENV", help="with --admission: the environment this cluster is")
+    add_engine_arguments(serve, purpose=" for --admission (the Data API itself always uses regorus)")
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; webhooks need HTTPS)")
     serve.add_argument("--tls-key", metavar="FILE", help="the private key (PEM) of --tls-cert")
 
@@ -42,10 +43,12 @@ def cmd_serve(args: argparse.Namespace) -> ExitCode:
     from gate.errors import UsageError
     from gate.serve import parse_addr, serve
 
-    if args.admission and not args.env:
+    if args.admission and args.env is None:
         raise UsageError("serve --admission needs --env ENV: the environment whose decisions admit images")
-    if args.env and not args.admission:
+    if args.env is not None and not args.admission:
         raise UsageError("serve --env is for --admission: add --admission to answer AdmissionReviews")
+    if (args.engine != "embedded" or args.opa_url) and not args.admission:
+        raise UsageError("serve --engine/--opa-url are for --admission: the Data API always evaluates with regorus")
     host, port = parse_addr(args.addr)
     serve(
         args.policy,
@@ -55,6 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> ExitCode:
         ready_callback=lambda server: print(f"gate: serving on {server.url}", file=sys.stderr, flush=True),
         token=os.environ.get("GATE_SERVE_TOKEN") or None,
         admission=args.env if args.admission else None,
+        admission_options={"checker_options": {"engine": args.engine, "opa_url": args.opa_url}},
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )

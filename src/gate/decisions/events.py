@@ -11,18 +11,16 @@ reordered or deleted event the same way. Events name the decisions they relate t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gate.decisions.record import canonical_json, new_decision_id, rfc3339
+from gate import rfc3339
+from gate.decisions.record import canonical_json, new_decision_id
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from gate.decisions.store import DecisionStore, Signer
+    from gate.decisions.signing import Signer
 
 #: event types
 PROMOTION = "promotion"
@@ -57,19 +55,23 @@ class Event(msgspec.Struct, frozen=True, omit_defaults=True):
 def new_event(type_: str, outcome: str, environment: str, *, decision_ids: tuple[str, ...] = (),
               artifact: dict[str, Any] | None = None, details: dict[str, Any] | None = None,
               context: dict[str, Any] | None = None) -> Event:
-    """An event stamped now, with a fresh time-ordered id."""
+    """An event stamped now, with a fresh time-ordered id; every credential redacted, as it is signed
+    and kept for good."""
     from datetime import UTC, datetime
 
+    from gate.redact import redact_value
+
+    artifact, details, context = redact_value(artifact), redact_value(details or {}), redact_value(context or {})
     return Event(
         event_id=new_decision_id(),
-        timestamp=rfc3339(datetime.now(UTC)),
+        timestamp=rfc3339.format(datetime.now(UTC)),
         type=type_,
         outcome=outcome,
         environment=environment,
         decision_ids=tuple(decision_ids),
         artifact=artifact,
-        details=details or {},
-        context=context or {},
+        details=details,
+        context=context,
     )
 
 
@@ -97,37 +99,3 @@ class EventQuery:
     since: str | None = None
     limit: int | None = None
     oldest_first: bool = False
-
-
-@dataclass(frozen=True)
-class EventsReport:
-    """What ``verify_events`` found."""
-
-    ok: bool
-    count: int
-    problem: str | None = None
-
-
-def verify_events(store: DecisionStore, trusted: dict[str, Ed25519PublicKey]) -> EventsReport:
-    """Walk the event chain: sequence, hash, stored hash, link and signature of every event."""
-    from gate.decisions.signing import verify_signature
-
-    count = 0
-    prev_seq = 0
-    prev_hash: str | None = None
-    entries: Iterator[tuple[int, Event, str]] = store.event_chain()
-    for seq, event, stored_hash in entries:
-        where = f"event seq {seq} ({event.event_id})"
-        if seq != prev_seq + 1:
-            return EventsReport(False, count, f"{where}: missing before it: seq {prev_seq + 1} deleted")
-        recomputed = event_hash(event)
-        if recomputed != event.hash or stored_hash != event.hash:
-            return EventsReport(False, count, f"{where}: edited: its contents hash to {recomputed}, not {event.hash}")
-        if event.prev_hash != prev_hash:
-            return EventsReport(False, count, f"{where}: chain broken: events reordered, removed or inserted")
-        problem = verify_signature(event, trusted)  # type: ignore[arg-type]  # same signature fields as Decision
-        if problem is not None:
-            return EventsReport(False, count, f"{where}: {problem}")
-        count += 1
-        prev_seq, prev_hash = seq, event.hash
-    return EventsReport(True, count)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from gate.decisions.record import Decision, rfc3339
+from gate import rfc3339
+from gate.decisions.record import Decision
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,8 @@ def index_rows(decision: Decision) -> IndexRows:
 
 
 def utc_expiry(expires: str) -> str:
-    """A waiver's expiry (RFC 3339, any offset) as ``rfc3339()`` writes it; unparseable text unchanged."""
+    """A waiver's expiry (RFC 3339, any offset) as ``rfc3339.format()`` writes it; unparseable text unchanged."""
     try:
-        moment = datetime.fromisoformat(expires.replace("Z", "+00:00"))
-    except ValueError:
+        return rfc3339.format(rfc3339.parse(expires))
+    except rfc3339.TimeFormatError:
         return expires
-    return rfc3339(moment) if moment.tzinfo is not None else expires

@@ -30,10 +30,13 @@ from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
 from gate.decisions.events import Event, chain_event
 from gate.decisions.sql import COLUMNS, EVENT_COLUMNS, SqlStore, chain_record, column_values, event_values
-from gate.decisions.store import Signer, StoreError
+from gate.decisions.interface import MissingLog, StoreError
+from gate.redact import redact, url_secrets
 
 if TYPE_CHECKING:
     import psycopg
+
+    from gate.decisions.signing import Signer
 
 #: Each entry upgrades the schema by one version; a newer gate opens an older log by running the rest.
 MIGRATIONS: tuple[str, ...] = (
@@ -120,7 +123,7 @@ ITERSIZE = 2000
 _cursor_names = count()
 
 
-def redact(url: str) -> str:
+def location(url: str) -> str:
     """``postgresql://host:port/db`` for messages: no user, password or options."""
     try:
         from psycopg.conninfo import conninfo_to_dict
@@ -142,9 +145,12 @@ class PostgresStore(SqlStore):
     placeholder = "%s"
     aggregate, char = "string_agg", "chr"
 
-    def __init__(self, url: str) -> None:
-        self.location = redact(url)
-        self._secrets = _secrets(url)
+    def __init__(self, url: str, create: bool = True) -> None:
+        """Connect, and (``create``) make or upgrade the tables; without ``create`` a database that
+        holds no log is a MissingLog and gets no tables."""
+        self.location = location(url)
+        self._create = create
+        self._secrets = url_secrets(url)
         try:
             import psycopg
         except ImportError as e:
@@ -178,6 +184,8 @@ class PostgresStore(SqlStore):
             self._refuse_newer(current)
             if current == SCHEMA_VERSION:
                 return
+        elif not self._create:
+            raise MissingLog(f"no decision log at {self.location}")
         with self._conn.transaction():
             # Two processes opening a new log at once: the second waits here, then sees the first's tables.
             self._conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -224,7 +232,7 @@ class PostgresStore(SqlStore):
                     raise StoreError(f"decision log {self.location}: decision_log_head is empty: the log was tampered with")
                 seq = int(head[0]) + 1
                 chained = chain_record(decision, head[1], signer)
-                waivers = list(zip(*rows.waivers, strict=True)) or [[], [], []]
+                waivers: list[tuple[str, ...]] = list(zip(*rows.waivers, strict=True)) or [(), (), ()]
                 conn.execute(
                     _WRITE,
                     (
@@ -292,28 +300,4 @@ class PostgresStore(SqlStore):
     def _one_line(self, error: BaseException) -> str:
         """libpq's message on one line, with anything secret from the URL blanked out."""
         text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-def _secrets(url: str) -> list[str]:
-    """The password of ``url`` (as written and decoded), never to appear in a message."""
-    found: list[str] = []
-    try:
-        from urllib.parse import unquote, urlsplit
-
-        password = urlsplit(url).password
-        if password:
-            found += [password, unquote(password)]
-    except ValueError:
-        pass
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        password = conninfo_to_dict(url).get("password")
-        if password:
-            found.append(str(password))
-    except Exception:  # noqa: BLE001 - parse errors surface on connect
-        pass
-    return [s for s in found if len(s) >= 3]
+        return redact(text, self._secrets)

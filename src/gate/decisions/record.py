@@ -11,7 +11,6 @@ import hashlib
 import os
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -124,11 +123,6 @@ def new_decision_id(now_ns: int | None = None) -> str:
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC timestamp as ``2026-11-26T18:40:00.123456Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def summarize(findings: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

@@ -27,7 +27,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -53,6 +53,17 @@ class SigningError(GateError):
     """A signing or trusted key cannot be made, read or used."""
 
 
+class Signer(Protocol):
+    """Signs record hashes (``Ed25519Signer`` below; the stores take any signer)."""
+
+    #: the key's id, recorded as ``signing_key``
+    key_id: str
+
+    def sign(self, record_hash: str) -> str:
+        """A base64 signature over the ASCII bytes of ``record_hash``."""
+        ...
+
+
 def key_id(public_key: Ed25519PublicKey) -> str:
     """First 16 hex digits of the sha256 of the raw 32-byte public key: what records name as ``signing_key``."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -60,7 +71,7 @@ def key_id(public_key: Ed25519PublicKey) -> str:
 
 
 class Ed25519Signer:
-    """Signs record hashes with an Ed25519 private key (gate.decisions.store.Signer)."""
+    """Signs record hashes with an Ed25519 private key (a ``Signer``)."""
 
     def __init__(self, private_key: Ed25519PrivateKey, path: Path | None = None, created: bool = False) -> None:
         self._key = private_key

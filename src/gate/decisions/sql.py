@@ -8,14 +8,19 @@ migrates, appends under its write lock and streams rows.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Collection, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from gate.decisions.events import Event, EventQuery
+from gate.decisions.interface import ChainEntry, DecisionQuery, UndecodableRecord
 from gate.decisions.record import Decision, record_hash
-from gate.decisions.store import ChainEntry, DecisionQuery, Signer
+
+if TYPE_CHECKING:
+    from gate.decisions.signing import Signer
+
+_Record = TypeVar("_Record", Decision, Event)
 
 #: the columns of ``decisions`` an append writes (``seq`` is assigned by the store), ``record`` last
 COLUMNS = (
@@ -134,20 +139,46 @@ class SqlStore(ABC):
         """The rows of ``sql``, streamed; a database error is a StoreError."""
 
     def get(self, decision_id: str) -> Decision | None:
-        """The record with this id, or None."""
-        row = self._one(f"select record from decisions where decision_id = {self.placeholder}", (decision_id,))
-        return _decode(row[0]) if row else None
+        """The record with this id, or None; one that cannot be decoded is an UndecodableRecord."""
+        row = self._one(f"select seq, record from decisions where decision_id = {self.placeholder}", (decision_id,))
+        return self._decode(Decision, row[0], decision_id, row[1]) if row else None
 
-    def query(self, query: DecisionQuery) -> Iterator[Decision]:
-        """Records matching ``query``, newest first (append order with ``oldest_first``)."""
+    def query(
+        self, query: DecisionQuery, on_undecodable: Callable[[UndecodableRecord], None] | None = None
+    ) -> Iterator[Decision]:
+        """Records matching ``query``, newest first (append order with ``oldest_first``); an undecodable
+        one raises UndecodableRecord, or is handed to ``on_undecodable`` and skipped."""
         where, params = where_clause(query, self.placeholder)
-        for (record,) in self._rows(f"select d.record{from_clause(query)}{where}{order_clause(query)}", params):
-            yield _decode(record)
+        sql = f"select d.seq, d.decision_id, d.record{from_clause(query)}{where}{order_clause(query)}"
+        for seq, decision_id, record in self._rows(sql, params):
+            try:
+                yield self._decode(Decision, seq, decision_id, record)
+            except UndecodableRecord as e:
+                if on_undecodable is None:
+                    raise
+                on_undecodable(e)
 
     def chain(self) -> Iterator[ChainEntry]:
-        """Every record in append order, with the columns and index rows stored beside it."""
+        """Every record in append order, with the columns and index rows stored beside it; the walk
+        ends with UndecodableRecord at a record that cannot be decoded."""
         for seq, *columns, record, rules, waivers in self._rows(chain_sql(self.aggregate, self.char), ()):
-            yield chain_entry(seq, columns, record, rules, waivers)
+            decision = self._decode(Decision, seq, columns[COLUMNS.index("decision_id")], record)
+            yield chain_entry(seq, columns, decision, rules, waivers)
+
+    def head(self) -> str | None:
+        """The hash column of the newest record, or None for an empty log."""
+        row = self._one("select hash from decisions order by seq desc limit 1", ())
+        return str(row[0]) if row else None
+
+    def known_decisions(self, decision_ids: Collection[str]) -> set[str]:
+        """Those of ``decision_ids`` that are records of this log (looked up in batches)."""
+        wanted = sorted(set(decision_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ", ".join([self.placeholder] * len(batch))
+            found.update(r[0] for r in self._rows(f"select decision_id from decisions where decision_id in ({marks})", batch))
+        return found
 
     def events(self, query: EventQuery) -> Iterator[Event]:
         """Events matching ``query``, newest first (append order with ``oldest_first``)."""
@@ -166,13 +197,25 @@ class SqlStore(ABC):
         where = (" where " + " and ".join(conditions)) if conditions else ""
         limit = f" limit {int(query.limit)}" if query.limit is not None else ""
         order = "asc" if query.oldest_first else "desc"
-        for (record,) in self._rows(f"select e.record from events e{where} order by e.seq {order}{limit}", params):
-            yield msgspec.json.decode(record, type=Event)
+        sql = f"select e.seq, e.event_id, e.record from events e{where} order by e.seq {order}{limit}"
+        for seq, event_id, record in self._rows(sql, params):
+            yield self._decode(Event, seq, event_id, record)
 
     def event_chain(self) -> Iterator[tuple[int, Event, str]]:
-        """Every event in append order with the hash column stored beside it."""
-        for seq, stored_hash, record in self._rows("select seq, hash, record from events order by seq", ()):
-            yield int(seq), msgspec.json.decode(record, type=Event), stored_hash
+        """Every event in append order with the hash column stored beside it (UndecodableRecord ends it)."""
+        for seq, event_id, stored_hash, record in self._rows("select seq, event_id, hash, record from events order by seq", ()):
+            yield int(seq), self._decode(Event, seq, event_id, record), stored_hash
+
+    def _decode(self, kind: type[_Record], seq: Any, record_id: Any, record: Any) -> _Record:
+        """``record`` (JSON text or bytes) as ``kind``; anything else is an UndecodableRecord naming the row."""
+        try:
+            return msgspec.json.decode(record, type=kind)
+        except (msgspec.DecodeError, TypeError) as e:  # ValidationError is a DecodeError; TypeError: not text at all
+            reason = str(e) if isinstance(e, msgspec.DecodeError) else f"the record column holds {type(record).__name__}, not JSON text"
+            raise UndecodableRecord(
+                self.location, int(seq), str(record_id) if record_id else None, reason,
+                kind="decision" if kind is Decision else "event",
+            ) from None
 
 
 def chain_sql(aggregate: str, char: str) -> str:
@@ -187,17 +230,14 @@ def chain_sql(aggregate: str, char: str) -> str:
     )
 
 
-def chain_entry(seq: int, columns: list[Any], record: bytes | str, rules: str | None, waivers: str | None) -> ChainEntry:
+def chain_entry(seq: int, columns: list[Any], decision: Decision, rules: str | None, waivers: str | None) -> ChainEntry:
     """A ChainEntry from a chain() row: aggregated index rows come joined by \x1f (fields by \x1e)."""
     return ChainEntry(
         seq=int(seq),
-        decision=_decode(record),
+        decision=decision,
         stored_hash=columns[SEARCH_COLUMNS.index("hash")],
         columns=tuple(columns),
         rules=tuple(sorted(rules.split("\x1f"))) if rules else (),
         waivers=tuple(sorted(tuple(w.split("\x1e")) for w in waivers.split("\x1f"))) if waivers else (),  # type: ignore[misc]
     )
 
-
-def _decode(record: bytes | str) -> Decision:
-    return msgspec.json.decode(record, type=Decision)

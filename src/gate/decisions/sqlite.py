@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -13,7 +13,10 @@ from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
 from gate.decisions.events import Event, chain_event
 from gate.decisions.sql import COLUMNS, EVENT_COLUMNS, SqlStore, chain_record, column_values, event_values
-from gate.decisions.store import Signer, StoreError
+from gate.decisions.interface import MissingLog, StoreError
+
+if TYPE_CHECKING:
+    from gate.decisions.signing import Signer
 
 #: Each entry upgrades the schema by one version; a newer gate opens an older log by running the rest.
 MIGRATIONS: tuple[str, ...] = (
@@ -87,18 +90,40 @@ def migrate(db: sqlite3.Connection, location: str) -> None:
         db.execute(f"pragma user_version = {SCHEMA_VERSION}")
         db.execute("commit")
     except BaseException:
-        db.execute("rollback")
+        _rollback(db)
         raise
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """End a failed write transaction. SQLite has already rolled back after some errors (a full
+    disk: SQLITE_FULL), and a second rollback would replace the real error with "cannot rollback -
+    no transaction is active"; a rollback that fails itself is less telling than the first error."""
+    if db.in_transaction:
+        try:
+            db.execute("rollback")
+        except sqlite3.Error:
+            pass
 
 
 class SqliteStore(SqlStore):
     """Decisions in a SQLite file; several gate processes may append at once."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, create: bool = True) -> None:
+        """Open (``create``: or make) the log at ``path``; without ``create`` a missing, 0-byte or
+        non-gate file is a MissingLog and nothing is written to it."""
         self.location = str(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            else:
+                if not path.is_file() or path.stat().st_size == 0:
+                    raise MissingLog(f"no decision log at {path}")
+                # mode=rw: open an existing file only, never create one
+                self._db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", timeout=60, isolation_level=None, uri=True)
+                if self._db.execute("pragma user_version").fetchone()[0] == 0:
+                    self._db.close()
+                    raise MissingLog(f"no decision log at {path} (a SQLite file gate did not create)")
             self._db.execute("pragma journal_mode=wal")
             self._db.execute("pragma busy_timeout=60000")
             migrate(self._db, self.location)
@@ -125,7 +150,7 @@ class SqliteStore(SqlStore):
                 )
                 self._db.execute("commit")
             except BaseException:
-                self._db.execute("rollback")
+                _rollback(self._db)
                 raise
         except sqlite3.Error as e:
             raise StoreError(f"decision log {self.location}: cannot append: {e}") from None
@@ -148,7 +173,7 @@ class SqliteStore(SqlStore):
                 )
                 self._db.execute("commit")
             except BaseException:
-                self._db.execute("rollback")
+                _rollback(self._db)
                 raise
         except sqlite3.Error as e:
             raise StoreError(f"decision log {self.location}: cannot append an event: {e}") from None

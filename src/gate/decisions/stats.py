@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from gate.decisions.record import Decision, Outcome, rfc3339
+from gate import rfc3339
+from gate.decisions.record import Decision, Outcome
 
 #: a waiver expiring this soon still waives, but is reported (as policies warn about it)
 EXPIRING_WITHIN = timedelta(days=14)
@@ -115,14 +116,14 @@ class Stats:
         start, end = self.since or self.first, self.until or self.last
         if start is None or end is None:
             return "day"
-        return "week" if _moment(end) - _moment(start) > DAILY_UP_TO else "day"
+        return "week" if rfc3339.parse(end) - rfc3339.parse(start) > DAILY_UP_TO else "day"
 
     def periods(self) -> list[dict[str, Any]]:
         """Outcome counts per day (or week, starting Monday), from the first to the last with decisions."""
         weekly = self.period() == "week"
         buckets: dict[date, Counter[str]] = {}
         for day, counts in self.days.items():
-            start = date.fromisoformat(day)
+            start = rfc3339.parse_date(day)
             if weekly:
                 start -= timedelta(days=start.weekday())
             buckets.setdefault(start, Counter()).update(counts)
@@ -174,7 +175,7 @@ def compute(
 ) -> Stats:
     """Aggregate ``decisions`` (streamed); ``since``/``until`` are the query's bounds, for the period size."""
     now = now or datetime.now(UTC)
-    stats = Stats(now=rfc3339(now), since=since, until=until, top=top)
+    stats = Stats(now=rfc3339.format(now), since=since, until=until, top=top)
     for decision in decisions:
         stats.add(decision)
     for use in stats.waivers.values():
@@ -185,19 +186,12 @@ def compute(
 def waiver_status(expires: str, now: datetime) -> str:
     """``expired``, ``expiring`` (within 14 days), ``active``; ``unknown`` when ``expires`` is not a time."""
     try:
-        moment = _moment(expires)
-    except ValueError:
+        moment = rfc3339.parse(expires)
+    except rfc3339.TimeFormatError:
         return "unknown"
     if moment <= now:
         return "expired"
     return "expiring" if moment - now <= EXPIRING_WITHIN else "active"
-
-
-def _moment(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone")
-    return moment
 
 
 def _outcome_counts(counts: Counter[str]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The decision-log interface, the queries auditors ask, and choosing a store.
+"""Choosing a decision store from a URL (the interface the stores implement is gate.decisions.interface).
 
 A store appends records atomically — reading the chain head, hashing, signing and inserting in
 one transaction, so concurrent writers keep one chain — and answers the same queries with the
@@ -9,112 +9,10 @@ user's state folder; ``postgresql://`` selects a central PostgreSQL log.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
 from pathlib import Path
-from typing import Any, Protocol
 
-from gate.decisions.events import Event, EventQuery
-from gate.decisions.record import Decision
-from gate.errors import GateError
-
-
-class StoreError(GateError):
-    """The decision log cannot be opened, read or written: a decision that is not recorded is not an allow."""
-
-
-class Signer(Protocol):
-    """Signs record hashes (see gate.decisions.signing)."""
-
-    #: the key's id, recorded as ``signing_key``
-    key_id: str
-
-    def sign(self, record_hash: str) -> str:
-        """A base64 signature over the ASCII bytes of ``record_hash``."""
-        ...
-
-
-@dataclass(frozen=True)
-class DecisionQuery:
-    """Filters of ``gate decisions list`` (all optional; combined with AND)."""
-
-    digest: str | None = None
-    image: str | None = None
-    environment: str | None = None
-    outcome: str | None = None
-    #: a policy rule id (vulnerabilities.severity) or a finding rule (CVE id) a violation names
-    rule: str | None = None
-    #: a waiver id the decision applied
-    waiver: str | None = None
-    #: RFC 3339 bounds on the decision timestamp (since inclusive, until exclusive)
-    since: str | None = None
-    until: str | None = None
-    policy_digest: str | None = None
-    #: only decisions that applied at least one waiver
-    waived: bool = False
-    #: only decisions that applied a waiver expiring before this RFC 3339 time (the ``waiver`` one, if given)
-    waiver_expired_before: str | None = None
-    limit: int | None = None
-    #: append order (chain order) instead of newest first, e.g. for exports
-    oldest_first: bool = False
-
-
-@dataclass(frozen=True)
-class ChainEntry:
-    """One stored record in append order, as verification reads it."""
-
-    seq: int
-    decision: Decision
-    #: the hash column, as stored next to the record
-    stored_hash: str
-    #: the searchable columns stored beside the record (sqlite.COLUMNS but ``record``), for verify
-    columns: tuple[Any, ...] = ()
-    #: the rules and (waiver id, rule, expires) rows indexed for this record, sorted
-    rules: tuple[str, ...] = ()
-    waivers: tuple[tuple[str, str, str], ...] = ()
-
-
-class DecisionStore(Protocol):
-    """Where decisions are kept."""
-
-    #: where the log is, for messages (never with credentials)
-    location: str
-
-    def append(self, decision: Decision, signer: Signer | None = None) -> Decision:
-        """Store ``decision`` after the last record; returns it with ``prev_hash``, ``hash`` (and signature) set."""
-        ...
-
-    def get(self, decision_id: str) -> Decision | None:
-        """The record with this id, or None."""
-        ...
-
-    def query(self, query: DecisionQuery) -> Iterator[Decision]:
-        """Records matching ``query``, newest first (append order when ``query.oldest_first``)."""
-        ...
-
-    def chain(self) -> Iterator[ChainEntry]:
-        """Every record in append order."""
-        ...
-
-    def last_seq(self) -> int:
-        """The highest sequence number ever issued (a deleted tail still counts)."""
-        ...
-
-    def append_event(self, event: Event, signer: Signer | None = None) -> Event:
-        """Store ``event`` after the last event; returns it hashed (and signed)."""
-        ...
-
-    def events(self, query: EventQuery) -> Iterator[Event]:
-        """Events matching ``query``, newest first (append order when ``query.oldest_first``)."""
-        ...
-
-    def event_chain(self) -> Iterator[tuple[int, Event, str]]:
-        """Every event in append order: (seq, event, stored hash column)."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection."""
-        ...
+from gate.decisions.interface import DecisionStore, StoreError
 
 
 def default_store_path() -> Path:
@@ -123,13 +21,39 @@ def default_store_path() -> Path:
     return Path(state) / "gate" / "decisions.db"
 
 
-def open_store(url: str | None = None) -> DecisionStore:
-    """The store named by ``url`` (or GATE_DECISION_STORE): a path, ``sqlite:///PATH`` or ``postgresql://``."""
+def open_store(url: str | None = None, *, create: bool = True) -> DecisionStore:
+    """The store named by ``url`` (or GATE_DECISION_STORE): a path, ``sqlite:///PATH`` or ``postgresql://``.
+
+    ``create=False`` (commands that only read: verify, list, show, ...) never makes a log: a missing
+    one is a MissingLog error ("no decision log at ..."), and the file or tables are left uncreated.
+    """
     url = url or os.environ.get("GATE_DECISION_STORE") or str(default_store_path())
+    _refuse_unknown_scheme(url)
     if url.startswith(("postgresql://", "postgres://")):
         from gate.decisions.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, create=create)
     from gate.decisions.sqlite import SqliteStore
 
-    return SqliteStore(Path(url.removeprefix("sqlite://")))
+    return SqliteStore(Path(url.removeprefix("sqlite://")), create=create)
+
+
+#: ``scheme:`` at the start of a store setting; the schemes below are the only ones that select a store
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_SUPPORTED_PREFIXES = ("postgresql://", "postgres://", "sqlite://")
+
+
+def _refuse_unknown_scheme(url: str) -> None:
+    """A misspelled scheme (``postgress://u:pw@host/db``, ``sqlite:/x``) must not become a local SQLite
+    path: the decision would miss the central log and the password would end up in folder names.
+    Only the scheme is echoed, never the rest (it may hold a password)."""
+    match = _SCHEME.match(url)
+    if match is None or url.startswith(_SUPPORTED_PREFIXES):
+        return
+    scheme = match.group(1)
+    known = scheme in ("sqlite", "postgresql", "postgres")
+    problem = f"'{scheme}:' without //" if known else f"unsupported scheme {scheme!r}"
+    raise StoreError(
+        f"GATE_DECISION_STORE: {problem}: use a path, sqlite:///PATH, postgresql://USER@HOST:PORT/DB "
+        "or postgres://... (a relative path with a colon: start it with ./)"
+    )

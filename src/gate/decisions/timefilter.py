@@ -1,7 +1,7 @@
 """``--since`` / ``--until`` values: an RFC 3339 time, a date, or a duration ago.
 
 Every form becomes the stored timestamp format (``2026-11-26T18:57:08.471657Z``, see
-``gate.decisions.record.rfc3339``), which the stores compare lexically with each record's
+``gate.rfc3339.format``), which the stores compare lexically with each record's
 ``timestamp``. Accepted:
 
 - an RFC 3339 time with a zone: ``2026-10-01T12:00:00Z``, ``2026-10-01T14:00:00+02:00``
@@ -19,11 +19,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from gate.decisions.record import rfc3339
+from gate import rfc3339
 from gate.errors import UsageError
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:\d{2})?$")
 _DURATION = re.compile(r"^(?:\d+[smhdw])+$")
 _PART = re.compile(r"(\d+)([smhdw])")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -50,29 +48,18 @@ def parse_time(value: str, flag: str, now: datetime | None = None) -> str:
             return _stored(now - parse_duration(text, flag), value, flag)
         except OverflowError:
             raise UsageError(f"{flag} {value!r}: that is too long ago") from None
-    if _DATE.match(text):
-        return _stored(_parse(text + "T00:00:00+00:00", value, flag), value, flag)
-    match = _TIME.match(text.upper())
-    if match:
-        day, clock, zone = match.groups()
-        if zone is None:
-            raise UsageError(f"{flag} {value!r}: give a time zone (Z or +HH:MM); {_HINT}")
-        return _stored(_parse(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}", value, flag), value, flag)
-    raise UsageError(f"{flag} {value!r}: not a time; {_HINT}")
+    try:
+        moment = rfc3339.parse_date_or_time(text)  # a date is midnight UTC
+    except rfc3339.TimeFormatError as e:
+        raise UsageError(f"{flag} {e}; {_HINT}") from None
+    return _stored(moment, value, flag)
 
 
 def _stored(moment: datetime, value: str, flag: str) -> str:
-    # Four-digit years only: the stored format compares lexically, and strftime does not pad year 999.
+    # Four-digit years only, as every stored timestamp has: the stores compare them lexically.
     if not 1000 <= moment.year <= 9999:
         raise UsageError(f"{flag} {value!r}: out of range (years 1000 to 9999)")
-    return rfc3339(moment)
-
-
-def _parse(iso: str, value: str, flag: str) -> datetime:
-    try:
-        return datetime.fromisoformat(iso).astimezone(UTC)
-    except (ValueError, OverflowError) as e:
-        raise UsageError(f"{flag} {value!r}: {e}; {_HINT}") from None
+    return rfc3339.format(moment)
 
 
 def time_range(since: str | None, until: str | None, now: datetime | None = None) -> tuple[str | None, str | None]:

@@ -15,6 +15,13 @@ The store's highest issued sequence number, read before the walk, must have been
 a deleted tail shows here (records appended while the walk runs are fine). The walk stops at the
 first problem.
 
+That counter lives in the same database, so an editor who deletes the newest records can lower
+it too (SQLite's ``sqlite_sequence``, PostgreSQL's ``decision_log_head``): what is left is a
+perfect chain. Only a head kept outside the log shows the cut: ``anchors`` are record hashes
+seen earlier (``--expect-head``, the ``Gate-Log-Head`` trailer of every promotion commit), and each
+must still be a record of the chain. Events name the decisions they are about; an event naming a
+decision the log no longer holds fails too (the tail was cut under it).
+
 Ed25519 verification is most of the cost (well over 100 µs a signature with OpenSSL on a slow
 core, against tens of µs for decoding and hashing a record), and ``cryptography`` releases the
 GIL while it verifies, so signatures are checked in batches on worker threads while the walk goes
@@ -25,19 +32,19 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from cryptography.exceptions import InvalidSignature
 
+from gate.decisions.events import Event, event_hash
 from gate.decisions.index import index_rows
+from gate.decisions.interface import ChainEntry, DecisionStore, UndecodableRecord
 from gate.decisions.record import Decision, record_hash, sha256_digest
+from gate.decisions.signing import SignatureCheck, bad_signature, signature_check, verify_signature
 from gate.decisions.sql import SEARCH_COLUMNS, column_values
-from gate.decisions.signing import SignatureCheck, bad_signature, signature_check
-from gate.decisions.store import ChainEntry, DecisionStore
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -72,9 +79,12 @@ class VerifyReport:
     problem: str | None
     #: hash of the last record verified intact (the chain head when ok); None for an empty log
     head_hash: str | None
+    #: anchored heads checked (each found in the chain when ok)
+    anchors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """The report as ``--format json`` prints it."""
+        """The report as ``--format json`` prints it; ``head`` is the verified chain head to anchor
+        (None unless ok: a head that failed verification is nothing to keep)."""
         return {
             "ok": self.ok,
             "count": self.count,
@@ -83,6 +93,8 @@ class VerifyReport:
             ),
             "problem": self.problem,
             "head_hash": self.head_hash,
+            "head": self.head_hash if self.ok else None,
+            "anchors": self.anchors,
         }
 
 
@@ -103,13 +115,16 @@ def _workers() -> int:
 
 
 def verify_log(
-    store: DecisionStore, trusted: dict[str, Ed25519PublicKey], workers: int | None = None, batch_size: int = BATCH
+    store: DecisionStore, trusted: dict[str, Ed25519PublicKey], workers: int | None = None, batch_size: int = BATCH,
+    anchors: Mapping[str, str] | None = None,
 ) -> VerifyReport:
     """Walk ``store.chain()`` and report the first problem, or that all is intact.
 
     ``workers`` threads check signatures, ``batch_size`` at a time (default: one thread per CPU;
-    0 checks them inline).
+    0 checks them inline). ``anchors`` maps record hashes kept outside the log to where each was
+    found (``--expect-head``, ``Gate-Log-Head of commit …``): each must be a record of the chain.
     """
+    unseen = dict(anchors or {})
     workers = _workers() if workers is None else workers
     executor = ThreadPoolExecutor(workers, thread_name_prefix="gate-verify") if workers else None
     #: batches handed to the workers, in order, each with what a report needs about its records:
@@ -142,9 +157,9 @@ def verify_log(
                 entry = next(entries)
             except StopIteration:
                 break
-            except msgspec.DecodeError as e:  # ValidationError is a DecodeError too
+            except UndecodableRecord as e:  # bad JSON, a field of the wrong type: tampered
                 finding = VerifyReport(
-                    False, count, BadRecord(prev_seq + 1), f"the record after seq {prev_seq} cannot be decoded: {e}", prev_hash
+                    False, count, BadRecord(e.seq, e.record_id), f"cannot be decoded: {e.reason}", prev_hash
                 )
                 break
             decision = entry.decision
@@ -171,6 +186,8 @@ def verify_log(
             count += 1
             prev_seq = entry.seq
             prev_hash = decision.hash
+            if unseen and prev_hash in unseen:
+                del unseen[prev_hash]
         # A bad signature before the structural finding (or anywhere, when there is none) comes first.
         if executor is not None and checks:
             futures.append((executor.submit(_first_invalid, checks), about))
@@ -197,7 +214,17 @@ def verify_log(
                 f"the store's sequence counter ({last}) is behind its last record (seq {prev_seq}): tampered with",
                 prev_hash,
             )
-        return VerifyReport(True, count, None, None, prev_hash)
+        if unseen:
+            (missing_head, where), *more = unseen.items()
+            also = f" (and {len(more)} more anchored head{'s' if len(more) > 1 else ''})" if more else ""
+            ends = f"it ends at seq {prev_seq}, head {prev_hash}" if prev_hash else "it is empty"
+            return VerifyReport(
+                False, count, None,
+                f"{where} {missing_head} is not in the chain{also}: {ends}; records anchored there were cut"
+                " or the log was rewritten",
+                prev_hash, len(anchors or {}),
+            )
+        return VerifyReport(True, count, None, None, prev_hash, len(anchors or {}))
     finally:
         close = getattr(entries, "close", None)
         if close is not None:
@@ -251,3 +278,55 @@ def _structural_problem(entry: ChainEntry, prev_seq: int, prev_hash: str | None)
             " (records reordered, removed or inserted)"
         )
     return None
+
+
+@dataclass(frozen=True)
+class EventsReport:
+    """What ``verify_events`` found."""
+
+    ok: bool
+    count: int
+    problem: str | None = None
+
+
+def verify_events(store: DecisionStore, trusted: dict[str, Ed25519PublicKey]) -> EventsReport:
+    """Walk the event chain: sequence, hash, stored hash, link and signature of every event; then
+    every decision an intact event names must still be in the log (a cut tail leaves such events)."""
+    count = 0
+    prev_seq = 0
+    prev_hash: str | None = None
+    #: decision id -> the first event naming it, checked against the log in one pass at the end
+    named: dict[str, tuple[int, str]] = {}
+    entries: Iterator[tuple[int, Event, str]] = store.event_chain()
+    while True:
+        try:
+            seq, event, stored_hash = next(entries)
+        except StopIteration:
+            break
+        except UndecodableRecord as e:
+            return EventsReport(False, count, f"{e.describe()}: cannot be decoded: {e.reason}")
+        where = f"event seq {seq} ({event.event_id})"
+        if seq != prev_seq + 1:
+            return EventsReport(False, count, f"{where}: missing before it: seq {prev_seq + 1} deleted")
+        recomputed = event_hash(event)
+        if recomputed != event.hash or stored_hash != event.hash:
+            return EventsReport(False, count, f"{where}: edited: its contents hash to {recomputed}, not {event.hash}")
+        if event.prev_hash != prev_hash:
+            return EventsReport(False, count, f"{where}: chain broken: events reordered, removed or inserted")
+        problem = verify_signature(event, trusted)  # type: ignore[arg-type]  # same signature fields as Decision
+        if problem is not None:
+            return EventsReport(False, count, f"{where}: {problem}")
+        count += 1
+        prev_seq, prev_hash = seq, event.hash
+        for decision_id in event.decision_ids:
+            named.setdefault(decision_id, (seq, where))
+    if named:
+        known = store.known_decisions(named)
+        gone = sorted((named[d], d) for d in named if d not in known)
+        if gone:
+            (_, where), decision_id = gone[0]  # the earliest event naming a missing decision
+            return EventsReport(
+                False, count,
+                f"{where}: names decision {decision_id}, which is not in the log (deleted, or the log's tail cut)",
+            )
+    return EventsReport(True, count)

@@ -13,10 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gate import jsonbody
 from gate.errors import PolicyError
 
 DATA_FILES = ("data.json", "data.yaml", "data.yml")
 MANIFEST = ".manifest"
+#: Bounds on every data file (``--data`` and a bundle's): hostile files are refused, not expanded.
+#: Size, read with a bound (``--data /dev/zero`` stops here) ...
+MAX_DATA_BYTES = 64 << 20
+#: ... nesting of mappings and lists ...
+MAX_DATA_NESTING = jsonbody.MAX_DEPTH
+#: ... and values a YAML document may expand to through its aliases (the billion-laughs bomb).
+MAX_DATA_NODES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ def load_bundle(root: str | Path) -> Bundle:
         is_rego = path.suffix == ".rego"
         if not (is_rego or path.name in DATA_FILES or rel == MANIFEST):
             continue
-        raw = path.read_bytes()
+        raw = _read_bounded(path, str(path))
         digest_parts.append((rel, hashlib.sha256(raw).hexdigest()))
         text = _text(path, raw)
         if is_rego:
@@ -74,14 +82,22 @@ def load_bundle(root: str | Path) -> Bundle:
 def load_data_file(path: str | Path) -> dict[str, Any]:
     """A ``--data`` file (JSON or YAML) whose top-level keys are merged into ``data``."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise PolicyError(f"data file {p}: cannot read: {e.strerror}") from None
-    value = _parse(p, _text(p, raw))
+    value = _parse(p, _text(p, _read_bounded(p, f"data file {p}")))
     if not isinstance(value, dict):
         raise PolicyError(f"data file {p}: top level must be a mapping, not {type(value).__name__}")
     return value
+
+
+def _read_bounded(path: Path, what: str) -> bytes:
+    """The file's bytes, reading at most one byte past MAX_DATA_BYTES (a device or pipe may never end)."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_DATA_BYTES + 1)
+    except OSError as e:
+        raise PolicyError(f"{what}: cannot read: {e.strerror}") from None
+    if len(raw) > MAX_DATA_BYTES:
+        raise PolicyError(f"{what}: larger than {MAX_DATA_BYTES >> 20} MiB; refused")
+    return raw
 
 
 def _text(path: Path, raw: bytes) -> str:
@@ -92,16 +108,71 @@ def _text(path: Path, raw: bytes) -> str:
 
 
 def _parse(path: Path, text: str) -> Any:
+    if not text.strip():
+        return {}
+    if path.suffix in (".yaml", ".yml"):
+        return parse_yaml(text, str(path))
     try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+        return jsonbody.loads(text)
+    except jsonbody.JSONProblem as e:
+        raise PolicyError(f"{path}: data is {e}; refused") from None
 
-            return _plain(yaml.safe_load(text)) if text.strip() else {}
-        return json.loads(text) if text.strip() else {}
-    except (ValueError, ImportError) as e:
-        raise PolicyError(f"{path}: {_first_line(e)}") from None
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML from a file people write (data, waivers, rule metadata), within the data bounds.
+
+    The event stream is checked first, in one pass and without building anything: nesting depth,
+    and the number of values the document expands to once every alias is followed. Only a document
+    within the bounds is constructed; unquoted timestamps become RFC 3339 text, as from JSON.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        _check_events(yaml.parse(text, Loader=loader), where)
+        return _plain(yaml.load(text, Loader=loader))
+    except PolicyError:
+        raise
     except Exception as e:  # yaml.YAMLError and friends
-        raise PolicyError(f"{path}: invalid YAML: {_first_line(e)}") from None
+        raise PolicyError(f"{where}: invalid YAML: {_first_line(e)}") from None
+
+
+def _check_events(events: Any, where: str) -> None:
+    """Refuse a YAML event stream that nests too deeply or expands, through aliases, past MAX_DATA_NODES.
+
+    Each open collection counts the values under it; a finished anchored node remembers its count, and
+    an alias adds that count again: the expanded size, known without expanding anything.
+    """
+    import yaml
+
+    total = 0  # values so far, every alias expanded
+    inner: list[int] = [0]  # values inside each open collection (the first: the whole stream)
+    anchors: list[str | None] = [None]
+    sizes: dict[str, int] = {}  # anchor -> values its node stands for (itself included)
+    for event in events:
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in sizes:
+                raise PolicyError(f"{where}: alias *{event.anchor} refers to itself or to nothing; refused")
+            inner[-1] += sizes[event.anchor]
+            total += sizes[event.anchor]
+        elif isinstance(event, yaml.ScalarEvent):
+            inner[-1] += 1
+            total += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(inner) > MAX_DATA_NESTING:
+                raise PolicyError(f"{where}: data is nested deeper than {MAX_DATA_NESTING} levels; refused")
+            inner.append(0)
+            anchors.append(event.anchor)
+            total += 1
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            size, anchor = inner.pop() + 1, anchors.pop()
+            inner[-1] += size
+            if anchor is not None:
+                sizes[anchor] = size
+        if total > MAX_DATA_NODES:
+            raise PolicyError(f"{where}: YAML expands to more than {MAX_DATA_NODES} values (aliases); refused")
 
 
 def _plain(value: Any) -> Any:
@@ -116,7 +187,7 @@ def _plain(value: Any) -> Any:
 
 
 def _first_line(error: Exception) -> str:
-    return " ".join(str(error).split())
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _place(data: dict[str, Any], parts: tuple[str, ...], value: Any, path: Path) -> None:

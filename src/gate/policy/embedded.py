@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
 import signal
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -28,19 +29,56 @@ def regorus_message(error: BaseException) -> str:
     return f"{location}: {message}" if location else message
 
 
+class RegorusEngine(Protocol):
+    """The part of ``regorus.Engine`` gate uses (regorus ships no type information)."""
+
+    def add_policy(self, path: str, rego: str) -> str:
+        """Compile a module; returns its package (``data.…``)."""
+        ...
+
+    def add_data_json(self, data: str) -> None: ...
+
+    def clear_data(self) -> None: ...
+
+    def set_input_json(self, input: str) -> None: ...
+
+    def eval_query_as_json(self, query: str) -> str: ...
+
+    def get_ast_as_json(self) -> str: ...
+
+    def set_enable_coverage(self, enable: bool) -> None: ...
+
+    def get_coverage_report_as_json(self) -> str: ...
+
+
+def new_regorus_engine() -> RegorusEngine:
+    """A bare regorus engine: the one place gate imports regorus (the Rego test runner and
+    ``gate serve`` compile into their own engines)."""
+    try:
+        import regorus
+    except ImportError as e:  # pragma: no cover - a dependency of gate
+        raise PolicyError(f"the embedded Rego engine is not installed: {e}") from None
+    engine: RegorusEngine = regorus.Engine()
+    return engine
+
+
 #: Seconds one evaluation may take (GATE_POLICY_TIMEOUT overrides).
 DEFAULT_TIMEOUT = 60.0
+#: The largest GATE_POLICY_TIMEOUT accepted: a day (select() cannot wait for 1e300 s, nor for nan or inf).
+MAX_TIMEOUT = 86400.0
 
 
 def policy_timeout() -> float:
-    """The evaluation time limit from GATE_POLICY_TIMEOUT, in seconds."""
+    """The evaluation time limit from GATE_POLICY_TIMEOUT, in seconds (more than 0, at most a day)."""
     raw = os.environ.get("GATE_POLICY_TIMEOUT", str(DEFAULT_TIMEOUT))
     try:
         value = float(raw)
     except ValueError:
         raise PolicyError(f"GATE_POLICY_TIMEOUT={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise PolicyError("GATE_POLICY_TIMEOUT must be more than 0 seconds")
+    if not 0 < value <= MAX_TIMEOUT:  # also refuses nan
+        raise PolicyError(
+            f"GATE_POLICY_TIMEOUT={raw!r}: give a number of seconds more than 0 and at most {MAX_TIMEOUT:g}"
+        )
     return value
 
 
@@ -88,15 +126,22 @@ def run_with_deadline(work: Callable[[], str], timeout: float) -> str:
     return body.decode()
 
 
+@functools.cache
+def engine_builtins() -> frozenset[str]:
+    """The builtins this regorus build has, as it lists them (``opa.runtime().builtins``)."""
+    engine = new_regorus_engine()
+    engine.add_policy("builtins.rego", "package gate_builtins\nlisted := opa.runtime().builtins\n")
+    answer = json.loads(engine.eval_query_as_json("data.gate_builtins.listed"))
+    return frozenset(answer["result"][0]["expressions"][0]["value"])
+
+
 class EmbeddedEngine:
     """regorus, in this process: no server, nothing to configure."""
 
     name = "embedded"
 
     def __init__(self, timeout: float | None = None) -> None:
-        import regorus
-
-        self._engine = regorus.Engine()
+        self._engine = new_regorus_engine()
         self._timeout = policy_timeout() if timeout is None else timeout
 
     def version(self) -> str:
@@ -122,33 +167,51 @@ class EmbeddedEngine:
             raise PolicyError(f"policy data: {regorus_message(e)}") from None
 
     def add_sources(self, bundle: Bundle, sources: dict[str, str]) -> None:
-        """Compile ``sources``; an error names the file and line."""
+        """Compile ``sources``; an error names the file and line. A call to a builtin regorus lacks or
+        only stubs (``http.send``) is refused here, as OPA refuses it: never a silently undefined rule."""
         for rel, text in sources.items():
             try:
                 self._engine.add_policy(str(bundle.root / rel), text)
             except RuntimeError as e:
                 raise PolicyError(f"policy does not compile: {regorus_message(e)}") from None
+        from gate.policy.builtins import unsupported_calls
+
+        problems = unsupported_calls(self._engine.get_ast_as_json(), engine_builtins())
+        if problems:
+            raise PolicyError(f"policy does not compile: {problems[0].message()}")
 
     def evaluate(self, path: str, input: dict[str, Any]) -> Any:
         """Evaluate ``data.<path>`` on ``input``, within the time limit."""
-        try:
-            self._engine.set_input_json(msgspec.json.encode(input).decode())
-        except RuntimeError as e:
-            raise PolicyError(f"policy input rejected: {regorus_message(e)}") from None
+        return self.evaluate_many(path, [input])[0]
 
-        def query() -> str:
-            try:
-                return str(self._engine.eval_query_as_json(f"data.{path}"))
-            except RuntimeError as e:
-                raise PolicyError(f"policy evaluation failed: {regorus_message(e)}") from None
+    def evaluate_many(self, path: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
+        """``data.<path>`` for each of ``inputs``, in one forked run within the time limit: the fork
+        costs more than judging one input, and hundreds of objects are judged at a time."""
+        if not inputs:
+            return []
+        encoded = [msgspec.json.encode(i).decode() for i in inputs]
+        engine = self._engine
 
-        answer = json.loads(run_with_deadline(query, self._timeout))
-        results = answer.get("result") or []
-        if not results:
-            return None
-        return results[0]["expressions"][0]["value"]
+        def work() -> str:
+            answers = []
+            for text in encoded:
+                try:
+                    engine.set_input_json(text)
+                except RuntimeError as e:
+                    raise PolicyError(f"policy input rejected: {regorus_message(e)}") from None
+                try:
+                    answers.append(str(engine.eval_query_as_json(f"data.{path}")))
+                except RuntimeError as e:
+                    raise PolicyError(f"policy evaluation failed: {regorus_message(e)}") from None
+            return "[" + ",".join(answers) + "]"
+
+        documents = []
+        for answer in json.loads(run_with_deadline(work, self._timeout)):
+            results = answer.get("result") or []
+            documents.append(results[0]["expressions"][0]["value"] if results else None)
+        return documents
 
     @property
-    def raw(self) -> Any:
+    def raw(self) -> RegorusEngine:
         """The regorus engine, for the Rego test runner (coverage, queries)."""
         return self._engine

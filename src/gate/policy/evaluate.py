@@ -1,5 +1,7 @@
-"""From the evaluated ``data.gate.promotion`` document to violations, warnings and waivers.
+"""From an evaluated document to violations and warnings: the one deny/warn collector.
 
+``collect_results`` reads the deny/warn results under any root; promotion (``data.gate.promotion``,
+plus its waivers) and admission (``data.gate.admission``, gate.reconcile.admission) both use it.
 Shared by every engine, so the embedded engine and an OPA server reach a decision through the
 same steps. Fail closed: no deny/warn rule evaluated, or a result of the wrong shape, is an error.
 """
@@ -7,9 +9,10 @@ same steps. Fail closed: no deny/warn rule evaluated, or a result of the wrong s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from gate import rfc3339
 from gate.decisions.record import AppliedWaiver, Violation
 from gate.errors import PolicyError
 from gate.models import Severity
@@ -41,10 +44,53 @@ def evaluate_promotion(
 
 def promotion_result(document: Any, metadata: dict[tuple[str, str], RuleMeta], now: datetime) -> PolicyResult:
     """What ``data.gate.promotion`` (``document``, as the engine returned it) says, normalized."""
-    packages = dict(_rule_packages(document, PROMOTION_ROOT)) if isinstance(document, dict) else {}
+    results = collect_results(document, PROMOTION_ROOT, metadata, now, refusal="refusing to allow")
+    waivers = document.get("waivers") if isinstance(document, dict) else None
+    waivers_node: dict[str, Any] = waivers if isinstance(waivers, dict) else {}
+    return PolicyResult(
+        violations=results.violations,
+        warnings=results.warnings,
+        waivers=tuple(sorted((_applied(w) for w in waivers_node.get("applied", [])), key=lambda w: w.id)),
+        stale_waivers=tuple(sorted(str(i) for i in waivers_node.get("stale", []))),
+        rules_evaluated=results.rules_evaluated,
+    )
+
+
+@dataclass(frozen=True)
+class RuleResults:
+    """The deny and warn results under one document root, normalized and sorted (most severe first)."""
+
+    #: the denies in force
+    violations: tuple[Violation, ...]
+    #: the warns, and the denies not in force yet (``effective_on`` after now)
+    warnings: tuple[Violation, ...]
+    #: deny and warn rules that were evaluated (never 0: that is an error)
+    rules_evaluated: int
+
+
+def collect_results(
+    document: Any,
+    root: str,
+    metadata: dict[tuple[str, str], RuleMeta],
+    now: datetime,
+    *,
+    refusal: str,
+    rule_ids_under: str | None = None,
+) -> RuleResults:
+    """Every deny/warn result of every package under ``data.<root>`` (``document``, as an engine returned it).
+
+    The one collector for promotion (``gate.promotion``) and admission (``gate.admission``): a result
+    is a message string or an object with a ``msg`` string (and optional ``rule``, ``severity``,
+    ``finding_ids``, ``title``, ``solution``); the rule's METADATA fills in what the result leaves
+    out. A rule without an id is named ``<package under rule_ids_under (default root)>.<deny|warn>``.
+    A deny whose rule's ``effective_on`` is after ``now`` is a warning saying when it starts to
+    block. Fail closed: no deny or warn rule evaluated is a PolicyError ending in ``refusal``, and so
+    is a result of the wrong shape.
+    """
+    packages = dict(_rule_packages(document, root)) if isinstance(document, dict) else {}
     rules = sum(("deny" in node) + ("warn" in node) for node in packages.values())
     if rules == 0:
-        raise PolicyError(f"no deny or warn rule under data.{PROMOTION_ROOT} was evaluated: refusing to allow")
+        raise PolicyError(f"no deny or warn rule under data.{root} was evaluated: {refusal}")
     violations: list[Violation] = []
     warnings: list[Violation] = []
     for package, node in packages.items():
@@ -53,26 +99,20 @@ def promotion_result(document: Any, metadata: dict[tuple[str, str], RuleMeta], n
             if not isinstance(results, list):
                 raise PolicyError(f"data.{package}.{kind} must be a set, got {type(results).__name__}")
             for raw in results:
-                v = _violation(raw, package, kind, default_severity, metadata)
-                if kind == "deny" and v.effective_on and _parse_time(v.effective_on, package) > now:
+                default_rule = f"{package.removeprefix((rule_ids_under or root) + '.')}.{kind}"
+                v = _violation(raw, package, kind, default_rule, default_severity, metadata)
+                if kind == "deny" and v.effective_on and effective_from(v.effective_on, package) > now:
                     v = _postponed(v)
                     warnings.append(v)
                 else:
                     (violations if kind == "deny" else warnings).append(v)
-    waivers_node = packages.get(WAIVERS_PACKAGE, {})
-    return PolicyResult(
-        violations=tuple(sorted(violations, key=_order)),
-        warnings=tuple(sorted(warnings, key=_order)),
-        waivers=tuple(sorted((_applied(w) for w in waivers_node.get("applied", [])), key=lambda w: w.id)),
-        stale_waivers=tuple(sorted(str(i) for i in waivers_node.get("stale", []))),
-        rules_evaluated=rules,
-    )
+    return RuleResults(tuple(sorted(violations, key=_order)), tuple(sorted(warnings, key=_order)), rules)
 
 
-def _rule_packages(node: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+def _rule_packages(node: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
     """Every package (nested mapping) that defines ``deny`` or ``warn``."""
     found = []
-    if "deny" in node or "warn" in node or path == WAIVERS_PACKAGE:
+    if "deny" in node or "warn" in node:
         found.append((path, node))
     for key, child in node.items():
         if isinstance(child, dict) and key not in ("deny", "warn"):
@@ -81,13 +121,13 @@ def _rule_packages(node: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _violation(
-    raw: Any, package: str, kind: str, default: Severity, metadata: dict[tuple[str, str], RuleMeta]
+    raw: Any, package: str, kind: str, default_rule: str, default: Severity, metadata: dict[tuple[str, str], RuleMeta]
 ) -> Violation:
     if isinstance(raw, str):
         raw = {"msg": raw}
     if not isinstance(raw, dict) or not isinstance(raw.get("msg"), str):
         raise PolicyError(f"data.{package}.{kind}: each result must be a string or an object with a msg string")
-    rule = str(raw.get("rule") or f"{package.removeprefix(PROMOTION_ROOT + '.')}.{kind}")
+    rule = str(raw.get("rule") or default_rule)
     meta = metadata.get((package, rule))
     severity = str(raw.get("severity") or (meta.severity if meta else None) or default.value).lower()
     if severity not in _SEVERITIES:
@@ -114,17 +154,15 @@ def _postponed(v: Violation) -> Violation:
     return msgspec.structs.replace(v, message=f"{v.message} (blocks from {v.effective_on})")
 
 
-def _parse_time(text: str, where: str) -> datetime:
-    """An RFC 3339 time, or a date (midnight UTC, as people write ``effective_on: 2027-03-01``)."""
+def effective_from(text: str, where: str) -> datetime:
+    """When a rule's ``effective_on`` (an RFC 3339 time, or a date as midnight UTC) starts to block.
+
+    The one reading for promotion and admission: a zoneless time or garbage is a PolicyError.
+    """
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PolicyError(f"{where}: effective_on {text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        if len(text.strip()) != 10:  # a time without a zone is ambiguous; a plain date is not
-            raise PolicyError(f"{where}: effective_on {text!r} has no time zone: add Z or +HH:MM")
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+        return rfc3339.parse_date_or_time(text)
+    except rfc3339.TimeFormatError as e:
+        raise PolicyError(f"{where}: effective_on {e}") from None
 
 
 def _applied(raw: Any) -> AppliedWaiver:

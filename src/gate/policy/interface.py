@@ -1,13 +1,16 @@
 """The policy-engine interface: embedded regorus and an OPA server implement it alike.
 
-An engine loads a bundle's policies and data, then evaluates the whole ``data.gate.promotion``
-document for one input. Everything after that — collecting deny/warn results, waivers, metadata,
-``effective_on`` — is shared code (``gate.policy.evaluate``), so both engines reach the same
-decision through the same steps.
+An engine loads a bundle's policies and data, then evaluates a whole document
+(``data.gate.promotion``, ``data.gate.admission``) for one input or many; its data can be replaced
+without recompiling the policies. Callers use only this protocol, never an engine's internals, so
+promotion, replay and admission run on either engine. Everything after that — collecting deny/warn
+results, waivers, metadata, ``effective_on`` — is shared code (``gate.policy.evaluate``), so both
+engines reach the same decision through the same steps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -15,6 +18,8 @@ if TYPE_CHECKING:
 
 #: The document every promotion decision is read from.
 PROMOTION_ROOT = "gate.promotion"
+#: The document every admission verdict is read from.
+ADMISSION_ROOT = "gate.admission"
 
 
 class PolicyEngine(Protocol):
@@ -31,6 +36,16 @@ class PolicyEngine(Protocol):
         """Compile the bundle's policies (tests excluded) and set ``data``."""
         ...
 
+    def set_data(self, data: dict[str, Any]) -> None:
+        """Replace ``data``, the policies staying loaded (replays judge each record with its own data)."""
+        ...
+
     def evaluate(self, path: str, input: dict[str, Any]) -> Any:
         """The value of ``data.<path>`` for ``input``; None when undefined."""
+        ...
+
+    def evaluate_many(self, path: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
+        """``evaluate(path, input)`` for each of ``inputs``, in order, as cheaply as the engine can
+        (the embedded engine: one time-limited run for all; a server: one request each). Any failure
+        fails the whole call."""
         ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from gate.errors import PolicyError
@@ -86,6 +87,6 @@ def _as_text(value: Any) -> str | None:
     """YAML reads unquoted timestamps as datetimes; keep them as RFC 3339 text."""
     if value is None:
         return None
-    if hasattr(value, "isoformat"):
+    if isinstance(value, date):  # a datetime is a date too
         return value.isoformat().replace("+00:00", "Z")
     return str(value)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -84,12 +84,20 @@ class OpaEngine:
         self._push_policies(bundle.policies())
         self._push_data(data)
 
+    def set_data(self, data: dict[str, Any]) -> None:
+        """Replace the data on the server (as a push does; also without push: the caller asks for it)."""
+        self._push_data(data)
+
     def evaluate(self, path: str, input: dict[str, Any]) -> Any:
         """``POST /v1/data/<path>`` with ``{"input": input}``: the ``result``, None when undefined."""
         answer = self._call(f"evaluate data.{path}", lambda c: c.query_rule(input, package_path=path))
         if not isinstance(answer, dict):
             raise PolicyError(f"OPA server {self.url}: evaluate data.{path}: the answer is not a JSON object")
         return answer.get("result")
+
+    def evaluate_many(self, path: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
+        """One query per input over the client's kept-alive session (OPA's REST API has no batch query)."""
+        return [self.evaluate(path, i) for i in inputs]
 
     def _push_policies(self, sources: dict[str, str]) -> None:
         """Upload every policy and remove stale ``gate/`` ones, in whatever order compiles.

@@ -22,6 +22,7 @@ from typing import Any
 
 from gate.errors import PolicyError
 from gate.policy.bundle import Bundle
+from gate.policy.embedded import RegorusEngine, new_regorus_engine
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z_][\w.]*)\s*(?:#.*)?$", re.MULTILINE)
 _TEST_HEAD = re.compile(r"^(test_\w*)\s*(?=if\b|contains\b|:=|=|\{|\[|#|$)", re.MULTILINE)
@@ -193,12 +194,8 @@ def run_tests(bundle: Bundle, coverage: bool = False) -> TestReport:
     return TestReport(results, _coverage(engine, bundle) if coverage else None)
 
 
-def _engine(bundle: Bundle, coverage: bool) -> Any:
-    try:
-        import regorus
-    except ImportError as e:  # pragma: no cover - a dependency of gate
-        raise PolicyError(f"the embedded Rego engine is not installed: {e}") from None
-    engine = regorus.Engine()
+def _engine(bundle: Bundle, coverage: bool) -> RegorusEngine:
+    engine = new_regorus_engine()
     if coverage:
         engine.set_enable_coverage(True)
     for path in sorted(bundle.sources):
@@ -215,7 +212,7 @@ def _engine(bundle: Bundle, coverage: bool) -> Any:
     return engine
 
 
-def _run_one(engine: Any, test: _Test) -> TestResult:
+def _run_one(engine: RegorusEngine, test: _Test) -> TestResult:
     started = time.perf_counter()
     error: str | None
     try:
@@ -248,7 +245,7 @@ def _verdict(answer: Any) -> str | None:
     return "value is " + json.dumps(values[0] if len(values) == 1 else values)[:200] + ", not true"
 
 
-def _coverage(engine: Any, bundle: Bundle) -> Coverage:
+def _coverage(engine: RegorusEngine, bundle: Bundle) -> Coverage:
     by_path = _coverage_lines(engine)
     files = []
     unseen = [path for path in bundle.policies(include_tests=False) if path not in by_path]
@@ -262,7 +259,7 @@ def _coverage(engine: Any, bundle: Bundle) -> Coverage:
     return Coverage(tuple(files))
 
 
-def _coverage_lines(engine: Any) -> dict[str, tuple[set[int], set[int]]]:
+def _coverage_lines(engine: RegorusEngine) -> dict[str, tuple[set[int], set[int]]]:
     report = json.loads(engine.get_coverage_report_as_json())
     return {f["path"]: (set(f.get("covered") or ()), set(f.get("not_covered") or ())) for f in report.get("files", [])}
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from gate import rfc3339
 from gate.errors import PolicyError
 
 REQUIRED = ("id", "rule", "reason", "approved_by", "expires")
@@ -32,11 +32,9 @@ def validate_waivers(data: dict[str, Any]) -> None:
             if key in waiver and not isinstance(waiver[key], str):
                 raise PolicyError(f"{where}: {key} must be a string")
         try:
-            expires = datetime.fromisoformat(waiver["expires"].replace("Z", "+00:00"))
-        except ValueError:
-            raise PolicyError(f"{where}: expires {waiver['expires']!r} is not an RFC 3339 time") from None
-        if expires.tzinfo is None:
-            raise PolicyError(f"{where}: expires {waiver['expires']!r} needs a time zone (e.g. Z)")
+            rfc3339.parse(waiver["expires"])
+        except rfc3339.TimeFormatError as e:
+            raise PolicyError(f"{where}: expires {e}") from None
         if waiver["id"] in seen:
             raise PolicyError(f"{where}: the id is used by another waiver")
         seen.add(waiver["id"])

@@ -29,7 +29,8 @@ from pathlib import Path
 import httpx
 
 from gate.errors import RegistryError
-from gate.promote.imageref import DOCKER_HUB, DOCKER_HUB_INDEX, credential_key
+from gate.imageref import DOCKER_HUB
+from gate.promote.hosts import DOCKER_HUB_INDEX, credential_key
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ class RegistryAuth(httpx.Auth):
                 else:
                     query += [("scope", s) for s in scopes]
                     basic = (creds.username, creds.password) if creds is not None and creds.username else None
-                    response = client.get(realm_url.copy_merge_params(query), auth=basic)
+                    response = client.get(realm_url.copy_merge_params(tuple(query)), auth=basic)
         except httpx.HTTPError as e:
             raise RegistryError(f"registry {self.registry}: {where} unreachable ({type(e).__name__})") from None
         if response.status_code != 200:

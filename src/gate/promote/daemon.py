@@ -15,9 +15,10 @@ import logging
 import re
 from typing import Any
 
-from gate.errors import RegistryError, UsageError
+from gate.errors import RegistryError
+from gate.redact import redact
+from gate.imageref import DOCKER_HUB, Reference, join, require_tag, same_repository, split
 from gate.promote.auth import load_credentials
-from gate.promote.imageref import Reference, parse_reference
 from gate.promote.registry import CopyResult, copy_image, resolve_digest
 
 logger = logging.getLogger(__name__)
@@ -26,10 +27,8 @@ _STATUS_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every secret replaced, cut to one short line."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return " ".join(text.split())[:300]
+    """The daemon's message without credentials, cut to one short line."""
+    return " ".join(redact(text, secrets).split())[:300]
 
 
 def _find_image(client: Any, source: str, expected_digest: str) -> Any:
@@ -41,9 +40,9 @@ def _find_image(client: Any, source: str, expected_digest: str) -> Any:
     import docker.errors
 
     names = [source]
-    name, _, digest = source.partition("@")
-    if digest and name.rfind(":") > name.rfind("/"):
-        names.append(name)
+    repository, tag, digest = split(source)
+    if digest and tag:
+        names.append(join(repository, tag, None))
     for candidate in names:
         try:
             return client.images.get(candidate)
@@ -52,7 +51,6 @@ def _find_image(client: Any, source: str, expected_digest: str) -> Any:
         except docker.errors.APIError as e:
             raise RegistryError(f"Docker daemon: cannot look up image {candidate}: {e.explanation or e}") from None
     wanted = {expected_digest} | ({digest} if digest else set())
-    repository = name.rsplit(":", 1)[0] if name.rfind(":") > name.rfind("/") else name
     try:
         images = client.images.list()
     except docker.errors.APIError as e:
@@ -62,7 +60,7 @@ def _find_image(client: Any, source: str, expected_digest: str) -> Any:
             return image
     same_repo = [
         image for image in images
-        if any(t.rsplit(":", 1)[0] == repository for t in image.attrs.get("RepoTags") or [])
+        if any(same_repository(t, repository) for t in image.attrs.get("RepoTags") or [])
     ]
     if len(same_repo) == 1:
         return same_repo[0]
@@ -74,13 +72,11 @@ def push_from_daemon(source: str, target: str, expected_digest: str, *, docker_h
     import docker
     import docker.errors
 
-    ref = parse_reference(target)
-    if ref.digest or not ref.tag:
-        raise UsageError(f"target {target!r} must be REGISTRY/REPO:TAG (a tag, no digest)")
+    ref = require_tag(target, "target")
     credentials = load_credentials(ref.registry)
     secrets = credentials.secrets if credentials else ()
     # Docker names Hub images without the docker.io/ prefix; any other registry is part of the name.
-    repository = ref.repository if ref.registry == "docker.io" else ref.name
+    repository = ref.repository if ref.registry == DOCKER_HUB else ref.name
     auth_config = None
     if credentials is not None:
         auth_config = (

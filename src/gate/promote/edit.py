@@ -10,15 +10,13 @@ repeated promotion is a no-op rather than an empty commit.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from gate.errors import GitOpsError, UsageError
-from gate.imageref import DIGEST, TAG
+from gate.imageref import DIGEST, TAG, require_repository
 
 FORMATS = ("kustomize", "helm", "manifest", "setters")
-_IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -42,8 +40,7 @@ class EditResult:
 
 def _check_inputs(image: str, digest: str | None, tag: str | None) -> None:
     """Refuse values that are not an image repository, digest or tag before they reach a file."""
-    if not _IMAGE.match(image) or "@" in image or ":" in image.rsplit("/", 1)[-1]:
-        raise UsageError(f"image {image!r}: give the repository only, without tag or digest")
+    require_repository(image, "image")
     if digest is not None and not DIGEST.match(digest):
         raise UsageError(f"digest {digest!r}: must be sha256: followed by 64 lowercase hex digits")
     if tag is not None and not TAG.match(tag):

@@ -5,40 +5,32 @@ owns only git. A push rejected because someone pushed first is not rebased: we f
 new head and re-apply the edit to the fresh file. The edit is idempotent, so a concurrent change to
 the same file merges naturally, and a file that already carries the value becomes a noop.
 
-This is the only module that imports GitPython, and only inside functions (``gate --help`` does not
-pay for it). Credentials embedded in the repository URL never appear in a message.
+Git itself is gate.gitrepo's (``Mirror``): this module only decides what to commit and where.
+Credentials embedded in the repository URL never appear in a message.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 import random
 import re
 import string
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Self
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
 
 from gate.errors import GitOpsError, UsageError
+from gate.gitrepo import Mirror, check_branch
+from gate.imageref import split
 from gate.promote.edit import unified_diff
 from gate.promote.history import Hold, find_hold_in
 
-if TYPE_CHECKING:
-    from git import Repo
-
-__all__ = ["CommitSpec", "Hold", "WriteBack", "build_message", "find_hold", "redact_url", "write_back"]
+__all__ = ["CommitSpec", "Hold", "WriteBack", "build_message", "find_hold", "write_back"]
 
 logger = logging.getLogger(__name__)
 
-#: seconds one network git command (ls-remote, fetch, push) may take before it is killed
-NETWORK_TIMEOUT = 120.0
 _BACKOFF_START, _BACKOFF_CAP = 0.05, 1.0
 
 DEFAULT_TEMPLATE = (
@@ -49,8 +41,6 @@ DEFAULT_TEMPLATE = (
 _FIELDS = ("image", "old", "new", "old_short", "new_short", "environment", "decision_id",
            "policy_revision", "digest", "path")
 _TRAILER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
-_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])$")
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -86,11 +76,8 @@ def _short(ref: str | None) -> str:
     """The part of an image reference a person scans for: its tag, else a short digest."""
     if not ref:
         return "(none)"
-    name, _, digest = ref.partition("@")
-    slash, colon = name.rfind("/"), name.rfind(":")
-    if colon > slash:
-        return name[colon + 1 :]
-    return digest[:19] if digest else name
+    name, tag, digest = split(ref)
+    return tag or (digest[:19] if digest else name)
 
 
 def build_message(template: str | None, *, image: str, old: str | None, new: str, environment: str,
@@ -122,132 +109,9 @@ def build_message(template: str | None, *, image: str, old: str | None, new: str
     return f"{body.rstrip()}\n\n{lines}\n"
 
 
-def redact_url(url: str) -> str:
-    """``url`` without its user-info (``https://user:token@host/x`` → ``https://host/x``)."""
-    return _USERINFO.sub(r"\1", url)
-
-
-class _Clone:
-    """A local clone of one remote, in a cache folder shared between calls (locked while in use)."""
-
-    def __init__(self, repo_url: str, workdir: Path | None) -> None:
-        """Remember where; nothing is touched until the block is entered."""
-        self.url = repo_url
-        self.safe_url = redact_url(repo_url)
-        try:
-            password = urlsplit(repo_url).password if "://" in repo_url else None
-        except ValueError:  # e.g. a port that is not a number; git will refuse the URL itself
-            password = None
-        self._secrets = [s for s in {password or "", unquote(password or "")} if len(s) >= 3]
-        self._workdir = workdir
-        self._stack = contextlib.ExitStack()
-
-    def __enter__(self) -> Self:
-        """Lock the cache entry for this URL and open (or start) the clone in it."""
-        import git
-
-        key = hashlib.sha256(self.safe_url.encode()).hexdigest()[:16]
-        try:
-            if self._workdir is None:
-                root = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="gate-gitops-")))
-            else:
-                root = Path(self._workdir)
-                root.mkdir(parents=True, exist_ok=True)
-            lock = self._stack.enter_context(open(root / f"{key}.lock", "w"))
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-            self.dir = root / key
-            self.repo: Repo = git.Repo(self.dir) if (self.dir / ".git").is_dir() else git.Repo.init(self.dir)
-            self._stack.callback(self.repo.close)
-            # written to .git/config directly (not via a command line a debug log would show)
-            with self.repo.config_writer() as cw:
-                cw.set_value('remote "origin"', "url", self.url)
-                cw.set_value('remote "origin"', "fetch", "+refs/heads/*:refs/remotes/origin/*")
-        except (git.GitError, OSError) as e:
-            self._stack.close()
-            where = self._workdir or "a temporary folder"
-            raise GitOpsError(f"{self.safe_url}: cannot prepare the local clone in {where}: "
-                              f"{type(e).__name__}: {e}") from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close git's helper processes, unlock, and drop a temporary clone."""
-        self._stack.close()
-
-    def redact(self, text: str) -> str:
-        """``text`` with URL user-info and the URL's password removed."""
-        text = redact_url(text)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def run(self, *args: str, what: str, network: bool = False, check: bool = True,
-            env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
-        """Run ``git args`` in the clone; a failure (when ``check``) is a one-line GitOpsError."""
-        status, out, err = self.repo.git.execute(
-            ["git", *args], with_extended_output=True, with_exceptions=False,
-            kill_after_timeout=NETWORK_TIMEOUT if network else None,
-            env={"GIT_TERMINAL_PROMPT": "0", **(env or {})})
-        if check and status != 0:
-            raise GitOpsError(f"{self.safe_url}: {what} failed: {self.reason(err, out)}")
-        return status, out, err
-
-    def reason(self, *outputs: str) -> str:
-        """The telling part of git's output on one line, without credentials.
-
-        A push refusal reads best as the porcelain status plus what the remote said (e.g. a hook's
-        message); otherwise git's last two lines (the cause, then git's summary), without hints.
-        """
-        lines = [ln.strip() for text in outputs for ln in text.splitlines() if ln.strip()]
-        refused = [ln.split("\t")[-1] for ln in lines if ln.startswith("!\t")]
-        remote = [ln.removeprefix("remote:").strip() for ln in lines if ln.startswith("remote:")]
-        said = [ln for ln in lines if not ln.startswith(("hint:", "Please make sure", "and the repository exists"))]
-        parts = refused[:1] + [r for r in remote if r][-2:] or said[-2:] or ["git gave no reason"]
-        return self.redact("; ".join(parts))[:300]
-
-    def remote_heads(self, *branches: str) -> dict[str, str]:
-        """The remote's branch heads (name → sha), all of them when no names are given."""
-        refs = [f"refs/heads/{b}" for b in branches]
-        _, out, _ = self.run("ls-remote", "--heads", "origin", *refs, what="reaching the repository",
-                             network=True)
-        heads = {}
-        for line in out.splitlines():
-            sha, _, ref = line.partition("\t")
-            heads[ref.removeprefix("refs/heads/")] = sha
-        return heads
-
-    def fetch(self, *branches: str) -> None:
-        """Fetch these branches into ``origin/<branch>``."""
-        specs = [f"+refs/heads/{b}:refs/remotes/origin/{b}" for b in branches]
-        self.run("fetch", "--no-tags", "--quiet", "origin", *specs, what="fetch", network=True)
-
-    def reset(self, ref: str) -> None:
-        """Make the work tree exactly ``ref`` (detached), dropping anything a crashed run left."""
-        self.run("-c", "advice.detachedHead=false", "checkout", "--force", "--detach", ref, what="checkout")
-        self.run("clean", "-ffdxq", what="clean")
-
-
-def _check_branch(branch: str) -> None:
-    """Refuse a branch name that would be read as an option or a refspec."""
-    if not _BRANCH.match(branch) or branch.endswith(".lock"):
-        raise UsageError(f"GitOps branch {branch!r} is not a plain branch name")
-
-
-def _file(clone: _Clone, path: str) -> Path:
-    """The work-tree file for ``path``; a path leaving the repository or a symlink is refused."""
-    rel = PurePosixPath(path)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise GitOpsError(f"{clone.safe_url}: path {path!r} must be relative and inside the repository")
-    target = clone.dir
-    for part in rel.parts:
-        target = target / part
-        if target.is_symlink():
-            raise GitOpsError(f"{clone.safe_url}: {path} is (or is under) a symlink; refusing to edit through it")
-    return target
-
-
-def _read(clone: _Clone, path: str, branch: str) -> str:
+def _read(clone: Mirror, path: str, branch: str) -> str:
     """The file's text at the checked-out head; missing or not UTF-8 is a GitOpsError."""
-    target = _file(clone, path)
+    target = clone.file(path)
     if not target.is_file():
         raise GitOpsError(f"{clone.safe_url}: {path} not found on branch {branch}")
     try:
@@ -286,8 +150,8 @@ def write_back(repo_url: str, path: str, edit: Callable[[str], tuple[str, bool]]
         raise UsageError(f"write-back mode must be 'push' or 'branch', not {mode!r}")
     if max_attempts < 1:
         raise UsageError("write-back needs at least one push attempt")
-    _check_branch(branch)
-    with _Clone(repo_url, workdir) as clone:
+    check_branch(branch)
+    with Mirror(repo_url, workdir) as clone:
         for key, value in (git_config or {}).items():
             clone.run("config", "--local", key, value, what=f"setting git config {key}")
         delay = _BACKOFF_START
@@ -303,7 +167,7 @@ def write_back(repo_url: str, path: str, edit: Callable[[str], tuple[str, bool]]
                           "(the branch keeps moving); try again")
 
 
-def _attempt(clone: _Clone, path: str, edit: Callable[[str], tuple[str, bool]], commit: CommitSpec,
+def _attempt(clone: Mirror, path: str, edit: Callable[[str], tuple[str, bool]], commit: CommitSpec,
              branch: str, mode: str, change_key: str | None, dry_run: bool, sign: bool | None,
              attempt: int) -> WriteBack | None:
     """One fetch → edit → commit → push round; None when the push lost a race."""
@@ -332,7 +196,7 @@ def _attempt(clone: _Clone, path: str, edit: Callable[[str], tuple[str, bool]], 
     diff = unified_diff(path, old, new)
     if dry_run:
         return WriteBack("dry-run", None, target, diff, used)
-    _file(clone, path).write_bytes(new.encode("utf-8"))
+    clone.file(path).write_bytes(new.encode("utf-8"))
     clone.run("add", "--", path, what=f"staging {path}")
     env = {"GIT_AUTHOR_NAME": commit.author_name, "GIT_AUTHOR_EMAIL": commit.author_email,
            "GIT_COMMITTER_NAME": commit.author_name, "GIT_COMMITTER_EMAIL": commit.author_email}
@@ -358,13 +222,9 @@ def find_hold(repo_url: str, path: str, digest: str, *, branch: str = "main", wo
     See gate.promote.history for the rule. ``mentions(text)`` says whether a version of the file
     carries the digest (default: the digest string occurs in it).
     """
-    _check_branch(branch)
-    with _Clone(repo_url, workdir) as clone:
-        heads = clone.remote_heads(branch)
-        if branch not in heads:
-            raise GitOpsError(f"{clone.safe_url} has no branch {branch!r}: cannot read the history of {path}")
-        clone.fetch(branch)
-        _file(clone, path)  # refuses paths outside the repository
-        return find_hold_in(clone.repo, f"refs/remotes/origin/{branch}", path, digest,
+    check_branch(branch)
+    with Mirror(repo_url, workdir) as clone:
+        clone.fetch_existing(branch, f"read the history of {path}")
+        clone.file(path)  # refuses paths outside the repository
+        return find_hold_in(clone, f"refs/remotes/origin/{branch}", path, digest,
                             mentions=mentions, max_commits=max_commits)
-

@@ -8,7 +8,7 @@ on hold. A later commit that put the digest back — gate's, with ``Gate-Overrid
 person's — ends the hold, and so does gate moving on to another digest. An unrelated edit of the
 file does not change the digest's presence and is passed over.
 
-The repository object comes from gitops.py (the only module that imports GitPython).
+The history comes from gate.gitrepo (the only module that talks to git).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from git import Commit, Repo
+    from gate.gitrepo import Mirror
 
 logger = logging.getLogger(__name__)
 
@@ -34,54 +34,40 @@ class Hold:
     reason: str
 
 
-def _trailers(repo: Repo, sha: str) -> dict[str, str]:
-    """The commit's git trailers, as ``git interpret-trailers`` reads them."""
-    out = repo.git.show("-s", "--format=%(trailers:only,unfold)", sha)
-    pairs = (line.partition(":") for line in out.splitlines() if ":" in line)
-    return {key.strip().lower(): value.strip() for key, _, value in pairs}
-
-
 def is_revert(message: str) -> bool:
     """Whether a commit message is git's revert message (or says it reverts a commit)."""
     return message.startswith('Revert "') or "This reverts commit" in message
 
 
-def find_hold_in(repo: Repo, rev: str, path: str, digest: str, *,
+def find_hold_in(mirror: Mirror, rev: str, path: str, digest: str, *,
                  mentions: Callable[[str], bool] | None = None, max_commits: int = 500) -> Hold | None:
-    """The hold on ``digest`` at ``path`` as of ``rev`` in a local repository, or None."""
+    """The hold on ``digest`` at ``path`` as of ``rev`` in a local mirror, or None."""
     carries = mentions or (lambda text: digest in text)
     seen: dict[str, bool] = {}
 
-    def present(commit: Commit | None) -> bool:
-        """Whether the file at ``commit`` carries the digest (cached per blob)."""
-        if commit is None:
+    def present(blob: str | None) -> bool:
+        """Whether the file's version ``blob`` carries the digest (cached per blob)."""
+        if blob is None:
             return False
-        try:
-            blob = commit.tree / path
-        except KeyError:
-            return False
-        if blob.hexsha not in seen:
-            seen[blob.hexsha] = carries(blob.data_stream.read().decode("utf-8", "replace"))
-        return seen[blob.hexsha]
+        if blob not in seen:
+            seen[blob] = carries(mirror.blob_text(blob))
+        return seen[blob]
 
-    for commit in repo.iter_commits(rev, paths=path, first_parent=True, max_count=max_commits):
-        after = present(commit)
-        before = present(commit.parents[0] if commit.parents else None)
-        if after == before:
+    for change in mirror.file_changes(rev, path, max_commits):
+        after = present(change.after)
+        if after == present(change.before):
             continue  # an edit that neither added nor removed the digest
         if after:
             return None  # the latest change put the digest in: no hold
-        message = str(commit.message)
-        revert = is_revert(message)
-        if not revert and "gate-decision" in _trailers(repo, commit.hexsha):
+        revert = is_revert(change.message)
+        if not revert and change.decisions:
             return None  # gate promoted something else over it: not a rollback
-        subject = message.strip().splitlines()[0] if message.strip() else ""
+        subject = change.message.strip().splitlines()[0] if change.message.strip() else ""
         if len(subject) > 100:
             subject = subject[:99] + "…"
         short = digest if len(digest) <= 19 else digest[:19] + "…"
         verb = "reverted" if revert else "removed"
-        when = commit.authored_datetime.date().isoformat()
-        return Hold(commit.hexsha, f"commit {commit.hexsha[:7]} by {commit.author.name} ({when}) {verb} "
-                                   f"{short} at {path}: '{subject}'")
+        return Hold(change.sha, f"commit {change.sha[:7]} by {change.author} ({change.day}) {verb} "
+                                f"{short} at {path}: '{subject}'")
     logger.debug("no change of %s at %s in the last %d commits of %s", digest, path, max_commits, rev)
     return None

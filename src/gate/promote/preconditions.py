@@ -2,8 +2,11 @@
 
 ``gate promote`` refuses (exit 1, nothing changed) unless the decision exists, says allow, hashes to
 its recorded hash, carries a valid signature by a trusted key, is about this digest and environment,
-is younger than the maximum age, and no waiver it relied on has expired since. Every reason found is
-reported, not only the first, so one run tells the whole story.
+is younger than the maximum age, no waiver it relied on has expired since, and it is the newest
+decision for that digest and environment (``gate reconcile`` and the admission webhook judge by the
+newest one, so a superseded allow would only be blocked at deploy time). The checks themselves are
+``gate.decisions.trust``'s, shared with reconcile and the webhook. Every reason found is reported,
+not only the first, so one run tells the whole story.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from gate.decisions.record import Decision, Outcome, record_hash, sha256_digest
+from gate.decisions.trust import check_decision, decision_trust
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from gate.decisions.record import Decision
+    from gate.decisions.interface import DecisionStore
 
 #: default maximum age of a decision a promotion may rely on (GATE_PROMOTE_MAX_AGE, --max-age)
 DEFAULT_MAX_AGE = "7d"
@@ -31,43 +37,29 @@ class Expectation:
     now: datetime
 
 
-def parse_timestamp(value: str) -> datetime:
-    """A stored RFC 3339 timestamp (``…Z`` or an offset) as an aware datetime."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def refusals(decision: Decision | None, decision_id: str, expect: Expectation,
-             trusted: dict[str, Ed25519PublicKey]) -> list[str]:
+             trusted: dict[str, Ed25519PublicKey], store: DecisionStore) -> list[str]:
     """Why ``decision`` does not allow this promotion; empty when it does."""
-    from gate.decisions.signing import verify_signature
-
     if decision is None:
         return [f"no decision {decision_id} in the decision log"]
-    reasons: list[str] = []
-    if decision.outcome is not Outcome.ALLOW:
-        reasons.append(f"decision {decision_id} is {decision.outcome.value}, not allow")
-    if record_hash(decision) != decision.hash or sha256_digest(decision.input) != decision.input_digest:
-        reasons.append(f"decision {decision_id} does not hash to its recorded hash: the record was altered")
+    digest = expect.digest or (decision.artifact or {}).get("digest")
+    environment = expect.environment or decision.environment
+    about = (decision.artifact or {}).get("digest")
+    if about != digest or decision.environment != environment or not isinstance(digest, str):
+        # not about what is promoted: its own checks say why; which decision is newest is moot
+        return list(check_decision(decision, trusted, expect.now, max_age=expect.max_age,
+                                   digest=expect.digest, environment=expect.environment).problems)
+    trust = decision_trust(store, digest, environment, trusted, expect.now, expect.max_age)
+    newest = trust.decision
+    if newest is not None and newest.decision_id == decision.decision_id:
+        return list(trust.problems)
+    reasons = list(check_decision(decision, trusted, expect.now, max_age=expect.max_age,
+                                  digest=digest, environment=environment).problems)
+    if newest is None:  # the log returned it by id but not by (digest, environment): judge nothing on it
+        reasons.append(f"decision {decision_id} is not found among the decisions for {digest} in {environment}")
     else:
-        problem = verify_signature(decision, trusted)
-        if problem is not None:
-            reasons.append(f"decision {decision_id}: {problem}")
-    digest = (decision.artifact or {}).get("digest")
-    if expect.digest is not None and digest != expect.digest:
-        reasons.append(f"decision {decision_id} is about {digest}, not {expect.digest}")
-    if expect.environment is not None and decision.environment != expect.environment:
-        reasons.append(f"decision {decision_id} is for environment {decision.environment}, not {expect.environment}")
-    age = expect.now - parse_timestamp(decision.timestamp)
-    if age > expect.max_age:
         reasons.append(
-            f"decision {decision_id} is {_days(age)} old, older than the maximum age {_days(expect.max_age)}: evaluate again"
+            f"decision {decision_id} is superseded by the newer decision {newest.decision_id} "
+            f"({newest.outcome.value}, {newest.timestamp}) for {digest} in {environment}: the newest decision counts"
         )
-    for waiver in decision.waivers:
-        if parse_timestamp(waiver.expires) <= expect.now:
-            reasons.append(f"waiver {waiver.id} ({waiver.rule}) the decision relied on expired at {waiver.expires}")
     return reasons
-
-
-def _days(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return f"{hours / 24:.1f}d" if hours >= 48 else f"{hours:.1f}h"

@@ -22,7 +22,8 @@ from typing import Any
 
 from gate.decisions.events import PROMOTION, new_event
 from gate.decisions.record import Decision
-from gate.errors import GateError, UsageError
+from gate.environments import Environments, quoted
+from gate.errors import GateError
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class PromotionRequest:
     docker_host: str | None = None
     override_hold: bool = False
     dry_run: bool = False
+    #: the environments the policy data declares: the decision's must be one of them
+    environments: Environments | None = None
 
 
 @dataclass
@@ -107,6 +110,11 @@ def promote(request: PromotionRequest, store: Any, signer: Any, trusted: dict[st
     from gate.promote.preconditions import Expectation, refusals
 
     now = now or datetime.now(UTC)
+    # References first: a malformed one, or one carrying credentials, is refused before anything is
+    # read or recorded (an event would keep the credential for good).
+    _target_parts(request.target)
+    if request.source:
+        _digest_of(request.source)
     decision = store.get(request.decision_id)
     result = PromotionResult("refused", request.decision_id, request.target, environment=request.environment)
     source = request.source or _decision_source(decision)
@@ -115,7 +123,9 @@ def promote(request: PromotionRequest, store: Any, signer: Any, trusted: dict[st
     if decision is not None:
         result.environment = request.environment or decision.environment
     expect = Expectation(environment=request.environment, digest=digest, max_age=request.max_age, now=now)
-    result.reasons = refusals(decision, request.decision_id, expect, trusted)
+    result.reasons = refusals(decision, request.decision_id, expect, trusted, store)
+    if decision is not None and request.environments is not None:
+        result.reasons += _undeclared(decision, request.environments)
     if not result.reasons and source is None:
         result.reasons = [f"decision {request.decision_id} names no image: give --source REF@sha256:D"]
     with _shared_clone(request) as request:
@@ -126,6 +136,8 @@ def _carry_out(request: PromotionRequest, store: Any, signer: Any, decision: Dec
                result: PromotionResult, source: str | None, digest: str | None) -> PromotionResult:
     """The hold check, the registry and the GitOps write-back, once the preconditions are known."""
     try:
+        if not result.reasons and decision is not None and request.gitops is not None:
+            result.reasons = _binding_refusals(request, request.gitops, decision)
         if not result.reasons and request.gitops is not None:
             hold = _hold(request, digest)
             if hold is not None and not request.override_hold:
@@ -135,7 +147,8 @@ def _carry_out(request: PromotionRequest, store: Any, signer: Any, decision: Dec
         assert decision is not None and source is not None and digest is not None
         result.registry = _registry(request, source, digest)
         if request.gitops is not None:
-            result.gitops = _write_back(request, request.gitops, decision, digest)
+            # the log's head now, kept in the commit: a copy outside the log that `decisions verify` checks
+            result.gitops = _write_back(request, request.gitops, decision, digest, log_head=store.head())
     except GateError as e:
         result.outcome = "error"
         result.reasons = [e.diagnostics()]
@@ -157,6 +170,37 @@ def _shared_clone(request: PromotionRequest) -> Iterator[PromotionRequest]:
         yield dataclasses.replace(request, gitops=dataclasses.replace(request.gitops, workdir=Path(folder)))
 
 
+def _undeclared(decision: Decision, environments: Environments) -> list[str]:
+    """A decision made for an environment the policy data does not declare (a typo, or one
+    declared no more) is refused: it was never judged under that environment's settings."""
+    if decision.environment in environments.declared:
+        return []
+    return [f"decision {decision.decision_id} is for environment {quoted(decision.environment)}, which is not "
+            f"declared in the policy data (declared: {', '.join(environments.names)})"]
+
+
+def _binding_refusals(request: PromotionRequest, gitops: GitOpsTarget, decision: Decision) -> list[str]:
+    """The GitOps repository's gate-environments.yaml must bind --gitops-path to the decision's environment.
+
+    No binding file: a warning, and the promotion goes on. A malformed file, or one binding a path to
+    an undeclared environment, is an error (exit 2)."""
+    from gate.environments import read_bindings, unbound_warning
+    from gate.gitrepo import read_at_head
+
+    bindings = read_at_head(gitops.repo, read_bindings, branch=gitops.branch, workdir=gitops.workdir)
+    if bindings is None:
+        logger.warning(unbound_warning(gitops.path))
+        return []
+    if request.environments is not None:
+        bindings.check_declared(request.environments)
+    problem = bindings.disagreement(gitops.path, decision.environment)
+    if problem is None:
+        return []
+    if bindings.environment_for(gitops.path) is None:
+        return [problem]
+    return [f"decision {decision.decision_id} is for environment {decision.environment}, but {problem}"]
+
+
 def _decision_source(decision: Decision | None) -> str | None:
     artifact = (decision.artifact or {}) if decision else {}
     image, digest = artifact.get("image"), artifact.get("digest")
@@ -164,21 +208,19 @@ def _decision_source(decision: Decision | None) -> str | None:
 
 
 def _digest_of(source: str) -> str:
-    from gate.promote.imageref import parse_reference
+    from gate.imageref import require_digest
 
-    digest = parse_reference(source).digest
-    if digest is None:
-        raise UsageError(f"--source {source!r} is not pinned by digest: give REF@sha256:<64 hex digits>")
+    digest = require_digest(source, "--source").digest
+    assert digest is not None
     return digest
 
 
 def _target_parts(target: str) -> tuple[str, str]:
     """``(repository, tag)`` of REGISTRY/REPO:TAG."""
-    from gate.promote.imageref import parse_reference
+    from gate.imageref import require_tag
 
-    ref = parse_reference(target)
-    if ref.digest or not ref.tag:
-        raise UsageError(f"--target {target!r} must be REGISTRY/REPO:TAG (a tag, no digest)")
+    ref = require_tag(target, "--target")
+    assert ref.tag is not None
     return ref.name, ref.tag
 
 
@@ -206,10 +248,18 @@ def _registry(request: PromotionRequest, source: str, digest: str) -> dict[str, 
     return {"operations": list(copied.operations), "already_present": copied.already_present}
 
 
-def _write_back(request: PromotionRequest, gitops: GitOpsTarget, decision: Decision, digest: str) -> dict[str, Any]:
-    """Edit the GitOps file to the pinned reference and commit it (or, dry-run, show the diff)."""
+def _write_back(request: PromotionRequest, gitops: GitOpsTarget, decision: Decision, digest: str,
+                log_head: str | None = None) -> dict[str, Any]:
+    """Edit the GitOps file to the pinned reference and commit it (or, dry-run, show the diff);
+    the commit carries ``log_head`` (the decision log's head) as its Gate-Log-Head trailer."""
     from gate.promote.edit import update_image
-    from gate.promote.gitops import CommitSpec, build_message, redact_url, write_back
+    from gate.gitrepo import LOG_HEAD_TRAILER
+    from gate.promote.gitops import CommitSpec, build_message, write_back
+    from gate.redact import redact_url
+
+    trailers = {"Gate-Override-Hold": "true"} if request.override_hold else {}
+    if log_head is not None:
+        trailers[LOG_HEAD_TRAILER] = log_head
 
     repository, tag = _target_parts(request.target)
     new_ref = f"{repository}:{tag}@{digest}"
@@ -231,10 +281,10 @@ def _write_back(request: PromotionRequest, gitops: GitOpsTarget, decision: Decis
             gitops.message_template, image=repository, old=changes[0].old if changes else None, new=new_ref,
             environment=decision.environment, decision_id=decision.decision_id,
             policy_revision=decision.policy.revision, digest=digest, path=gitops.path,
-            extra_trailers={"Gate-Override-Hold": "true"} if request.override_hold else None,
+            extra_trailers=trailers,
         )
 
-    spec = CommitSpec(message=message, author_name=gitops.author_name, author_email=gitops.author_email)  # type: ignore[arg-type]
+    spec = CommitSpec(message=message, author_name=gitops.author_name, author_email=gitops.author_email)
     written = write_back(
         gitops.repo, gitops.path, edit, spec, branch=gitops.branch, mode=gitops.mode,
         change_key=f"{request.target}@{digest}", workdir=gitops.workdir, dry_run=request.dry_run, sign=gitops.sign,
@@ -267,9 +317,14 @@ def _record(result: PromotionResult, request: PromotionRequest, store: Any, sign
         details["gitops"] = {k: v for k, v in result.gitops.items() if k != "diff"}
         if result.gitops.get("commit"):
             details["commit"] = result.gitops["commit"]
+    # An event names only decisions of the log (verify fails an event naming a missing one, which is
+    # what a cut tail leaves); a refusal of an id the log never held keeps the id in its details.
+    named = tuple(store.known_decisions((result.decision_id,)))
+    if not named:
+        details["unknown_decision_id"] = result.decision_id
     event = new_event(
         PROMOTION, result.outcome, result.environment or "",
-        decision_ids=(result.decision_id,),
+        decision_ids=named,
         artifact={"source": result.source, "digest": result.digest, "target": result.target},
         details=details,
         context=ci_context(),

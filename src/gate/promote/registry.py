@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 
-from gate.errors import RegistryError, UsageError
-from gate.imageref import DIGEST
+from gate.errors import RegistryError
+from gate.imageref import DIGEST, Reference, parse, require_digest, require_tag
 from gate.promote.auth import RegistryAuth, load_credentials
-from gate.promote.imageref import Reference, api_base, parse_reference
+from gate.promote.hosts import api_base
 
 logger = logging.getLogger(__name__)
 
@@ -290,23 +290,9 @@ class _Copier:
         self.operations.append(f"upload {digest} ({human_size(actual)})")
 
 
-def _parse_source(source: str) -> Reference:
-    ref = parse_reference(source)
-    if not ref.digest:
-        raise UsageError(f"source image {source!r} is not pinned by digest: give it as REF@sha256:<64 hex digits>")
-    return ref
-
-
-def _parse_target(target: str) -> Reference:
-    ref = parse_reference(target)
-    if ref.digest or not ref.tag:
-        raise UsageError(f"target {target!r} must be REGISTRY/REPO:TAG (a tag, no digest)")
-    return ref
-
-
 def copy_image(source: str, target: str, *, dry_run: bool = False) -> CopyResult:
     """Copy ``registry/repo@sha256:D`` to ``registry/repo:TAG`` keeping D; only reads when ``dry_run``."""
-    src, dst = _parse_source(source), _parse_target(target)
+    src, dst = require_digest(source, "source image"), require_tag(target, "target")
     assert src.digest is not None
     digest = src.digest
     same = src.registry == dst.registry
@@ -333,7 +319,7 @@ def copy_image(source: str, target: str, *, dry_run: bool = False) -> CopyResult
 
 def resolve_digest(ref: str) -> str | None:
     """The digest ``registry/repo:tag`` (or ``@digest``) resolves to now, or None when it does not exist."""
-    parsed = parse_reference(ref)
+    parsed = parse(ref)
     with _client(parsed.registry, [f"repository:{parsed.repository}:pull"]) as client:
         return _Repo(parsed, client).manifest_digest(parsed.reference)
 

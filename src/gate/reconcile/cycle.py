@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from gate.decisions.events import SYNC, new_event
 from gate.decisions.record import canonical_json
-from gate.errors import GateError
+from gate.errors import GateError, UsageError
 from gate.reconcile.kube import ROLLOUT_KINDS
 from gate.reconcile.render import api_group, apply_order, object_key, render
 
@@ -153,6 +153,7 @@ def run_cycle(source: GitSource, checker: AdmissionChecker, cluster: Cluster | N
     it had done, and the error is raised.
     """
     checkout = source.sync()
+    _check_binding(checkout, options, checker)
     objects = apply_order(render(checkout.root, options.path, helm_values=options.helm_values))
     report = CycleReport(checkout.commit, [], plan=options.plan)
     owner = f"{source.shown}#{source.branch}:{options.path}"
@@ -179,6 +180,21 @@ def run_cycle(source: GitSource, checker: AdmissionChecker, cluster: Cluster | N
     if record is not None and not options.plan:
         report.event_id = record(_sync_event(report, options, source))
     return report
+
+
+def _check_binding(checkout: Checkout, options: CycleOptions, checker: AdmissionChecker) -> None:
+    """The repository's gate-environments.yaml must bind the path to this environment (exit 2 when
+    it binds it to another, or not at all); without the file, a warning."""
+    from gate.environments import read_bindings, unbound_warning
+
+    bindings = read_bindings(checkout.root)
+    if bindings is None:
+        logger.warning(unbound_warning(options.path))
+        return
+    bindings.check_declared(checker.environments)
+    problem = bindings.disagreement(options.path, options.environment)
+    if problem is not None:
+        raise UsageError(f"{problem}: refusing to reconcile {options.path} as {options.environment}")
 
 
 def _kinds(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -275,11 +291,11 @@ def _prune(cluster: Cluster, objects: list[dict[str, Any]], listed: list[dict[st
         if not namespace:  # applied to the default namespace, or cluster-scoped
             wanted.add((group, kind, "default", name))
     managed = list(listed)
-    for kind in sorted(set(PRUNE_KINDS) - set(_kinds(objects))):
+    for api_kind in sorted(set(PRUNE_KINDS) - set(_kinds(objects))):
         try:
-            managed += cluster.list_managed([kind])
+            managed += cluster.list_managed([api_kind])
         except Forbidden as e:
-            logger.warning("prune: not looking at %s: %s", kind[1], e.diagnostics())
+            logger.warning("prune: not looking at %s: %s", api_kind[1], e.diagnostics())
     pruned: list[ObjectResult] = []
     for live in managed:
         meta = live.get("metadata") or {}

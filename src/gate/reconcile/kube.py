@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from gate import rfc3339
 from gate.errors import ReconcileError
 
 logger = logging.getLogger(__name__)
@@ -81,16 +82,14 @@ def _now() -> datetime.datetime:
 
 def _micro_time(t: datetime.datetime) -> str:
     """A Kubernetes MicroTime (what Lease times are)."""
-    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return rfc3339.format(t)
 
 
 def _parse_time(value: Any) -> datetime.datetime | None:
     """A Kubernetes Time or MicroTime string as an aware datetime; None if absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
     try:
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return rfc3339.parse(value) if isinstance(value, str) else None
+    except rfc3339.TimeFormatError:
         return None
 
 
@@ -322,7 +321,7 @@ class Cluster:
         """Record a core/v1 Event about ``obj`` (shown by ``kubectl describe``); the created Event."""
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace") or DEFAULT_NAMESPACE
-        now = self._clock().astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = rfc3339.format(self._clock(), microseconds=False)
         involved = {
             "apiVersion": obj.get("apiVersion"),
             "kind": obj.get("kind"),

@@ -26,7 +26,7 @@ def backoff(interval: float, failures: int) -> float:
     """Seconds to wait after ``failures`` failed cycles in a row."""
     if failures <= 0:
         return interval
-    return min(MAX_BACKOFF, max(interval, 1.0) * 2 ** (failures - 1))
+    return min(MAX_BACKOFF, max(interval, 1.0) * 2.0 ** (failures - 1))
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -31,7 +31,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 RENDER_TIMEOUT_S = 120.0
 
 try:  # libyaml is several times faster on large manifest folders
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _Loader: type[yaml.SafeLoader | yaml.CSafeLoader] = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 

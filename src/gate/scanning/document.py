@@ -13,12 +13,12 @@ from typing import Any
 
 import msgspec
 
-from gate import __version__
-from gate.errors import UsageError
+from gate.errors import GateError, UsageError
 from gate.imageref import ImageRef
 from gate.models import ScanResult
-from gate.plugins import ScannerInfo, ScannerRegistry
+from gate.scanning.registry import ScannerInfo, ScannerRegistry
 from gate.scanning.report import Report
+from gate.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def choose_scanner(registry: ScannerRegistry, spec: ReportSpec, report: Report) 
     """The scanner and format for a report: the named scanner, or the one that recognizes it."""
     if spec.scanner != AUTO:
         info = registry.get(spec.scanner)
-        fmt = info.scanner.detect(report)
+        fmt = _detect(info, report)
         if fmt is None:
             hint = _claimed_by(registry, report, exclude=info.scanner.name)
             formats = ", ".join(info.scanner.formats)
@@ -54,7 +54,7 @@ def choose_scanner(registry: ScannerRegistry, spec: ReportSpec, report: Report) 
                 f"not a {info.scanner.name} report (reads: {formats})" + (f"; it looks like {hint}" if hint else "")
             )
         return info, fmt
-    claims = [(info, fmt) for info in registry.infos() if (fmt := info.scanner.detect(report)) is not None]
+    claims = [(info, fmt) for info in registry.infos() if (fmt := _detect(info, report)) is not None]
     if len(claims) == 1:
         return claims[0]
     if not claims:
@@ -64,9 +64,20 @@ def choose_scanner(registry: ScannerRegistry, spec: ReportSpec, report: Report) 
     raise report.error(f"several scanners claim this report: {names}; name one instead of auto")
 
 
+def _detect(info: ScannerInfo, report: Report) -> str | None:
+    """``info``'s scanner's answer for ``report``. Every detector sees every ``auto`` report, hostile
+    ones too: a detector that fails is an error naming the report and the plugin, never a crash."""
+    try:
+        return info.scanner.detect(report)
+    except GateError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a plugin's bug or limit, reported as this report's error
+        raise report.error(f"the {info.scanner.name} plugin cannot tell its format: {type(e).__name__}: {e}") from None
+
+
 def _claimed_by(registry: ScannerRegistry, report: Report, exclude: str) -> str | None:
     for info in registry.infos():
-        if info.scanner.name != exclude and (fmt := info.scanner.detect(report)) is not None:
+        if info.scanner.name != exclude and (fmt := _detect(info, report)) is not None:
             return f"a {info.scanner.name} report ({fmt}): use --report {info.scanner.name}=..."
     return None
 

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _BOM = b"\xef\xbb\xbf"
+#: No report of any scanner nests deeper; a deeper one is hostile (detection and decoding refuse it).
+MAX_JSON_NESTING = 512
 
 
 def decode_json(report: Report, type: type[T]) -> T:
@@ -36,6 +38,8 @@ def decode_json(report: Report, type: type[T]) -> T:
         raise report.error(f"unexpected content: {e}") from None
     except msgspec.DecodeError as e:
         raise report.error(_describe_json_error(str(e), report.size)) from None
+    except RecursionError:  # msgspec decodes recursively: a hostile nesting depth ends here
+        raise report.error("JSON nests too deeply to decode; refused") from None
 
 
 def _describe_json_error(message: str, size: int) -> str:

@@ -63,7 +63,11 @@ class Report:
             with p.open("rb") as f:
                 head = f.read(HEAD_BYTES)
                 digest.update(head)
+                read = len(head)
                 for chunk in iter(lambda: f.read(1024 * 1024), b""):
+                    read += len(chunk)
+                    if read > limit:  # still growing while read: never read without bound
+                        raise ReportError(p, f"report grew past the limit of {limit} bytes while read")
                     digest.update(chunk)
         except OSError as e:
             raise ReportError(p, f"cannot read: {e.strerror}") from None

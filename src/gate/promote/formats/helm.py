@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from gate.errors import GitOpsError
+from gate.imageref import DOCKER_HUB, join, same_repository, split_registry
 from gate.promote.formats import yamltext as yt
-from gate.promote.formats.refs import pinned, same_repository, split_ref, split_registry
 
 _WRAPPERS = {"HelmRelease": ("spec", "values"), "Application": ("spec", "source", "helm", "valuesObject")}
 
@@ -55,7 +55,7 @@ def edit(
     parent, key = found
     node = parent[key]
     if isinstance(node, str):
-        change = yt.replace(src, yt.value_span(src, parent, key), pinned(image, tag, digest))
+        change = yt.replace(src, yt.value_span(src, parent, key), join(image, tag, digest))
         return [change] if change is not None else []
     if not yt.is_map(node):
         raise GitOpsError(f"{src.path}: values key {values_key!r} is neither an image mapping nor an image reference")
@@ -72,8 +72,8 @@ def _updates(node: Any, image: str, digest: str | None, tag: str | None) -> list
             updates += [("registry", None), ("repository", None)]
         else:
             host, rest = split_registry(image)
-            updates += [("registry", host or "docker.io"), ("repository", rest)]
-    elif isinstance(repository, str) and same_repository(split_ref(repository)[0], image):
+            updates += [("registry", host or DOCKER_HUB), ("repository", rest)]
+    elif isinstance(repository, str) and same_repository(repository, image):
         updates.append(("repository", None))
     else:
         updates.append(("repository", image))

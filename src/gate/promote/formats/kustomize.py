@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from gate.errors import GitOpsError
+from gate.imageref import same_repository
 from gate.promote.formats import yamltext as yt
-from gate.promote.formats.refs import same_repository, split_ref
 
 KINDS = ("Kustomization", "Component")
 FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -32,7 +32,7 @@ def is_kustomization(doc: Any, path: str) -> bool:
 def _matches(entry: Any, image: str) -> bool:
     """Whether an ``images:`` entry is the one for ``image``."""
     return any(
-        isinstance(entry.get(key), str) and same_repository(split_ref(entry[key])[0], image)
+        isinstance(entry.get(key), str) and same_repository(entry[key], image)
         for key in ("newName", "name")
     )
 
@@ -51,7 +51,7 @@ def edit(src: yt.Source, docs: list[Any], *, image: str, digest: str | None, tag
     for entry in entries:
         updates: list[tuple[str, str | None]] = []
         new_name = entry.get("newName")
-        if isinstance(new_name, str) and not same_repository(split_ref(new_name)[0], image):
+        if isinstance(new_name, str) and not same_repository(new_name, image):
             updates.append(("newName", image))
         if tag is not None:
             updates.append(("newTag", tag))

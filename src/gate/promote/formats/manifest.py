@@ -1,8 +1,12 @@
 """Plain Kubernetes manifests: every container of a workload whose image is the promoted repository.
 
-Containers, init containers and ephemeral containers of Pods, the pod templates of Deployments,
-StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs and Argo Rollouts, and CronJobs'
-job templates; ``kind: List`` items too. Each matching ``image:`` becomes ``repo[:tag]@sha256:...``.
+Which containers an object has is ``gate.workloads``' answer, the same reconcile and the admission
+webhook use: the pod spec of every known kind (Pods, Deployments, StatefulSets, DaemonSets,
+ReplicaSets, ReplicationControllers, Jobs, CronJobs, PodTemplates, Argo Rollouts, Knative Services,
+Configurations and Revisions, OpenShift DeploymentConfigs) and any ``containers`` /
+``initContainers`` / ``ephemeralContainers`` list of any other kind; ``kind: List`` items too. Each
+matching ``image:`` becomes ``repo[:tag]@sha256:...``. A file with an object whose containers cannot
+be read is refused, not half-edited.
 """
 
 from __future__ import annotations
@@ -10,23 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from gate import workloads
 from gate.errors import GitOpsError
+from gate.imageref import join, same_repository
 from gate.promote.formats import yamltext as yt
-from gate.promote.formats.refs import pinned, same_repository, split_ref
-
-_TEMPLATE = ("spec", "template", "spec")
-POD_SPEC: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": _TEMPLATE,
-    "StatefulSet": _TEMPLATE,
-    "DaemonSet": _TEMPLATE,
-    "ReplicaSet": _TEMPLATE,
-    "ReplicationController": _TEMPLATE,
-    "Job": _TEMPLATE,
-    "Rollout": _TEMPLATE,
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 
 def _objects(doc: Any) -> Iterator[Any]:
@@ -41,34 +32,34 @@ def _objects(doc: Any) -> Iterator[Any]:
 
 
 def is_workload(doc: Any) -> bool:
-    """Whether a document is (or lists) a workload with a pod spec."""
-    return any(obj.get("kind") in POD_SPEC for obj in _objects(doc))
-
-
-def containers(doc: Any) -> Iterator[Any]:
-    """Every container mapping (with an ``image`` string) of every workload in ``doc``."""
+    """Whether a document is (or lists) an object that runs containers (or has container fields gate cannot read)."""
     for obj in _objects(doc):
-        node: Any = obj if obj.get("kind") in POD_SPEC else None
-        for step in POD_SPEC.get(obj.get("kind"), ()):
-            node = node.get(step) if yt.is_map(node) else None
-        if not yt.is_map(node):
-            continue
-        for field in CONTAINER_LISTS:
-            items = node.get(field)
-            for container in items if yt.is_seq(items) else ():
-                if yt.is_map(container) and isinstance(container.get("image"), str):
-                    yield container
+        workload = workloads.of(obj)
+        if workloads.pod_spec_at(obj.get("apiVersion"), obj.get("kind")) or workload.containers or workload.problems:
+            return True
+    return False
+
+
+def containers(src: yt.Source, doc: Any) -> Iterator[workloads.Container]:
+    """Every container (with an image) of every object in ``doc``; an unreadable one is a GitOpsError."""
+    for obj in _objects(doc):
+        workload = workloads.of(obj)
+        if workload.problems:
+            meta = obj.get("metadata")
+            name = meta.get("name") if yt.is_map(meta) else None
+            raise GitOpsError(f"{src.path}: {obj.get('kind')} {name}: {workload.problems[0]}: gate cannot read its containers")
+        yield from workload.containers
 
 
 def edit(src: yt.Source, docs: list[Any], *, image: str, digest: str | None, tag: str | None) -> list[yt.Splice]:
     """Splices that pin every container running ``image``; none found is an error."""
-    new = pinned(image, tag, digest)
+    new = join(image, tag, digest)
     splices, found = [], 0
     for doc in docs:
-        for container in containers(doc):
-            if same_repository(split_ref(container["image"])[0], image):
+        for container in containers(src, doc):
+            if same_repository(container.image, image):
                 found += 1
-                change = yt.replace(src, yt.value_span(src, container, "image"), new)
+                change = yt.replace(src, yt.value_span(src, container.node, "image"), new)
                 if change is not None:
                     splices.append(change)
     if not found:

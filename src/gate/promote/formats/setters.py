@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gate.errors import GitOpsError
+from gate.imageref import join, same_repository
 from gate.promote.formats import yamltext as yt
-from gate.promote.formats.refs import pinned, same_repository, split_ref
 
 MARKER = re.compile(r'#\s*\{\s*"\$imagepolicy"\s*:\s*"([^"]+)"\s*\}')
 FIELDS = ("tag", "name", "digest")
@@ -74,7 +74,7 @@ def markers(src: yt.Source, docs: list[Any]) -> list[Marker]:
 
 def _value(marker: Marker, image: str, digest: str | None, tag: str | None) -> str | None:
     """What a marker's field gets; None leaves it (no tag given for a ``:tag`` marker)."""
-    return {"image": pinned(image, tag, digest), "name": image, "tag": tag, "digest": digest}[marker.field]
+    return {"image": join(image, tag, digest), "name": image, "tag": tag, "digest": digest}[marker.field]
 
 
 def edit(
@@ -88,7 +88,7 @@ def edit(
         policies = set()
         for m in found:
             current = yt.current_text(m.span)
-            if m.field == "image" and same_repository(split_ref(current)[0], image):
+            if m.field == "image" and same_repository(current, image):
                 policies.add(m.policy)
             elif m.field == "name" and same_repository(current, image):
                 policies.add(m.policy)

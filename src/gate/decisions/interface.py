@@ -1,0 +1,143 @@
+"""The decision-log interface: what every store offers, the queries auditors ask, and its error.
+
+The SQLite and PostgreSQL stores implement ``DecisionStore``; ``gate.decisions.store`` chooses one
+from a URL. Kept apart from that choice so the stores depend on the interface and not on the
+module that imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gate.errors import GateError
+
+if TYPE_CHECKING:
+    from gate.decisions.events import Event, EventQuery
+    from gate.decisions.record import Decision
+    from gate.decisions.signing import Signer
+
+__all__ = ["ChainEntry", "DecisionQuery", "DecisionStore", "MissingLog", "StoreError", "UndecodableRecord"]
+
+
+class StoreError(GateError):
+    """The decision log cannot be opened, read or written: a decision that is not recorded is not an allow."""
+
+
+class MissingLog(StoreError):
+    """A command that only reads was pointed at a log that does not exist (it is never created for it)."""
+
+
+class UndecodableRecord(StoreError):
+    """A stored record (or event) that no longer decodes: bad JSON, a field of the wrong type.
+
+    Names the row by its seq and the id column stored beside it, so one damaged record is pointed
+    at instead of breaking every command that reads the log.
+    """
+
+    def __init__(self, location: str, seq: int, record_id: str | None, reason: str, kind: str = "decision") -> None:
+        self.location, self.seq, self.record_id, self.reason, self.kind = location, seq, record_id, reason, kind
+        super().__init__(f"decision log {location}: {self.describe()} cannot be decoded: {reason}")
+
+    def describe(self) -> str:
+        """``record seq 4 (decision 0190…)`` or ``event seq 2 (event 0190…)``."""
+        row = "record" if self.kind == "decision" else "event"
+        return f"{row} seq {self.seq}" + (f" ({self.kind} {self.record_id})" if self.record_id else "")
+
+
+@dataclass(frozen=True)
+class DecisionQuery:
+    """Filters of ``gate decisions list`` (all optional; combined with AND)."""
+
+    digest: str | None = None
+    image: str | None = None
+    environment: str | None = None
+    outcome: str | None = None
+    #: a policy rule id (vulnerabilities.severity) or a finding rule (CVE id) a violation names
+    rule: str | None = None
+    #: a waiver id the decision applied
+    waiver: str | None = None
+    #: RFC 3339 bounds on the decision timestamp (since inclusive, until exclusive)
+    since: str | None = None
+    until: str | None = None
+    policy_digest: str | None = None
+    #: only decisions that applied at least one waiver
+    waived: bool = False
+    #: only decisions that applied a waiver expiring before this RFC 3339 time (the ``waiver`` one, if given)
+    waiver_expired_before: str | None = None
+    limit: int | None = None
+    #: append order (chain order) instead of newest first, e.g. for exports
+    oldest_first: bool = False
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    """One stored record in append order, as verification reads it."""
+
+    seq: int
+    decision: Decision
+    #: the hash column, as stored next to the record
+    stored_hash: str
+    #: the searchable columns stored beside the record (sqlite.COLUMNS but ``record``), for verify
+    columns: tuple[Any, ...] = ()
+    #: the rules and (waiver id, rule, expires) rows indexed for this record, sorted
+    rules: tuple[str, ...] = ()
+    waivers: tuple[tuple[str, str, str], ...] = ()
+
+
+class DecisionStore(Protocol):
+    """Where decisions are kept."""
+
+    #: where the log is, for messages (never with credentials)
+    location: str
+
+    def append(self, decision: Decision, signer: Signer | None = None) -> Decision:
+        """Store ``decision`` after the last record; returns it with ``prev_hash``, ``hash`` (and signature) set."""
+        ...
+
+    def get(self, decision_id: str) -> Decision | None:
+        """The record with this id, or None."""
+        ...
+
+    def query(
+        self, query: DecisionQuery, on_undecodable: Callable[[UndecodableRecord], None] | None = None
+    ) -> Iterator[Decision]:
+        """Records matching ``query``, newest first (append order when ``query.oldest_first``).
+
+        A record that cannot be decoded raises UndecodableRecord, or, given ``on_undecodable``, is
+        handed to it and skipped (listings name it and go on).
+        """
+        ...
+
+    def head(self) -> str | None:
+        """The hash column of the newest record (None for an empty log): what a promotion anchors."""
+        ...
+
+    def known_decisions(self, decision_ids: Collection[str]) -> set[str]:
+        """Those of ``decision_ids`` that are records of this log."""
+        ...
+
+    def chain(self) -> Iterator[ChainEntry]:
+        """Every record in append order."""
+        ...
+
+    def last_seq(self) -> int:
+        """The highest sequence number ever issued (a deleted tail still counts)."""
+        ...
+
+    def append_event(self, event: Event, signer: Signer | None = None) -> Event:
+        """Store ``event`` after the last event; returns it hashed (and signed)."""
+        ...
+
+    def events(self, query: EventQuery) -> Iterator[Event]:
+        """Events matching ``query``, newest first (append order when ``query.oldest_first``)."""
+        ...
+
+    def event_chain(self) -> Iterator[tuple[int, Event, str]]:
+        """Every event in append order: (seq, event, stored hash column)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
