@@ -32,8 +32,12 @@ class Run:
 
 @pytest.fixture(autouse=True)
 def decision_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own decision log, never the user's."""
+    """Every test gets its own decision log, never the user's: an empty one, as ``gate`` makes it, since
+    the stages that judge by the log (promote, reconcile, the webhook) refuse a missing one."""
+    from gate.decisions.store import open_store
+
     path = tmp_path_factory.mktemp("log") / "decisions.db"
+    open_store(str(path)).close()
     monkeypatch.setenv("GATE_DECISION_STORE", str(path))
     return path
 

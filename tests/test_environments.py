@@ -25,8 +25,8 @@ SHIPPED = load_bundle(ROOT / "policies").data
 def test_the_shipped_library_declares_dev_staging_and_prod() -> None:
     environments = declared_environments(SHIPPED)
     assert environments.names == ["dev", "prod", "staging"]
-    assert environments.lineage("staging") == ["staging", "dev"]
-    assert environments.lineage("prod") == ["prod"]
+    assert environments.declared["staging"].inherits == "dev"
+    assert environments.declared["prod"].inherits is None
     assert "default" not in environments.declared  # no implicit fallback for undeclared names
 
 
@@ -49,7 +49,7 @@ def test_an_undeclared_name_is_refused_with_the_closest_match(name: str, suggest
 def test_data_declares_more_and_may_redeclare() -> None:
     data = merge_data(SHIPPED, {"environments": {"qa": {"inherits": "staging"}, "staging": {"inherits": "prod"}}})
     environments = declared_environments(data)
-    assert environments.lineage("qa") == ["qa", "staging", "prod"]
+    assert environments.declared["staging"].inherits == "prod"
     assert require_environment("qa", data).inherits == "staging"
 
 

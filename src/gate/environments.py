@@ -71,13 +71,6 @@ class Environments:
         """The declared names, sorted."""
         return sorted(self.declared)
 
-    def lineage(self, name: str) -> list[str]:
-        """``name`` and the environments it inherits from, nearest first."""
-        chain = [name]
-        while (parent := self.declared[chain[-1]].inherits) is not None:
-            chain.append(parent)
-        return chain
-
     def require(self, name: str, what: str = "environment") -> Environment:
         """The declaration of ``name``; a ``UsageError`` naming the declared ones (and the closest) otherwise."""
         found = self.declared.get(name) if isinstance(name, str) else None
@@ -268,6 +261,10 @@ def parse_bindings(text: str, source: str = BINDING_FILE) -> PathBindings:
                              f"not {environment!r}")
         if prefix in bound:
             raise UsageError(f"{source}: path {prefix} is bound twice")
+        # on a case-insensitive checkout (macOS, Windows) both would be one folder, bound twice
+        twin = next((p for p in bound if p.casefold() == prefix.casefold()), None)
+        if twin is not None:
+            raise UsageError(f"{source}: paths {twin} and {prefix} differ only in case: bind each folder once")
         bound[prefix] = environment
     return PathBindings(bound, source)
 

@@ -18,9 +18,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 __all__ = ["TimeFormatError", "format", "parse", "parse_date", "parse_date_or_time"]
 
 _TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:([Zz])|([+-])(\d{2}):(\d{2}))?"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:([Zz])|([+-])(\d{2}):(\d{2}))?",
+    re.ASCII,  # digits 0-9 only, as Rego's time.parse_rfc3339_ns reads them (not "２０２７")
 )
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 
 
 class TimeFormatError(ValueError):

@@ -140,7 +140,8 @@ def _walk(obj: Mapping[str, Any]) -> tuple[list[Container], list[str]]:
     """Every container list anywhere in ``obj``, depth-first in manifest order, without recursion.
 
     Skipped: ``status`` (what a controller reports, not what runs) and the ``annotations``/``labels``
-    string maps of any ``metadata`` (a key named ``containers`` there is a label, not a container).
+    of any ``metadata`` when they are string maps (a key named ``containers`` there is a label, not a
+    container); a custom resource's ``metadata.labels`` holding lists or mappings is walked like the rest.
     """
     containers: list[Container] = []
     problems: list[str] = []
@@ -164,8 +165,8 @@ def _walk(obj: Mapping[str, Any]) -> tuple[list[Container], list[str]]:
             for key, value in node.items():
                 if key in CONTAINER_LISTS or (depth == 0 and key == "status"):
                     continue
-                if is_meta and key in ("annotations", "labels"):
-                    continue
+                if is_meta and key in ("annotations", "labels") and _string_map(value):
+                    continue  # a string map holds no container; anything else under it is walked
                 if isinstance(value, Mapping | list):
                     children.append((value, _join(path, str(key)), depth + 1))
         elif isinstance(node, list):
@@ -194,6 +195,11 @@ def _read_list(value: Any, path: str, containers: list[Container], problems: lis
             problems.append(f"container {where} has no image (found {_shape(image)}): it cannot be judged")
             continue
         containers.append(Container(where, image, container))
+
+
+def _string_map(value: Any) -> bool:
+    """A mapping of strings only (what labels and annotations are): it can hold no container list."""
+    return isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())
 
 
 def _join(path: str, key: str) -> str:

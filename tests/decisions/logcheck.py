@@ -68,6 +68,23 @@ def violation(rule: str, *finding_ids: str) -> Violation:
     return Violation(rule=rule, message=f"{rule} failed", severity="high", finding_ids=finding_ids)
 
 
+def append_five(url: str) -> list[Decision]:
+    """Five signed records on the store at ``url``: allow, deny, deny, allow, deny."""
+    from gate.decisions.signing import load_signer
+    from gate.decisions.store import open_store
+
+    signer = load_signer()
+    store = open_store(url)
+    try:
+        records = []
+        for i, outcome in enumerate(["allow", "deny", "deny", "allow", "deny"], start=1):
+            violations = (violation("vulnerabilities.severity", f"f{i}"),) if outcome == "deny" else ()
+            records.append(store.append(make_decision(outcome=outcome, violations=violations), signer))
+        return records
+    finally:
+        store.close()
+
+
 def assert_one_chain(store: DecisionStore, expected: int | None = None) -> list[ChainEntry]:
     """Every record re-hashes to its stored hash and links to the one before it: one chain, no fork, no gap."""
     from gate.decisions.record import record_hash

@@ -29,7 +29,7 @@ from gate.decisions.signing import load_signer
 from gate.decisions.interface import StoreError
 from gate.decisions.store import open_store
 from tests.conftest import Run
-from tests.decisions.logcheck import make_decision, raw, violation
+from tests.decisions.logcheck import append_five, make_decision, raw
 
 
 def one_line(run: Run) -> str:
@@ -43,16 +43,7 @@ def one_line(run: Run) -> str:
 @pytest.fixture
 def log(store_url: str) -> list[Decision]:
     """Five signed records on the store under test: allow, deny, deny, allow, deny."""
-    signer = load_signer()
-    store = open_store(store_url)
-    try:
-        records = []
-        for i, outcome in enumerate(["allow", "deny", "deny", "allow", "deny"], start=1):
-            violations = (violation("vulnerabilities.severity", f"f{i}"),) if outcome == "deny" else ()
-            records.append(store.append(make_decision(outcome=outcome, violations=violations), signer))
-        return records
-    finally:
-        store.close()
+    return append_five(store_url)
 
 
 def cut_tail(url: str, keep: int) -> None:

@@ -40,7 +40,7 @@ from gate.decisions.interface import DecisionStore
 from gate.decisions.store import open_store
 from gate.decisions.verify import verify_log
 from tests.conftest import DIGEST, ROOT, SCHEMAS, Run
-from tests.decisions.logcheck import make_decision, raw, violation
+from tests.decisions.logcheck import append_five, make_decision, raw
 
 POLICIES = ROOT / "policies"
 REF = f"registry.example.com/shop/cart:1.4.2@{DIGEST}"
@@ -346,16 +346,7 @@ def test_an_error_decision_is_signed_too(
 @pytest.fixture
 def log(store_url: str) -> list[Decision]:
     """Five signed records on the store under test: allow, deny, deny, allow, deny."""
-    signer = load_signer()
-    store = open_store(store_url)
-    try:
-        records = []
-        for i, outcome in enumerate(["allow", "deny", "deny", "allow", "deny"], start=1):
-            violations = (violation("vulnerabilities.severity", f"f{i}"),) if outcome == "deny" else ()
-            records.append(store.append(make_decision(outcome=outcome, violations=violations), signer))
-        return records
-    finally:
-        store.close()
+    return append_five(store_url)
 
 
 def record_of(url: str, seq: int) -> dict[str, Any]:

@@ -16,13 +16,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "promote",
         help="copy an approved digest to the release registry and commit it to the GitOps repo (0 done, 1 refused, 2 error)",
         description=(
-            "Check the decision (exists, allow, hash and signature by a trusted key, this digest and environment, "
-            "younger than --max-age, no waiver expired since, its environment declared in the policy data), the GitOps "
+            "Check the decision (exists, allow, the newest for its digest and environment, hash and signature by a "
+            "trusted key, this digest and environment, younger than --max-age, no waiver expired since, its environment "
+            "declared in the policy data), the GitOps "
             "repository's gate-environments.yaml (it must bind --gitops-path to the decision's environment) and "
             "the GitOps history (a human rollback holds the digest), then copy the image by digest to --target "
-            "(or push it from a Docker daemon) and commit the pinned reference to the GitOps file with Gate-Decision and Gate-Image-Digest trailers. Every outcome "
-            "is recorded in the decision log as an event. Exit 0 done or already done, 1 refused (nothing "
-            "changed), 2 error."
+            "(or push it from a Docker daemon) and commit the pinned reference to the GitOps file with Gate-Decision, "
+            "Gate-Image-Digest and Gate-Log-Head trailers. Every outcome is recorded in the decision log as an event. "
+            "Exit 0 done or already done, 1 refused (nothing changed), 2 error."
         ),
         epilog=(
             "example:\n"

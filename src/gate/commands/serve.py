@@ -33,7 +33,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="also answer Kubernetes AdmissionReviews at POST /v1/admission (and /validate) with the bundle's "
         "admission rules and the decision log: a ValidatingAdmissionWebhook (needs --policy and --env)",
     )
-    serve.add_argument("--env", metavar="ENV", help="with --admission: the environment this cluster is")
+    serve.add_argument("--env", metavar="ENV", help="with --admission: the environment this cluster is, declared in the policy data")
     add_engine_arguments(serve, purpose=" for --admission (the Data API itself always uses regorus)")
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; webhooks need HTTPS)")
     serve.add_argument("--tls-key", metavar="FILE", help="the private key (PEM) of --tls-cert")

@@ -12,22 +12,19 @@ the decision log (each used to carry its own copy, and the copies disagreed):
 - no waiver it relied on may have expired since (an unreadable expiry counts as expired).
 
 Fail closed: an unreadable timestamp is a problem (age unknown), never a pass. A record that cannot
-be decoded is a ``StoreError`` naming the log.
+be decoded is an ``UndecodableRecord`` (a ``StoreError``) naming the log and the record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from gate import rfc3339
 from gate.decisions.record import AppliedWaiver, Decision, Outcome
 from gate.decisions.signing import verify_signature
-from gate.decisions.interface import DecisionQuery, DecisionStore, StoreError
+from gate.decisions.interface import DecisionQuery, DecisionStore
 from gate.decisions.verify import hash_problem, input_problem
 
 if TYPE_CHECKING:
@@ -97,7 +94,7 @@ def decision_trust(
     """
     records = store.query(DecisionQuery(digest=digest, environment=environment, limit=max(1, history)))
     try:
-        stored = list(_decoded(records, store.location))
+        stored = list(records)  # an undecodable record raises UndecodableRecord, naming the log and the row
     finally:
         close = getattr(records, "close", None)
         if close is not None:
@@ -155,22 +152,6 @@ def check_decision(
         expired_waivers=expired,
         problems=tuple(problems),
     )
-
-
-def _decoded(records: Iterator[Decision], location: str) -> Iterator[Decision]:
-    """The records, with an undecodable (edited) one reported as a store error."""
-    count = 0
-    while True:
-        try:
-            decision = next(records, None)
-        except msgspec.DecodeError as e:
-            raise StoreError(
-                f"decision log {location}: a record after the {count} read cannot be decoded ({e}); run gate decisions verify"
-            ) from None
-        if decision is None:
-            return
-        count += 1
-        yield decision
 
 
 def _age(timestamp: str, now: datetime) -> timedelta | None:

@@ -244,7 +244,7 @@ class AdmissionChecker:
         trust = decision_trust(self._store, digest, self.environment, self._trusted, now, history=DECISIONS_PER_IMAGE)
         entries = []
         for index, check in enumerate(trust.checks):
-            entry = _entry(check, now)
+            entry = _entry(check)
             if index == 0 and check.decision.outcome is Outcome.ALLOW:
                 if check.integrity_problem is None:
                     self._replay_later(check.decision, now, entry)
@@ -353,6 +353,8 @@ class AdmissionChecker:
         # an object whose containers cannot be read is blocked whatever the rules say
         unreadable = tuple(_unreadable(problem) for problem in gate.get("problems") or ())
         violations = unreadable + results.violations
+        if not violations:  # gate.decisions.trust is the authority; the rules only explain (a bundle may lack them)
+            violations = _untrusted(gate.get("images"), self.environment)
         images = tuple(
             {
                 "container": image.get("container"),
@@ -404,7 +406,7 @@ def _unreadable(problem: Any) -> Violation:
     )
 
 
-def _entry(check: DecisionCheck, now: datetime) -> dict[str, Any]:
+def _entry(check: DecisionCheck) -> dict[str, Any]:
     """What the admission rules see of one stored decision (checked by gate.decisions.trust)."""
     decision = check.decision
     artifact = decision.artifact or {}
@@ -424,7 +426,45 @@ def _entry(check: DecisionCheck, now: datetime) -> dict[str, Any]:
         "policy_revision": decision.policy.revision,
         "waivers": [{"id": w.id, "rule": w.rule, "expires": w.expires, "expired": w.id in expired} for w in decision.waivers],
         "replay": None,
+        #: gate.decisions.trust's reasons not to rely on it (age aside: max_decision_age is the rules')
+        "problems": list(check.problems),
     }
+
+
+def _untrusted(images: Any, environment: str) -> tuple[Violation, ...]:
+    """The denies of gate.decisions.trust, whatever the admission rules said: an image not pinned by a
+    valid digest, without a decision, or whose newest decision cannot be relied on is never admitted."""
+    if not isinstance(images, list):
+        return (_distrust("input.gate.images is not a list: the object's images cannot be judged"),)
+    found: list[Violation] = []
+    for image in images:
+        if not isinstance(image, dict):
+            found.append(_distrust("an entry of input.gate.images is not a mapping: it cannot be judged"))
+            continue
+        container, ref, decisions = image.get("container"), image.get("image"), image.get("decisions")
+        if not image.get("pinned") or not isinstance(image.get("digest"), str):
+            found.append(_distrust(f"container {container}: image {ref} is not pinned by a valid sha256 digest"))
+        elif not isinstance(decisions, list) or not decisions:
+            found.append(_distrust(f"container {container}: no gate decision for {image['digest']} in {environment}: "
+                                   "it never passed the gate"))
+        else:
+            problems = decisions[0].get("problems") if isinstance(decisions[0], dict) else None
+            if not isinstance(problems, list):
+                found.append(_distrust(f"container {container}: the trust of its newest decision is unknown"))
+            elif problems:
+                found.append(_distrust(f"container {container}: {'; '.join(str(p) for p in problems)}"))
+    return tuple(found)
+
+
+def _distrust(message: str) -> Violation:
+    return Violation(
+        rule="admission.decisions.untrusted",
+        message=f"{message}: blocked (gate.decisions.trust)",
+        severity=Severity.CRITICAL.value,
+        title="No trusted allow",
+        solution="Deploy only images pinned by digest whose newest gate decision in this environment is a trusted allow",
+        package=ADMISSION_ROOT,
+    )
 
 
 def _violation_entry(v: Violation) -> dict[str, Any]:
