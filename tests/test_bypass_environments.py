@@ -20,12 +20,11 @@ from typing import Any
 
 import pytest
 
-from gate.decisions.events import EventQuery
-from gate.decisions.store import open_store
 from tests.conftest import DATA, DIGEST, ROOT, Run
 from tests.promote.conftest import docker_config, registry  # noqa: F401  (fixtures for the promotions)
 from tests.promote.gitrepo import KUSTOMIZATION, Remote, make_remote
 from tests.promote.servers import Registry, manifest_digest, new_repo, push_image
+from tests.promote.test_promote_cli import events as promotion_events
 
 POLICIES = ROOT / "policies"
 CLEAN = ("trivy/trivy-image-alpine-310.json", "coverage/cobertura-java-cobertura-1.9-maven-example.xml")
@@ -64,14 +63,6 @@ def allow(gate: Callable[..., Run], env: str, image: str = IMAGE) -> dict[str, A
     decision = run.json()
     assert decision["outcome"] == "allow" and decision["environment"] == env
     return decision
-
-
-def promotion_events(decision_id: str) -> list[str]:
-    store = open_store()
-    try:
-        return [e.outcome for e in store.events(EventQuery(decision_id=decision_id, oldest_first=True))]
-    finally:
-        store.close()
 
 
 def gitops(tmp_path: Path, bindings: str | None = BINDINGS, release: str = RELEASE) -> Remote:

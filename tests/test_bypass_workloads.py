@@ -32,16 +32,18 @@ import yaml
 
 from gate import workloads
 from gate.errors import GitOpsError
-from tests.conftest import DATA, ROOT, Run
+from gate.reconcile.admission import AdmissionChecker
+from tests.conftest import ROOT, Run
 from tests.promote.conftest import docker_config, registry  # noqa: F401  (fixtures for the promotion)
 from tests.promote.gitrepo import make_remote
 from tests.promote.servers import Registry, new_repo, push_image
 from tests.reconcile.emulator import EmulatorThread, write_kubeconfig
+from tests.reconcile.test_admission import CLEAN, checker, store  # noqa: F401  (fixtures)
+from tests.reconcile.test_admission import evaluate as evaluate_reports
 
 pytestmark = pytest.mark.server
 
 POLICIES = ROOT / "policies"
-CLEAN = ("trivy/trivy-image-alpine-310.json", "coverage/cobertura-java-cobertura-1.9-maven-example.xml")
 IMAGE = "registry.example.com/shop/web"
 ALLOWED = f"{IMAGE}:1.0@sha256:" + "a1" * 32
 UNEVALUATED = f"{IMAGE}:2.0@sha256:" + "c3" * 32
@@ -130,12 +132,7 @@ def manifests(objects: list[dict[str, Any]]) -> str:
 
 
 def evaluate(gate: Callable[..., Run], image: str) -> dict[str, Any]:
-    argv: list[Any] = ["evaluate", "--policy", POLICIES, "--image", image, "--env", "prod", "--format", "json"]
-    for report in CLEAN:
-        argv += ["--report", f"auto={DATA / report}"]
-    run = gate(*argv)
-    assert run.code == 0, run.err
-    decision = run.json()
+    decision = evaluate_reports(gate, CLEAN, ref=image)
     assert decision["outcome"] == "allow"
     return decision
 
@@ -324,26 +321,21 @@ def test_round_trip_yaml_is_read_like_json() -> None:
     assert [workloads.of(o).problems for o in plain] == [workloads.of(o).problems for o in round_trip]
 
 
-def test_unreadable_containers_block_even_under_rules_that_allow_everything(tmp_path: Path) -> None:
+def test_unreadable_containers_block_even_under_rules_that_allow_everything(
+    tmp_path: Path, checker: Callable[..., AdmissionChecker]
+) -> None:
     """The block on an unreadable container field is gate's, not the policy's: a bundle without the
     unpinned rule still blocks a tag (gate.decisions.trust's backstop), and ``containers: "x"`` as unreadable."""
     import shutil
-
-    from gate.decisions.store import open_store
-    from gate.reconcile.admission import AdmissionChecker
 
     bundle = tmp_path / "policies"
     shutil.copytree(POLICIES, bundle)
     for name in ("images.rego", "images_test.rego"):
         (bundle / "gate" / "admission" / name).unlink()
-    store = open_store()
-    try:
-        checker = AdmissionChecker(bundle, "prod", store)
-        for kind in KINDS:
-            lenient = checker.check(kind.object(kind.name("unpinned"), VARIANTS["unpinned"]))
-            assert [v.rule for v in lenient.violations] == ["admission.decisions.untrusted"], (kind.kind, lenient.reasons)
-            verdict = checker.check(kind.object(kind.name("malformed"), VARIANTS["malformed"]))
-            assert verdict.blocked and [v.rule for v in verdict.violations] == ["admission.workload.unreadable"]
-            assert verdict.reasons[0].startswith(f"{kind.pod_spec_path}.containers must be a list of containers")
-    finally:
-        store.close()
+    lenient_checker = checker(bundle)
+    for kind in KINDS:
+        lenient = lenient_checker.check(kind.object(kind.name("unpinned"), VARIANTS["unpinned"]))
+        assert [v.rule for v in lenient.violations] == ["admission.decisions.untrusted"], (kind.kind, lenient.reasons)
+        verdict = lenient_checker.check(kind.object(kind.name("malformed"), VARIANTS["malformed"]))
+        assert verdict.blocked and [v.rule for v in verdict.violations] == ["admission.workload.unreadable"]
+        assert verdict.reasons[0].startswith(f"{kind.pod_spec_path}.containers must be a list of containers")

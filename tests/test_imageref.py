@@ -8,8 +8,7 @@ import pytest
 
 from gate import imageref
 from gate.errors import UsageError
-
-DIGEST = "sha256:" + "ab" * 32
+from tests.conftest import DIGEST
 
 
 @pytest.mark.parametrize(
@@ -39,6 +38,13 @@ def test_parse(ref: str, registry: str, repository: str, tag: str | None, digest
     "ref", ["", "UPPER/case", "a/b:bad tag", "a/b@sha256:short", "a//b", "host:5000/", "a/b:", "Host.io/app", "a/-b"]
 )
 def test_parse_refuses_malformed(ref: str) -> None:
+    with pytest.raises(UsageError):
+        imageref.parse(ref)
+
+
+@pytest.mark.parametrize("ref", [f"a/b:1\n@{DIGEST}", f"a/b\n:1@{DIGEST}", f"a/b:1@{DIGEST}\n@{DIGEST}"])
+def test_a_line_break_inside_a_reference_is_refused(ref: str) -> None:
+    # ``$`` also matches before a final newline: every part of a reference must match whole
     with pytest.raises(UsageError):
         imageref.parse(ref)
 

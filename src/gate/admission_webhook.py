@@ -159,12 +159,16 @@ def _named(value: Any) -> str:
     """A name from the request as shown in a message: ``?`` when it is not a string, cut when long."""
     if not isinstance(value, str) or not value:
         return "?"
-    return value if len(value) <= 100 else value[:99] + "…"
+    return _clip(value, 100)
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 100 else text[:99] + "…"
+    return _clip(repr(value), 100)
+
+
+def _clip(text: str, width: int) -> str:
+    """``text``, cut to ``width`` characters with an ellipsis when longer."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def review_response(review: Review, verdict: Verdict) -> dict[str, Any]:
@@ -207,7 +211,7 @@ def _warnings(warnings: Sequence[str]) -> list[str]:
     shown = []
     for text in warnings[:MAX_WARNINGS]:
         line = " ".join(text.split())
-        shown.append(line if len(line) <= MAX_WARNING else line[: MAX_WARNING - 1] + "…")
+        shown.append(_clip(line, MAX_WARNING))
     if len(warnings) > MAX_WARNINGS:
         shown.append(f"and {len(warnings) - MAX_WARNINGS} more warnings")
     return shown

@@ -30,6 +30,7 @@ from gate.scanning.registry import ScannerRegistry
 if TYPE_CHECKING:
     from gate.decisions.signing import Signer
 
+
 @dataclass(frozen=True)
 class EvaluationRequest:
     """Everything one evaluation needs."""
@@ -72,7 +73,11 @@ def make_engine(name: str, opa_url: str | None, opa_push: bool = True) -> Policy
     raise UsageError(f"unknown engine {name!r}: use embedded or opa")
 
 
-def load_policy_data(policy_dir: Path, data_files: list[str]) -> tuple[Bundle, dict[str, Any], dict[str, Any]]:
+#: a bundle, its data with every ``--data`` file merged in, and what the files contributed
+PolicyData = tuple[Bundle, dict[str, Any], dict[str, Any]]
+
+
+def load_policy_data(policy_dir: Path, data_files: list[str]) -> PolicyData:
     """The bundle, its data with every ``--data`` file merged in, and what the files contributed."""
     bundle = load_bundle(policy_dir)
     extra: dict[str, Any] = {}
@@ -81,9 +86,16 @@ def load_policy_data(policy_dir: Path, data_files: list[str]) -> tuple[Bundle, d
     return bundle, merge_data(bundle.data, extra), extra
 
 
-def load_policy(policy_dir: Path, data_files: list[str], engine: PolicyEngine) -> LoadedPolicy:
-    """Load the bundle, merge ``--data`` files into its data, check waivers, compile."""
-    bundle, data, extra = load_policy_data(policy_dir, data_files)
+def load_policy(
+    policy_dir: Path,
+    data_files: list[str],
+    engine: PolicyEngine,
+    *,
+    policy_data: PolicyData | None = None,
+) -> LoadedPolicy:
+    """Load the bundle, merge ``--data`` files into its data, check waivers, compile. ``policy_data``:
+    what ``load_policy_data`` already read for them, so the files are not read a second time."""
+    bundle, data, extra = policy_data or load_policy_data(policy_dir, data_files)
     validate_waivers(data)
     engine.load(bundle, data)
     return LoadedPolicy(bundle, data, read_metadata(bundle.policies()), engine, extra)

@@ -24,8 +24,14 @@ import msgspec
 from gate.errors import UsageError
 
 DOCKER_HUB = "docker.io"
+#: the host that serves Docker Hub's registry API
+DOCKER_HUB_API = "registry-1.docker.io"
+#: the host Docker's own config names Docker Hub by (``auths`` keys, ``credHelpers``)
+DOCKER_HUB_INDEX_HOST = "index.docker.io"
+#: the key Docker uses for Docker Hub in config.json ``auths`` and for credential helpers
+DOCKER_HUB_INDEX = f"https://{DOCKER_HUB_INDEX_HOST}/v1/"
 #: other names of Docker Hub's registry
-DOCKER_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_ALIASES = frozenset({DOCKER_HUB_INDEX_HOST, DOCKER_HUB_API})
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -51,6 +57,11 @@ class Reference:
     def name(self) -> str:
         """``registry/repository``, canonical: equal names are the same repository."""
         return f"{self.registry}/{self.repository}"
+
+    @property
+    def daemon_name(self) -> str:
+        """The repository as a Docker daemon names it: Docker Hub's without the registry, any other with it."""
+        return self.repository if self.registry == DOCKER_HUB else self.name
 
     @property
     def reference(self) -> str:
@@ -131,14 +142,14 @@ def parse(ref: str, what: str = "image") -> Reference:
     ref = ref.strip()
     _refuse_credentials(ref, what)
     name, tag, digest = split(ref)
-    if digest is not None and not DIGEST.match(digest):
+    if digest is not None and not DIGEST.fullmatch(digest):
         raise UsageError(f"{what} {ref!r}: digest must be sha256: followed by 64 lowercase hex digits")
-    if tag is not None and not TAG.match(tag):
+    if tag is not None and not TAG.fullmatch(tag):
         raise UsageError(f"{what} {ref!r}: invalid tag {tag!r}")
     registry, repository = split_registry(name)
-    if registry is not None and not REGISTRY.match(registry):
+    if registry is not None and not REGISTRY.fullmatch(registry):
         raise UsageError(f"{what} {ref!r}: invalid registry host {registry!r}")
-    if not REPOSITORY.match(repository):
+    if not REPOSITORY.fullmatch(repository):
         raise UsageError(f"{what} {ref!r}: invalid repository name {repository!r}")
     registry_name, path = canonical(name).split("/", 1)
     return Reference(registry_name, path, tag, digest)

@@ -20,16 +20,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import cast
 
 from gate import rfc3339
 from gate.decisions.interface import DecisionQuery, DecisionStore, StoreError, UndecodableRecord
 from gate.decisions.record import Decision, Outcome, PolicyInfo, Violation, sha256_digest
 from gate.decisions.replay import Flip, ReplayedDecision, ReplayFailure, ReplayReport, input_at
 from gate.errors import GateError
-from gate.evaluation import LoadedPolicy, load_policy, make_engine
+from gate.evaluation import LoadedPolicy, PolicyData, load_policy, make_engine
 from gate.policy.bundle import merge_data
-from gate.policy.embedded import EmbeddedEngine
 from gate.policy.evaluate import evaluate_promotion
 from gate.policy.waivers import validate_waivers
 
@@ -42,14 +40,17 @@ def replay(
     policy_dir: Path | str,
     data_files: list[str] | None = None,
     now: datetime | None = None,
+    *,
+    policy_data: PolicyData | None = None,
 ) -> ReplayReport:
     """Replay every decision matching ``query`` under the bundle at ``policy_dir`` (plus ``data_files``).
 
     ``now`` judges every input at that time instead of the time it was decided (waiver expiry,
-    ``effective_on``). Raises ``PolicyError`` when the bundle cannot be loaded or compiled.
+    ``effective_on``). ``policy_data``: the bundle and data already read (``load_policy_data``), not
+    read again. Raises ``PolicyError`` when the bundle cannot be loaded or compiled.
     """
     engine = make_engine("embedded", None)
-    loaded = load_policy(Path(policy_dir), list(data_files or ()), engine)
+    loaded = load_policy(Path(policy_dir), list(data_files or ()), engine, policy_data=policy_data)
     report = ReplayReport(
         policy=PolicyInfo(
             digest=loaded.bundle.digest,
@@ -94,7 +95,7 @@ class _RecordedData:
         if key != self._current:
             data = merge_data(self._loaded.bundle.data, extra)
             validate_waivers(data)
-            cast(EmbeddedEngine, self._loaded.engine).set_data(data)
+            self._loaded.engine.set_data(data)
             self._current = key
 
 

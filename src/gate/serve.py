@@ -32,6 +32,7 @@ package once without input (regorus resolves functions lazily), not by OPA's typ
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hmac
 import io
@@ -451,10 +452,8 @@ class GateServer(ThreadingHTTPServer):
 def _hang_up(connection: socket.socket) -> None:
     """End both directions of ``connection``, waking a thread blocked reading it. The plain socket's
     shutdown: ``SSLSocket.shutdown`` would drop its TLS state under the thread still using it."""
-    try:
+    with contextlib.suppress(OSError):  # already closed by the client
         socket.socket.shutdown(connection, socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed by the client
 
 
 class _DeadlineReader(io.RawIOBase):

@@ -12,12 +12,11 @@ PostgreSQL 15) through the CLI:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,7 @@ from gate.decisions.interface import StoreError
 from gate.decisions.store import open_store
 from tests.conftest import Run
 from tests.decisions.logcheck import append_five, make_decision, raw
-
-
-def one_line(run: Run) -> str:
-    """The single line a failing command prints on stderr."""
-    lines = run.err.strip().splitlines()
-    assert len(lines) == 1, run.err
-    assert "Traceback" not in run.err
-    return lines[0]
+from tests.decisions.test_signing_verify import one_line
 
 
 @pytest.fixture
@@ -301,8 +293,6 @@ def test_a_full_database_is_a_one_line_store_error(tmp_path: Path) -> None:
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 512 KiB tmpfs (mounting needs root, which the CI container has)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
     mount = tmp_path / f"full-{uuid.uuid4().hex[:8]}"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], check=True)
@@ -338,12 +328,9 @@ def test_gate_evaluate_on_a_full_filesystem_exits_2_with_one_line(
     monkeypatch.setenv("GATE_DECISION_STORE", str(path))
     open_store(str(path)).close()
     filler = full_disk / "filler"
-    with open(filler, "wb", buffering=0) as f:  # fill the filesystem to the last byte
-        try:
-            while True:
-                f.write(b"\0" * 512)
-        except OSError:
-            pass
+    with open(filler, "wb", buffering=0) as f, suppress(OSError):  # fill the filesystem to the last byte
+        while True:
+            f.write(b"\0" * 512)
     run = gate(
         "evaluate", "--report", f"auto={data / 'trivy/trivy-image-alpine-310.json'}",
         "--report", f"auto={data / 'coverage/cobertura-java-cobertura-1.9-maven-example.xml'}",

@@ -9,14 +9,14 @@ the GitOps history still holds the head the log had when each promotion was made
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 
 from gate.decisions.events import EventQuery
 from gate.decisions.store import open_store
 from tests.conftest import Run
+from tests.decisions.logcheck import raw
+from tests.decisions.test_log_integrity import cut_tail
 from tests.promote.gitrepo import trailers
 from tests.promote.servers import Registry
 from tests.promote.test_promote_cli import App, evaluate
@@ -32,13 +32,10 @@ def log_head() -> str | None:
 
 def cut(path: Path, keep_decisions: int, keep_events: int) -> None:
     """Delete the newest records and events and lower SQLite's counters to match, behind gate's back."""
-    with closing(sqlite3.connect(path)) as db:
-        for table, keep in (("decision_rules", keep_decisions), ("decision_waivers", keep_decisions),
-                            ("decisions", keep_decisions), ("event_decisions", keep_events), ("events", keep_events)):
-            db.execute(f"delete from {table} where seq > ?", (keep,))
-        db.execute("update sqlite_sequence set seq = ? where name = 'decisions'", (keep_decisions,))
-        db.execute("update sqlite_sequence set seq = ? where name = 'events'", (keep_events,))
-        db.commit()
+    cut_tail(str(path), keep_decisions)
+    for table in ("event_decisions", "events"):
+        raw(str(path), f"delete from {table} where seq > ?", (keep_events,))
+    raw(str(path), "update sqlite_sequence set seq = ? where name = 'events'", (keep_events,))
 
 
 def test_every_promotion_commit_anchors_the_log_head_and_verify_checks_them(

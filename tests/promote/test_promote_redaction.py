@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import msgspec
@@ -16,25 +16,13 @@ import pytest
 
 from gate.decisions.events import EventQuery
 from gate.decisions.store import open_store
-from tests.conftest import ROOT, Run
-from tests.promote.gitrepo import KUSTOMIZATION, make_remote
+from tests.conftest import Run
 from tests.promote.servers import Registry, new_repo, push_image
+from tests.promote.test_gitops import _Refuse401
+from tests.promote.test_promote_cli import App, evaluate
 
-POLICIES = ROOT / "policies"
-CLEAN = ("trivy/trivy-image-alpine-310.json", "coverage/cobertura-java-cobertura-1.9-maven-example.xml")
 SECRET = "s3cr%40t-pw"  # percent-encoded in the URL: git and libpq may print it decoded
 FORMS = ("s3cr%40t-pw", "s3cr@t-pw", "s3cr")
-
-
-class _Refuse401(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # http.server names it
-        self.send_response(401)
-        self.send_header("WWW-Authenticate", 'Basic realm="gitops"')
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
 
 
 @pytest.fixture
@@ -52,10 +40,9 @@ def refusing_git() -> Iterator[str]:
 
 
 def _allow(gate: Callable[..., Run], data: Path, image: str) -> str:
-    reports = [arg for name in CLEAN for arg in ("--report", f"auto={data / name}")]
-    run = gate("evaluate", *reports, "--policy", POLICIES, "--image", image, "--env", "prod", "--format", "json")
-    assert run.code == 0, run.err
-    return str(run.json()["decision_id"])
+    decision = evaluate(gate, data, image)
+    assert decision["outcome"] == "allow", decision
+    return str(decision["decision_id"])
 
 
 def _stored_events() -> str:
@@ -92,14 +79,11 @@ def test_a_gitops_url_password_is_never_printed_or_stored(
 def test_a_registry_reference_password_is_never_printed_or_stored(
     gate: Callable[..., Run], data: Path, registry: Registry, tmp_path: Path
 ) -> None:
-    staging, release = new_repo("staging"), new_repo("release")
-    image = push_image(registry, staging, "1.0", content=f"redaction {staging}\n".encode())
-    decision_id = _allow(gate, data, f"{registry.host}/{staging}:1.0@{image.digest}")
-    path = "apps/cart/kustomization.yaml"
-    remote = make_remote(tmp_path, {path: KUSTOMIZATION.format(release=f"{registry.host}/{release}")})
-    for target in (f"ci:{SECRET}@{registry.host}/{release}:1.0", f"https://ci:{SECRET}@{registry.host}/{release}:1.0"):
+    app = App(registry, tmp_path)
+    decision_id = _allow(gate, data, app.source)
+    for target in (f"ci:{SECRET}@{app.release_name}:1.0", f"https://ci:{SECRET}@{app.release_name}:1.0"):
         run = gate("promote", "--decision", decision_id, "--target", target,
-                   "--gitops-repo", remote.url, "--gitops-path", path, "--format", "json")
+                   "--gitops-repo", app.remote.url, "--gitops-path", app.path, "--format", "json")
         assert run.code != 0, run.out
         _assert_never_shown(run, *FORMS)
 

@@ -65,13 +65,13 @@ class Output:
         try:
             if self._fd is None:
                 for chunk in chunks:
-                    sys.stdout.buffer.write(chunk.encode() if isinstance(chunk, str) else chunk)
+                    sys.stdout.buffer.write(_bytes(chunk))
                 sys.stdout.flush()
                 return
             with os.fdopen(self._fd, "wb") as f:
                 self._fd = None
                 for chunk in chunks:
-                    f.write(chunk.encode() if isinstance(chunk, str) else chunk)
+                    f.write(_bytes(chunk))
             if self._temp is not None:
                 mask = os.umask(0)
                 os.umask(mask)
@@ -96,6 +96,10 @@ class Output:
         if self._temp is not None:
             self._temp.unlink(missing_ok=True)
             self._temp = None
+
+
+def _bytes(chunk: bytes | str) -> bytes:
+    return chunk.encode() if isinstance(chunk, str) else chunk
 
 
 def _check_stdout() -> None:
@@ -139,7 +143,7 @@ def emit_stream(chunks: Any, output: str | None) -> None:
         return
     try:
         for chunk in chunks:
-            sys.stdout.buffer.write(chunk.encode() if isinstance(chunk, str) else chunk)
+            sys.stdout.buffer.write(_bytes(chunk))
         sys.stdout.flush()
     except BrokenPipeError:  # the reader stopped (| head): not an error of ours
         _silence_stdout()

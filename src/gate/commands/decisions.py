@@ -131,14 +131,16 @@ def cmd_decisions_replay(args: argparse.Namespace) -> ExitCode:
     from gate.decisions.store import open_store
 
     query = _decision_query(args)
+    policy_data = None
     if args.env is not None:  # replaying under a bundle that does not declare the environment decides nothing
-        from gate.environments import declared_environments
+        from gate.environments import require_environment
         from gate.evaluation import load_policy_data
 
-        declared_environments(load_policy_data(Path(args.policy), args.data)[1]).require(args.env)
+        policy_data = load_policy_data(Path(args.policy), args.data)  # read once: replay compiles it
+        require_environment(args.env, policy_data[1])
     store = open_store(create=False)
     try:
-        report = replay(store, query, Path(args.policy), args.data)
+        report = replay(store, query, Path(args.policy), args.data, policy_data=policy_data)
     finally:
         store.close()
     if args.format == "json":
@@ -323,13 +325,12 @@ def cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
 def _anchors(args: argparse.Namespace) -> dict[str, str]:
     """The heads kept outside the log that must still be records of it: --expect-head values, then
     the Gate-Log-Head trailers of the GitOps branch (newest commit first), each with where it came from."""
-    import re
-
     from gate.errors import UsageError
+    from gate.imageref import DIGEST
 
     anchors: dict[str, str] = {}
     for head in args.expect_head:
-        if not re.fullmatch(r"sha256:[0-9a-f]{64}", head):
+        if not DIGEST.fullmatch(head):  # a record hash has the form of an image digest
             raise UsageError(f"--expect-head {head!r}: give a record hash, sha256:<64 hex digits>")
         anchors.setdefault(head, "--expect-head")
     if args.gitops_repo:

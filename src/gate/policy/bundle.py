@@ -119,7 +119,7 @@ def _parse(path: Path, text: str) -> Any:
 
 
 def parse_yaml(text: str, where: str) -> Any:
-    """YAML from a file people write (data, waivers, rule metadata), within the data bounds.
+    """YAML from a data file people write (``--data``, a bundle's data, waivers), within the data bounds.
 
     The event stream is checked first, in one pass and without building anything: nesting depth,
     and the number of values the document expands to once every alias is followed. Only a document

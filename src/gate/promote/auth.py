@@ -29,8 +29,8 @@ from pathlib import Path
 import httpx
 
 from gate.errors import RegistryError
-from gate.imageref import DOCKER_HUB
-from gate.promote.hosts import DOCKER_HUB_INDEX, credential_key
+from gate.imageref import DOCKER_HUB, DOCKER_HUB_INDEX, DOCKER_HUB_INDEX_HOST
+from gate.promote.hosts import credential_key
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _from_auths(auths: object, registry: str, path: Path) -> Credentials | None:
     key = credential_key(registry)
     entry = auths.get(key)
     if entry is None:
-        wanted = "index.docker.io" if registry == DOCKER_HUB else registry
+        wanted = DOCKER_HUB_INDEX_HOST if registry == DOCKER_HUB else registry
         entry = next((v for k, v in auths.items() if _hostname(k) == wanted), None)
     if not isinstance(entry, dict):
         return None
@@ -144,13 +144,13 @@ def run_credential_helper(name: str, server: str) -> Credentials | None:
 
 
 def load_credentials(registry: str) -> Credentials | None:
-    """Credentials for ``registry`` (``host[:port]`` or ``docker.io``) from the Docker config, or None."""
+    """Credentials for ``registry`` (``host[:port]``, or Docker Hub) from the Docker config, or None."""
     path = docker_config_path()
     config = _read_config(path)
     helpers = config.get("credHelpers")
     helper = None
     if isinstance(helpers, dict):
-        helper = helpers.get(registry) or (helpers.get("index.docker.io") if registry == DOCKER_HUB else None)
+        helper = helpers.get(registry) or (helpers.get(DOCKER_HUB_INDEX_HOST) if registry == DOCKER_HUB else None)
     helper = helper or config.get("credsStore")
     if helper:
         found = run_credential_helper(str(helper), credential_key(registry))
@@ -258,7 +258,6 @@ class RegistryAuth(httpx.Auth):
 
 
 __all__ = [
-    "DOCKER_HUB_INDEX",
     "Credentials",
     "RegistryAuth",
     "docker_config_path",

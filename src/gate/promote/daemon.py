@@ -17,7 +17,7 @@ from typing import Any
 
 from gate.errors import RegistryError
 from gate.redact import redact
-from gate.imageref import DOCKER_HUB, Reference, join, require_tag, same_repository, split
+from gate.imageref import Reference, join, require_tag, same_repository, split
 from gate.promote.auth import load_credentials
 from gate.promote.registry import CopyResult, copy_image, resolve_digest
 
@@ -75,8 +75,7 @@ def push_from_daemon(source: str, target: str, expected_digest: str, *, docker_h
     ref = require_tag(target, "target")
     credentials = load_credentials(ref.registry)
     secrets = credentials.secrets if credentials else ()
-    # Docker names Hub images without the docker.io/ prefix; any other registry is part of the name.
-    repository = ref.repository if ref.registry == DOCKER_HUB else ref.name
+    repository = ref.daemon_name
     auth_config = None
     if credentials is not None:
         auth_config = (

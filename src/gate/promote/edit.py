@@ -41,9 +41,9 @@ class EditResult:
 def _check_inputs(image: str, digest: str | None, tag: str | None) -> None:
     """Refuse values that are not an image repository, digest or tag before they reach a file."""
     require_repository(image, "image")
-    if digest is not None and not DIGEST.match(digest):
+    if digest is not None and not DIGEST.fullmatch(digest):
         raise UsageError(f"digest {digest!r}: must be sha256: followed by 64 lowercase hex digits")
-    if tag is not None and not TAG.match(tag):
+    if tag is not None and not TAG.fullmatch(tag):
         raise UsageError(f"tag {tag!r}: not a valid image tag")
     if digest is None and tag is None:
         raise UsageError(f"image {image}: nothing to write (neither digest nor tag given)")

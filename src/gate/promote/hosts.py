@@ -3,8 +3,8 @@
 What a reference *is* (grammar, Docker Hub normalisation) is ``gate.imageref``'s; this module only
 knows how to reach a registry once a reference has been parsed:
 
-- Docker Hub's registry API is served by ``registry-1.docker.io``, and Docker keeps its credentials
-  under ``https://index.docker.io/v1/``;
+- Docker Hub's registry API is served by its own host, and Docker keeps its credentials under its
+  index URL (both named in ``gate.imageref``);
 - loopback registries (``localhost``, ``127.0.0.0/8``, ``[::1]``) speak plain HTTP, as Docker treats
   them; every other registry speaks HTTPS.
 """
@@ -13,12 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from gate.imageref import DOCKER_HUB
-
-#: the host that serves Docker Hub's registry API
-DOCKER_HUB_API = "registry-1.docker.io"
-#: the key Docker uses for Docker Hub in config.json ``auths`` and for credential helpers
-DOCKER_HUB_INDEX = "https://index.docker.io/v1/"
+from gate.imageref import DOCKER_HUB, DOCKER_HUB_API, DOCKER_HUB_INDEX
 
 
 def host_of(registry: str) -> str:

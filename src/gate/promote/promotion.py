@@ -143,7 +143,7 @@ def _carry_out(request: PromotionRequest, store: Any, signer: Any, decision: Dec
             if hold is not None and not request.override_hold:
                 result.reasons = [f"rollback hold: {hold.reason}; promote with --override-hold to re-promote it anyway"]
         if result.reasons:
-            return _record(result, request, store, signer)
+            return _record(result, request, store, signer, known=decision is not None)
         assert decision is not None and source is not None and digest is not None
         result.registry = _registry(request, source, digest)
         if request.gitops is not None:
@@ -152,11 +152,11 @@ def _carry_out(request: PromotionRequest, store: Any, signer: Any, decision: Dec
     except GateError as e:
         result.outcome = "error"
         result.reasons = [e.diagnostics()]
-        _record(result, request, store, signer)
+        _record(result, request, store, signer, known=decision is not None)
         raise
     changed = not result.registry.get("already_present") or result.gitops.get("status") == "committed"
     result.outcome = "dry-run" if request.dry_run else ("done" if changed else "noop")
-    return _record(result, request, store, signer)
+    return _record(result, request, store, signer, known=decision is not None)
 
 
 @contextlib.contextmanager
@@ -304,8 +304,9 @@ def _write_back(request: PromotionRequest, gitops: GitOpsTarget, decision: Decis
     }
 
 
-def _record(result: PromotionResult, request: PromotionRequest, store: Any, signer: Any) -> PromotionResult:
-    """Append the promotion to the decision log (not for a dry run: nothing happened)."""
+def _record(result: PromotionResult, request: PromotionRequest, store: Any, signer: Any, *, known: bool) -> PromotionResult:
+    """Append the promotion to the decision log (not for a dry run: nothing happened); ``known``: the
+    log holds the decision (``store.get`` found it)."""
     if request.dry_run:
         return result
     from gate.context import ci_context
@@ -319,8 +320,8 @@ def _record(result: PromotionResult, request: PromotionRequest, store: Any, sign
             details["commit"] = result.gitops["commit"]
     # An event names only decisions of the log (verify fails an event naming a missing one, which is
     # what a cut tail leaves); a refusal of an id the log never held keeps the id in its details.
-    named = tuple(store.known_decisions((result.decision_id,)))
-    if not named:
+    named = (result.decision_id,) if known else ()
+    if not known:
         details["unknown_decision_id"] = result.decision_id
     event = new_event(
         PROMOTION, result.outcome, result.environment or "",

@@ -226,7 +226,7 @@ class _Copier:
         if media_type in INDEX_TYPES:
             for child in manifest.get("manifests") or []:
                 child_digest = str(child.get("digest", ""))
-                if not DIGEST.match(child_digest):
+                if not DIGEST.fullmatch(child_digest):
                     raise RegistryError(f"{self.source.label}: index {digest} names a manifest {child_digest!r}")
                 if self.target.manifest_digest(child_digest) == child_digest:
                     self.operations.append(f"manifest {child_digest} already present")
@@ -245,7 +245,7 @@ class _Copier:
         """HEAD on target, else mount (same registry), else stream from source."""
         digest = str(descriptor.get("digest", ""))
         size = descriptor.get("size") if isinstance(descriptor.get("size"), int) else None
-        if not DIGEST.match(digest):
+        if not DIGEST.fullmatch(digest):
             raise RegistryError(f"{self.source.label}: a manifest names a blob without a sha256 digest ({digest!r})")
         if digest in self._done_blobs:
             return

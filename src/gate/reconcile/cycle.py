@@ -28,7 +28,8 @@ from gate.decisions.events import SYNC, new_event
 from gate.decisions.record import canonical_json
 from gate.errors import GateError, UsageError
 from gate.reconcile.kube import ROLLOUT_KINDS
-from gate.reconcile.render import api_group, apply_order, object_key, render
+from gate.reconcile.render import apply_order, object_key, render
+from gate.workloads import api_group
 
 if TYPE_CHECKING:
     from gate.reconcile.admission import AdmissionChecker, Verdict

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from gate.errors import ReconcileError
+from gate.workloads import api_group
 
 logger = logging.getLogger(__name__)
 
@@ -255,11 +256,6 @@ def apply_order(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """``objects`` sorted into a safe apply order; objects of equal rank keep their order."""
     unknown = len(_ORDER)
     return sorted(objects, key=lambda o: _RANK.get(str(o.get("kind", "")), unknown))
-
-
-def api_group(api_version: str) -> str:
-    """The API group of an apiVersion: ``apps/v1`` -> ``apps``, ``v1`` -> ``""`` (core)."""
-    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
 
 
 def object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:

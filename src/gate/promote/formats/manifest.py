@@ -34,8 +34,10 @@ def _objects(doc: Any) -> Iterator[Any]:
 def is_workload(doc: Any) -> bool:
     """Whether a document is (or lists) an object that runs containers (or has container fields gate cannot read)."""
     for obj in _objects(doc):
+        if workloads.pod_spec_at(obj.get("apiVersion"), obj.get("kind")):
+            return True  # a known kind: no need to walk it
         workload = workloads.of(obj)
-        if workloads.pod_spec_at(obj.get("apiVersion"), obj.get("kind")) or workload.containers or workload.problems:
+        if workload.containers or workload.problems:
             return True
     return False
 
