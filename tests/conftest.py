@@ -60,6 +60,14 @@ def signing_env(
     monkeypatch.delenv("GATE_TRUSTED_KEYS", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty cache folder (gate.policy.cache), never the user's."""
+    path = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """A throwaway PostgreSQL 15 cluster for the whole session (tests/pg.py); yields its base URL

@@ -6,7 +6,6 @@ secret ``Match`` and ``Code`` fields, which therefore never enter memory, let al
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import Any
 
 import msgspec
@@ -154,9 +153,12 @@ def _vulnerability(result: Result, v: Vulnerability) -> Finding:
     where = f"{v.PkgName} {v.InstalledVersion or ''}".strip()
     fix = f"fixed in {fixed}" if fixed else "no fixed version"
     raw: dict[str, Any] = {"Target": result.Target}
-    for key in ("Status", "SeveritySource", "CweIDs"):
-        if (value := getattr(v, key)) is not None:
-            raw[key] = value
+    if v.Status is not None:
+        raw["Status"] = v.Status
+    if v.SeveritySource is not None:
+        raw["SeveritySource"] = v.SeveritySource
+    if v.CweIDs is not None:
+        raw["CweIDs"] = v.CweIDs
     if v.Layer is not None and v.Layer.Digest:
         raw["Layer"] = {"Digest": v.Layer.Digest}
     return Finding(
@@ -196,7 +198,13 @@ def _cvss(v: Vulnerability) -> float | None:
 def _references(primary: str | None, others: list[str] | None) -> tuple[str, ...]:
     refs = [primary] if primary else []
     if others:
-        refs.extend(islice((r for r in others if r != primary), MAX_REFERENCES))
+        # a plain loop: this runs once per finding, and a generator and islice cost more than the work
+        wanted = len(refs) + MAX_REFERENCES
+        for ref in others:
+            if ref != primary:
+                refs.append(ref)
+                if len(refs) == wanted:
+                    break
     return tuple(refs)
 
 

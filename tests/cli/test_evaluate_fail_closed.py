@@ -474,3 +474,19 @@ def test_output_file_is_written_whole_after_the_decision(gate: Callable[..., Run
     assert run.code == 0, run.err
     assert json.loads(target.read_text())["outcome"] == "allow"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".decision.json")] == []  # no temporary left
+
+
+def test_a_bundle_remembered_as_checked_is_checked_again_once_edited(
+    gate: Callable[..., Run], data: Path, tmp_path: Path, user_cache: Path
+) -> None:
+    """Issue 11: the builtins check's pass is kept in the cache folder between runs (rule metadata never
+    is); a kept pass never lets an edited bundle through, and the kept run gives the same decision."""
+    policy = bundle(tmp_path, ("vulns.rego", DENY_CRITICAL))
+    first = evaluate(gate, data, policy, "--format", "json")
+    kept = [p for p in (user_cache / "gate" / "policy").rglob("*") if p.is_file()]
+    assert first.code == 1 and len(kept) == 1 and kept[0].parent.name.startswith("builtins-")
+    again = evaluate(gate, data, policy, "--format", "json")
+    assert again.code == 1 and again.json()["violations"] == first.json()["violations"]
+    (policy / "remote.rego").write_text(HTTP_SEND)
+    line = one_error_line(evaluate(gate, data, policy))
+    assert f"{policy / 'remote.rego'}:6: calls http.send, which the embedded engine does not support" in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import sqlite3
 from contextlib import closing
 from typing import Any
@@ -32,7 +34,8 @@ def make_decision(
     findings: tuple[dict[str, Any], ...] = (),
     padding: int = 0,
 ) -> Decision:
-    """A decision as ``gate evaluate`` would build it; ``padding`` bytes of input make a bigger record."""
+    """A decision as ``gate evaluate`` would build it; ``padding`` bytes of input make a bigger record
+    (random hex: the log compresses input documents, and a run of one letter would shrink to nothing)."""
     policy_input: dict[str, Any] = {
         "artifact": {"image": image, "digest": digest},
         "environment": environment,
@@ -40,7 +43,7 @@ def make_decision(
         "metrics": {},
     }
     if padding:
-        policy_input["padding"] = "x" * padding
+        policy_input["padding"] = os.urandom(padding // 2 + 1).hex()[:padding]
     return Decision(
         decision_id=new_decision_id(),
         timestamp=timestamp,
@@ -121,10 +124,21 @@ def raw(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...
 
 
 def assert_index_rows(url: str, entries: list[ChainEntry]) -> None:
-    """The rule and waiver index rows are exactly those of the stored records: no orphans, none missing."""
+    """The rule, waiver and document index rows are exactly those of the records (in full form, read
+    back with their documents): no orphans, none missing."""
+    from gate.decisions.documents import references
+    from gate.decisions.store import open_store
+
+    store = open_store(url)
+    try:
+        full = [(e.seq, store.get(e.decision.decision_id)) for e in entries]
+    finally:
+        store.close()
     rules = sorted(raw(url, "select seq, rule from decision_rules"))
     waivers = sorted(raw(url, "select seq, waiver_id, rule, expires from decision_waivers"))
-    expected_rules = sorted((e.seq, r) for e in entries for r in index_rows(e.decision).rules)
-    expected_waivers = sorted((e.seq, *w) for e in entries for w in index_rows(e.decision).waivers)
+    expected_rules = sorted((seq, r) for seq, d in full if d for r in index_rows(d).rules)
+    expected_waivers = sorted((seq, *w) for seq, d in full if d for w in index_rows(d).waivers)
     assert rules == expected_rules
     assert waivers == expected_waivers
+    documents = sorted(raw(url, "select seq, digest from decision_documents"))
+    assert documents == sorted((e.seq, digest) for e in entries for digest in references(e.decision))

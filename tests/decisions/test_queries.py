@@ -20,6 +20,7 @@ import pytest
 from gate import __version__ as GATE_VERSION
 from gate import rfc3339
 from gate.decisions.record import Decision, Outcome, record_hash, sha256_digest
+from gate.decisions.interface import DecisionQuery
 from gate.decisions.store import open_store
 from gate.decisions.timefilter import parse_time
 from gate.errors import UsageError
@@ -101,10 +102,10 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, signing_key: tuple[Path, 
             assert code == {"error": 2}.get(name, code) and code in (0, 1, 2), (name, code)
             log = open_store(str(store))
             try:
-                [entry] = list(log.chain())
+                [stored] = list(log.query(DecisionQuery()))  # the full form: input and data whole
             finally:
                 log.close()
-            decision = msgspec.structs.replace(entry.decision, timestamp=rfc3339.format(now - age))
+            decision = msgspec.structs.replace(stored, timestamp=rfc3339.format(now - age))
             if name == "old":
                 # expired an hour ago, written with an offset that sorts after "now" as text
                 plus5 = (now - timedelta(hours=1)).astimezone(timezone(timedelta(hours=5)))
@@ -173,6 +174,29 @@ def test_list_is_newest_first_and_each_filter_selects(gate: Callable[..., Run], 
     assert listed(gate, log, "--limit", "0") == []
     assert listed(gate, log, "--env", "prod", "--outcome", "allow", "--waived", "--since", "30d") == ["soon", "waived"]
     assert listed(gate, log, "--env", "nowhere") == []
+
+
+def test_finding_selects_every_decision_whose_input_holds_it_in_any_case(
+    gate: Callable[..., Run], log: dict[str, Decision]
+) -> None:
+    # Spring4Shell: denied once, waived three times (W-OLD, W-0042, W-SOON)
+    for spelling in ("CVE-2022-22965", "cve-2022-22965", "Cve-2022-22965"):
+        assert listed(gate, log, "--finding", spelling) == ["soon", "waived", "deny_cve", "old"]
+        assert listed(gate, log, "--rule", spelling) == ["deny_cve"]  # --rule: only where a deny reason names it
+    assert listed(gate, log, "--finding", "cve-2022-22965", "--waived") == ["soon", "waived", "old"]  # only waived
+    assert listed(gate, log, "--finding", "CVE-2022-22965", "--env", "prod", "--limit", "2") == ["soon", "waived"]
+    # alpine's medium CVE: below staging's threshold, never a violation; also in the error decision's input
+    assert listed(gate, log, "--finding", "cve-2019-1549") == ["error", "staging"]
+    assert listed(gate, log, "--rule", "CVE-2019-1549") == []
+    # a policy rule id is not a finding; a finding's own id (its fingerprint) is, in any case
+    assert listed(gate, log, "--finding", "vulnerabilities.severity") == []
+    fingerprint = log["juice"].input["findings"][0]["id"]
+    assert listed(gate, log, "--finding", fingerprint.upper()) == ["juice"]
+    assert listed(gate, log, "--finding", "CVE-1999-0001") == []
+    # the other commands taking the filters
+    assert gate("decisions", "stats", "--finding", "cve-2022-22965", "--format", "json").json()["total"] == 4
+    exported = gate("decisions", "export", "--finding", "CVE-2019-1549").out.splitlines()
+    assert [json.loads(line)["decision_id"] for line in exported] == [log["staging"].decision_id, log["error"].decision_id]
 
 
 def test_waiver_expired_compares_times_not_text(gate: Callable[..., Run], log: dict[str, Decision]) -> None:
@@ -245,15 +269,16 @@ def test_list_text_is_a_table_newest_first(gate: Callable[..., Run], log: dict[s
     assert gate("decisions", "list", "--env", "nowhere").out == "No decisions match.\n"
 
 
-def test_list_json_is_one_document_of_records_without_input(gate: Callable[..., Run], log: dict[str, Decision]) -> None:
+def test_list_json_is_one_document_of_stored_records_that_verify(gate: Callable[..., Run], log: dict[str, Decision]) -> None:
     run = gate("decisions", "list", "--format", "json")
     document = run.json()
     assert list(document) == ["decisions"] and len(document["decisions"]) == 7
     for entry in document["decisions"]:
-        assert "input" not in entry and entry["input_digest"].startswith("sha256:")
-        # the record hash does not cover the input, so an entry still verifies on its own
-        decision = msgspec.convert({**entry, "input": {}}, Decision)
-        assert record_hash(decision) == entry["hash"]
+        # the stored form: the findings are a document named by its digest, not repeated in the listing
+        assert "findings" not in entry.get("input", {}) and entry["input_parts"]["findings"].startswith("sha256:")
+        assert entry["input_digest"].startswith("sha256:")
+        # and the record hash covers the stored form as it is, so an entry verifies on its own
+        assert record_hash(msgspec.convert(entry, Decision)) == entry["hash"]
     first = document["decisions"][0]
     assert first["decision_id"] == log["error"].decision_id and first["outcome"] == "error"
     assert gate("decisions", "list", "--format", "json", "--env", "nowhere").json() == {"decisions": []}
@@ -489,12 +514,15 @@ def test_a_decision_made_now_is_found(gate: Callable[..., Run], store_url: str) 
 
 
 def audit_commands() -> Iterator[list[str]]:
-    """Every `gate ...` command line in the sh blocks of docs/audit.md."""
+    """Every `gate ...` command line in the sh blocks of docs/audit.md (up to a pipe or a comment)."""
     text = (ROOT / "docs" / "audit.md").read_text()
     for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
         for line in block.replace("\\\n", " ").splitlines():
             if line.strip().startswith("gate "):
-                yield shlex.split(line.strip())[1:]
+                lexer = shlex.shlex(line.strip(), posix=True, punctuation_chars="|")
+                lexer.whitespace_split, lexer.commenters = True, "#"
+                words = list(lexer)
+                yield words[1 : words.index("|") if "|" in words else len(words)]
 
 
 def test_every_command_in_the_audit_guide_runs(
@@ -509,21 +537,26 @@ def test_every_command_in_the_audit_guide_runs(
     seen = set()
     for argv in commands:
         build_parser().parse_args(argv)  # parses (a usage error would SystemExit)
+        if argv[0] == "reconcile":  # run end to end in tests/reconcile/test_audit_plan.py
+            assert "--plan" in argv, argv  # the guide only ever judges: an auditor changes no cluster
+            seen.add("reconcile")
+            continue
         assert argv[0] == "decisions", argv
         seen.add(argv[1])
         if argv[1] == "show":  # the guide's example id is not in this log
             argv = ["decisions", "show", log["waived"].decision_id, *argv[3:]]
         if argv[1] == "events" and "--decision" in argv:
             argv[argv.index("--decision") + 1] = log["waived"].decision_id
-        if "--expect-head" in argv:  # the guide's head is not this log's
-            argv[argv.index("--expect-head") + 1] = head
+        for anchor in ("--expect-head", "--since-head"):
+            if anchor in argv:  # the guide's head is not this log's
+                argv[argv.index(anchor) + 1] = head
         if "--gitops-repo" in argv:  # a real repository whose history anchors this log's head
             argv[argv.index("--gitops-repo") + 1] = _anchoring_repo(tmp_path, head)
             seen.add("--gitops-repo")
         run = gate(*argv)
         assert run.code == 0, (argv, run.err)
         assert "no Gate-Log-Head" not in run.err  # the anchor was read, and found in the chain
-    assert seen >= {"list", "show", "export", "stats", "verify", "events", "--gitops-repo"}
+    assert seen >= {"list", "show", "export", "stats", "verify", "events", "--gitops-repo", "reconcile"}
 
 
 def _anchoring_repo(root: Path, head: str) -> str:

@@ -263,6 +263,66 @@ def test_a_record_that_fails_to_evaluate_is_reported_and_the_run_goes_on(
     assert only_staging.code == 2 and "none of the 1 decision(s) could be replayed" in only_staging.err
 
 
+#: Loops long on the spring4shell report's record only (9 million elements: many seconds in regorus).
+RUNAWAY_ON_SPRING4SHELL = """
+package gate.promotion.runaway
+
+import rego.v1
+
+deny contains "never" if {
+	some f in input.findings
+	f.rule == "CVE-2022-22965"
+	count([x | some i in numbers.range(1, 3000); some j in numbers.range(1, 3000); x := i * j]) < 0
+}
+"""
+
+
+def test_a_runaway_record_times_out_alone_and_the_others_are_replayed(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time limit holds per record, in the middle of a batch: the runaway record is an error, the
+    records before and after it (same batch, both children) are replayed as without it."""
+    monkeypatch.setenv("GATE_POLICY_TIMEOUT", "1")
+    candidate = bundle(tmp_path, {"min_line_coverage": 0.7}, runaway=RUNAWAY_ON_SPRING4SHELL)
+    report = replay_json(gate, candidate)
+    assert report["replayed"] == 4 and report["errors"] == 1
+    [failure] = report["failures"]
+    assert failure["decision_id"] == log["critical"]["decision_id"]
+    assert failure["error"] == "policy evaluation timed out after 1 s (GATE_POLICY_TIMEOUT)"
+    assert flipped(report, "deny→allow") == [log["middling"]["decision_id"]]
+    assert report["unchanged"] == 2 and report["allow_to_deny"] == 0
+
+    run = replay(gate, candidate)
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[0] == "4 decisions replayed: 0 allow→deny, 1 deny→allow, 2 unchanged, 1 errors"
+    assert "Could not replay (1):" in run.out and "timed out after 1 s (GATE_POLICY_TIMEOUT)" in run.out
+
+
+def test_records_decided_with_other_data_are_judged_each_with_its_own_across_batches(
+    gate: Callable[..., Run], data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records are judged in batches, one engine run per set of recorded data: interleaved records with
+    and without a waiver, over several batches, each keep their own data (a mix-up flips them)."""
+    monkeypatch.setattr("gate.replay.BATCH_RECORDS", 2)
+    expires = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(
+        "waivers:\n  - id: W-1\n    rule: CVE-2022-22965\n    reason: not reachable\n"
+        f"    approved_by: secops@example.com\n    expires: {expires}\n"
+    )
+    outcomes = []
+    for waived in (False, True, True, False, True):
+        decision = evaluate(gate, data, ONE_CRITICAL, "prod", *(("--data", waivers) if waived else ()))
+        outcomes.append(decision["outcome"])
+    assert outcomes == ["deny", "allow", "allow", "deny", "allow"]
+    report = replay_json(gate, POLICIES)
+    assert report["replayed"] == 5 and report["unchanged"] == 5 and report["flips"] == [] and report["errors"] == 0
+    assert report["reasons_changed"] == 0
+    # today's --data for every record instead: the waiver applies to all of them
+    everyone_waived = replay_json(gate, POLICIES, "--data", waivers)
+    assert everyone_waived["deny_to_allow"] == 2 and everyone_waived["unchanged"] == 3
+
+
 def test_stored_error_decisions_are_replayed_too(gate: Callable[..., Run], data: Path, tmp_path: Path) -> None:
     broken = bundle(tmp_path, broken="package gate.promotion.broken\n\ndeny contains x if {\n")
     args: list[Any] = []
@@ -307,6 +367,51 @@ def test_a_record_that_cannot_be_read_stops_the_run(
     run = replay(gate, POLICIES)
     assert run.code == 2
     assert "cannot be read" in run.err and "gate decisions verify" in run.err and "Traceback" not in run.err
+
+
+def test_a_record_that_cannot_be_read_mid_run_leaves_no_evaluator_behind(
+    gate: Callable[..., Run], log: dict[str, dict[str, Any]], store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One record per batch: batches are judged while the next is read, so the unreadable record is met
+    with a batch still being judged; the run stops (exit 2) and that batch's children are killed."""
+    monkeypatch.setattr("gate.replay.BATCH_RECORDS", 1)
+    assert replay_json(gate, POLICIES)["unchanged"] == 4  # one batch per record, each judged
+    sql = "update decisions set record = 'not a record' where decision_id = '%s'" % log["clean"]["decision_id"]
+    if store_url.startswith("sqlite://"):
+        import sqlite3
+
+        with sqlite3.connect(store_url.removeprefix("sqlite://")) as db:
+            db.execute(sql)
+    else:
+        import psycopg
+
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute(sql)
+    before = _forked_children()
+    run = replay(gate, POLICIES)
+    assert run.code == 2 and "cannot be read" in run.err
+    assert _forked_children() == before
+
+
+def _forked_children() -> set[int]:
+    """This process's children named as it is, running or not yet reaped (forked evaluators; not a
+    PostgreSQL server)."""
+    import os
+
+    def name_and_parent(stat: str) -> tuple[str, int]:
+        name, rest = stat.split(" (", 1)[1].rsplit(")", 1)
+        return name, int(rest.split()[1])
+
+    me = name_and_parent(Path("/proc/self/stat").read_text())[0]
+    children = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            name, ppid = name_and_parent((entry / "stat").read_text()) if entry.name.isdigit() else ("", 0)
+        except (OSError, ValueError, IndexError):  # ended meanwhile
+            continue
+        if ppid == os.getpid() and name == me:
+            children.add(int(entry.name))
+    return children
 
 
 # --- nothing written --------------------------------------------------------------------------

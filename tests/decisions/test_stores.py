@@ -12,8 +12,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from gate.decisions.documents import stored_form
 from gate.decisions.record import Decision, record_hash
 from gate.decisions.interface import DecisionQuery, StoreError
+from gate.decisions.sql import record_json
 from gate.decisions.store import open_store
 from tests.conftest import DIGEST, ROOT, Run
 from tests.decisions.logcheck import (
@@ -123,10 +125,10 @@ def test_append_sets_chain_fields_and_get_returns_the_record(store_url: str) -> 
         assert store.get("no-such-id") is None
     finally:
         store.close()
-    # the record column holds exactly the JSON msgspec wrote (text on PostgreSQL, not jsonb)
+    # the record column holds exactly the JSON gate wrote of the stored form (text on PostgreSQL, not jsonb)
     (stored,) = raw(store_url, "select record from decisions where decision_id = ?", (second.decision_id,))
     text = stored[0].decode() if isinstance(stored[0], bytes) else stored[0]
-    assert text == msgspec.json.encode(second).decode()
+    assert text == record_json(stored_form(second)).decode()
 
 
 class StandInSigner:
@@ -151,7 +153,7 @@ def test_append_signs_the_hash_which_covers_the_key_id(store_url: str) -> None:
         assert signer.signed == [first.hash, second.hash]
         assert (second.signing_key, second.signature) == (signer.key_id, f"sig({second.hash})")
         assert second.prev_hash == first.hash and second.hash == record_hash(second)
-        assert [e.decision for e in assert_one_chain(store, expected=2)] == [first, second]
+        assert [e.decision for e in assert_one_chain(store, expected=2)] == [stored_form(first), stored_form(second)]
     finally:
         store.close()
 
@@ -190,7 +192,7 @@ def test_chain_is_in_append_order_with_prev_hash_links(store_url: str) -> None:
     store = open_store(store_url)
     try:
         entries = assert_one_chain(store, expected=5)
-        assert [e.decision for e in entries] == stored
+        assert [e.decision for e in entries] == [stored_form(d) for d in stored]
         assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     finally:
         store.close()
@@ -221,7 +223,7 @@ def test_reopening_a_log_keeps_it_and_records_the_schema_version(store_url: str)
     for _ in range(2):
         store = open_store(store_url)
         try:
-            assert [e.decision for e in store.chain()] == stored
+            assert [e.decision for e in store.chain()] == [stored_form(d) for d in stored]
         finally:
             store.close()
     module = postgres if store_url.startswith("postgresql://") else sqlite

@@ -67,3 +67,46 @@ def test_functions_of_the_bundle_in_every_spelling_are_not_builtins(tmp_path: Pa
 def test_the_shipped_library_and_its_tests_load(tmp_path: Path) -> None:
     bundle = load_bundle(ROOT / "policies")
     EmbeddedEngine().add_sources(bundle, bundle.policies(include_tests=True))
+
+
+def test_a_passed_check_is_remembered_and_an_edited_bundle_is_checked_again(
+    tmp_path: Path, user_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check's pass is kept in the cache folder (issue 11: the walk costs ~45 ms per evaluate); the
+    same modules skip the walk, and an edit that adds an unsupported call is refused all the same."""
+    import gate.policy.builtins
+
+    walks: list[str] = []
+    walk = gate.policy.builtins.unsupported_calls
+    monkeypatch.setattr(gate.policy.builtins, "unsupported_calls", lambda ast, b: walks.append("walk") or walk(ast, b))
+    ok = "package gate.promotion.x\n\nimport rego.v1\n\ndeny contains \"no\" if input.x == 1\n"
+    bundle_dir = tmp_path / "bundle"
+    load(bundle_dir, {"x.rego": ok})
+    load(bundle_dir, {"x.rego": ok})
+    assert walks == ["walk"]
+    assert list((user_cache / "gate" / "policy").rglob("*"))  # the pass is on disk, for the next process
+    with pytest.raises(PolicyError, match="calls http.send"):
+        load(bundle_dir, {"x.rego": ok.replace("input.x == 1", 'http.send({"method": "get", "url": "u"})')})
+    assert walks == ["walk", "walk"]
+
+
+def test_the_remembered_pass_is_per_engine_version_and_module_path() -> None:
+    from gate.policy.cache import cache_key
+
+    sources = [("/b/x.rego", "package x")]
+    key = cache_key("builtins", "regorus 0.13.0", sources)
+    assert key == cache_key("builtins", "regorus 0.13.0", list(sources))
+    assert key != cache_key("builtins", "regorus 0.14.0", sources)
+    assert key != cache_key("builtins", "regorus 0.13.0", [("/c/x.rego", "package x")])
+    assert key != cache_key("builtins", "regorus 0.13.0", [("/b/x.rego", "package y")])
+    # the boundary between path and text is part of the key
+    assert cache_key("k", "v", [("ab", "c")]) != cache_key("k", "v", [("a", "bc")])
+
+
+def test_an_unwritable_cache_folder_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    load(tmp_path / "bundle", {"x.rego": "package gate.promotion.x\n\nimport rego.v1\n\ndeny contains \"no\" if false\n"})
+    with pytest.raises(PolicyError, match="calls http.send"):
+        load(tmp_path / "bad", {"x.rego": 'package gate.promotion.x\n\nimport rego.v1\n\ndeny contains "no" if http.send({})\n'})

@@ -340,3 +340,17 @@ def test_shipped_policies_give_identical_documents_on_both_engines(
             answer = opa.evaluate("gate.promotion", document)
             assert answer, "data.gate.promotion is undefined"
             assert answer == local.evaluate("gate.promotion", document)
+
+
+def test_evaluate_each_answers_a_failing_input_with_its_error(server: GateServer, tmp_path: Path) -> None:
+    """As on the embedded engine: an input the policy fails on gets its PolicyError, the others their documents."""
+    (tmp_path / "each.rego").write_text("package each\n\nimport rego.v1\n\nnumber := to_number(input.text)\n")
+    bundle = load_bundle(tmp_path)
+    inputs = [{"text": "7"}, {"text": "seven"}, {"text": "8"}]
+    for engine in (OpaEngine(server.url), EmbeddedEngine()):
+        engine.load(bundle, {})
+        first, failed, last = engine.evaluate_each("each", inputs)
+        assert (first, last) == ({"number": 7}, {"number": 8})
+        assert isinstance(failed, PolicyError), engine.name
+        with pytest.raises(PolicyError):
+            engine.evaluate_many("each", inputs)

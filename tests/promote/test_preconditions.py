@@ -110,6 +110,28 @@ def test_a_forged_record_is_refused(gate: Callable[..., Run], decision_store: Pa
     assert "does not hash to its recorded hash: the record was altered" in run.out
 
 
+@pytest.mark.parametrize("tamper", ["edited", "deleted"])
+def test_a_tampered_input_document_is_refused(gate: Callable[..., Run], decision_store: Path, tamper: str) -> None:
+    """The findings the decision was made on live in a document the record names by digest."""
+    import sqlite3
+
+    from gate.decisions.documents import compress
+
+    decision = _append(make_decision(timestamp=_now_minus(timedelta(minutes=1)), findings=({"id": "f1", "rule": "CVE-1"},)))
+    assert decision.input_parts is not None
+    findings = decision.input_parts["findings"]
+    with sqlite3.connect(decision_store) as db:
+        if tamper == "edited":  # the finding that was there is gone
+            db.execute("update documents set body = ? where digest = ?", (compress(b"[]"), findings))
+        else:
+            db.execute("delete from documents where digest = ?", (findings,))
+    run = _promote(gate, decision.decision_id)
+    # reads re-hash every document: the decision cannot be read, and nothing is promoted
+    assert run.code == 2 and "Traceback" not in run.err, run.err
+    problem = "edited: its contents hash to" if tamper == "edited" else "is missing: run gate decisions verify"
+    assert f"document {findings} {problem}" in run.err, run.err
+
+
 def test_an_unsigned_decision_is_refused() -> None:
     store = open_store()
     try:

@@ -257,16 +257,20 @@ def test_an_edited_record_blocks(gate: Callable[..., Run], checker: Callable[...
 def test_an_edited_input_blocks_and_is_not_replayed(
     gate: Callable[..., Run], checker: Callable[..., AdmissionChecker], decision_store: Path
 ) -> None:
-    evaluate(gate, CLEAN)
-    with sqlite3.connect(decision_store) as db:  # the record's hash does not cover the input: its digest does
-        [(record,)] = db.execute("select record from decisions").fetchall()
-        edited = json.loads(record)
-        edited["input"]["metrics"]["coverage"]["line_rate"] = 0.99
-        db.execute("update decisions set record = ?", (json.dumps(edited).encode(),))
+    from gate.decisions.documents import compress, decompress
+
+    decision = evaluate(gate, CLEAN)
+    findings = decision["input_parts"]["findings"]
+    with sqlite3.connect(decision_store) as db:  # the input's findings are a document the record names by digest
+        [(body,)] = db.execute("select body from documents where digest = ?", (findings,)).fetchall()
+        edited = [f | {"severity": "low"} for f in json.loads(decompress(body))]
+        db.execute("update documents set body = ? where digest = ?", (compress(json.dumps(edited).encode()), findings))
+    # reads re-hash every document: the decision cannot be read, so this image is blocked and not replayed,
+    # while the check goes on for the other images
     verdict = checker().check(deployment(("web", REF)))
-    assert rules(verdict) == {"admission.decisions.signature", "admission.replay.error"}
-    assert any("cannot be trusted: input edited: it no longer hashes to its input_digest" in r for r in verdict.reasons)
-    assert any(r.endswith("its stored input no longer hashes to its input_digest: not replayed") for r in verdict.reasons)
+    assert verdict.blocked and "admission.decisions.untrusted" in rules(verdict)
+    assert any(f"document {findings} edited: its contents hash to" in r for r in verdict.reasons), verdict.reasons
+    assert not {"admission.replay.denied", "admission.replay.error"} & rules(verdict)  # never evaluated
 
 
 def test_a_waiver_that_expired_since_blocks(gate: Callable[..., Run], checker: Callable[..., AdmissionChecker], tmp_path: Path) -> None:
@@ -343,6 +347,29 @@ def test_a_replay_that_fails_blocks(gate: Callable[..., Run], checker: Callable[
     assert rules(verdict) == {"admission.replay.error"}
     assert "could not be re-checked under today's policy: policy evaluation failed:" in verdict.reasons[0]
     assert "could not parse string as number" in verdict.reasons[0]
+
+
+def test_a_replay_that_times_out_blocks_its_object_and_the_others_are_judged(
+    gate: Callable[..., Run], checker: Callable[..., AdmissionChecker], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time limit holds per replay: the object whose decision's replay loops is blocked (an error
+    replay), the other object of the same batch is judged as usual."""
+    evaluate(gate, CLEAN)
+    other_ref = f"registry.example.com/shop/api:2.0@{OTHER_DIGEST}"
+    waived = evaluate(gate, ONE_CRITICAL, "--data", waivers_file(tmp_path, datetime.now(UTC) + timedelta(days=30)), ref=other_ref)
+    assert waived["outcome"] == "allow"
+    bundle = tmp_path / "policies"
+    shutil.copytree(POLICIES, bundle)
+    (bundle / "gate" / "promotion" / "runaway.rego").write_text(  # loops on the spring4shell report only
+        "package gate.promotion.runaway\n\nimport rego.v1\n\ndeny contains \"never\" if {\n"
+        "\tsome f in input.findings\n\tf.rule == \"CVE-2022-22965\"\n"
+        "\tcount([x | some i in numbers.range(1, 3000); some j in numbers.range(1, 3000); x := i * j]) < 0\n}\n"
+    )
+    monkeypatch.setenv("GATE_POLICY_TIMEOUT", "1")
+    web, api = checker(bundle).check_many([(deployment(("web", REF)), None), (deployment(("api", other_ref), name="api"), None)])
+    assert web.action == "apply", web.reasons
+    assert rules(api) == {"admission.replay.error"}
+    assert "could not be re-checked under today's policy: policy evaluation timed out after 1 s (GATE_POLICY_TIMEOUT)" in api.reasons[0]
 
 
 def test_a_cronjob_init_container_is_checked_too(gate: Callable[..., Run], checker: Callable[..., AdmissionChecker]) -> None:

@@ -18,6 +18,13 @@ test_blocking_and_warning_follow_the_environment if {
 	{f.id | some f in findings.warning("vulnerability", "vulnerabilities")} == {"h"} with input as fx.with_findings("staging", list)
 }
 
+test_positions_index_findings_by_kind_and_skip_those_without_one if {
+	list := [fx.vulnerability("v1", "CVE-1", "high"), fx.secret("s", "x", "high"), {"id": "no-kind"}, fx.vulnerability("v2", "CVE-2", "low")]
+	findings.positions == {"vulnerability": {0, 3}, "secret": {1}} with input as fx.with_findings("prod", list)
+	{f.id | some f in findings.blocking("secret", "secrets")} == {"s"} with input as fx.with_findings("prod", list)
+	count(findings.blocking("license", "licenses")) == 0 with input as fx.with_findings("prod", list)
+}
+
 test_a_severity_both_denied_and_warned_only_denies if {
 	overrides := {"prod": {"vulnerabilities": {"warn": ["critical", "medium"]}}}
 	list := [fx.vulnerability("c", "CVE-1", "critical"), fx.vulnerability("m", "CVE-2", "medium")]

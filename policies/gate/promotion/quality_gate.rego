@@ -10,6 +10,7 @@ package gate.promotion.quality_gate
 import rego.v1
 
 import data.gate.lib.config
+import data.gate.lib.findings
 import data.gate.lib.waivers
 
 quality_gate := input.metrics.sonarqube.quality_gate
@@ -19,10 +20,15 @@ failed_conditions := [condition |
 	condition.status in {"ERROR", "WARN"}
 ]
 
-# Findings the SonarQube scanner made of a condition (one per failed condition).
+# Where the quality-gate findings are in input.findings. A local copy: regorus loses a rule read
+# through an import inside a function body.
+gate_positions := findings.positions.quality_gate
+
+# Findings the SonarQube scanner made of a condition (one per failed condition), looked up among
+# the quality-gate findings only: conditions are judged several times each, findings are many.
 condition_findings(condition) := [finding |
-	some finding in input.findings
-	finding.kind == "quality_gate"
+	some i in gate_positions
+	finding := input.findings[i]
 	finding.rule == condition.metric
 ]
 

@@ -71,8 +71,8 @@ warn contains result if {
 warn contains result if {
 	some waiver in waivers.expired
 	ids := [finding.id |
-		some finding in input.findings
-		waivers.matches(waiver, finding)
+		some i in waivers.positions[waiver.rule]
+		finding := input.findings[i]
 		not waivers.waived(finding)
 	]
 	count(ids) > 0

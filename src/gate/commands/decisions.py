@@ -16,6 +16,8 @@ from gate.errors import GateError
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate decisions`` and its subcommands."""
+    from gate.decisions.events import OUTCOMES as EVENT_OUTCOMES
+
     decisions = commands.add_parser(
         "decisions",
         help="query, verify, export and replay the decision log",
@@ -28,7 +30,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         sub.add_argument("--image", metavar="REPO", help="only this image repository (any tag or digest)")
         sub.add_argument("--env", metavar="ENV", help="only this environment")
         sub.add_argument("--outcome", choices=["allow", "deny", "error"])
-        sub.add_argument("--rule", metavar="RULE", help="a policy rule id or a finding rule (CVE id) a violation names")
+        sub.add_argument(
+            "--rule", metavar="RULE", help="a policy rule id or a finding rule (CVE id) a deny reason names (any case)"
+        )
+        sub.add_argument(
+            "--finding", metavar="ID",
+            help="a CVE, rule or check id (or finding id) anywhere in the input: waived, below threshold, warned or denied (any case)",
+        )
         sub.add_argument("--waiver", metavar="ID", help="only decisions that applied this waiver")
         sub.add_argument("--since", metavar="TIME", help="RFC 3339 time or date, or a duration ago: 30d, 12h")
         sub.add_argument("--until", metavar="TIME", help="RFC 3339 time or date, or a duration ago (exclusive)")
@@ -68,8 +76,28 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "events (promotions, syncs). Exit 1 naming the first bad record on any edit, reordering or deletion. "
             "A cut tail (the newest records deleted and the sequence counter lowered) leaves a perfect chain: "
             "anchor the head kept elsewhere with --expect-head, or check the Gate-Log-Head trailer of every "
-            "promotion commit with --gitops-repo. A missing log is exit 2 (verify never creates one)."
+            "promotion commit with --gitops-repo. A missing log is exit 2 (verify never creates one). "
+            "A large log is walked by one process per CPU. --checkpoint stores a checkpoint signed with "
+            "GATE_SIGNING_KEY after a fully successful verify; later verifies still re-hash and re-link every "
+            "record but skip the Ed25519 check of each signature up to the newest checkpoint signed by a trusted "
+            "key (all the keys it covers still trusted, its hash still the chain's); see docs/audit.md."
         ),
+    )
+    verify.add_argument(
+        "--checkpoint", action="store_true",
+        help="after a fully successful verify, store a checkpoint of the chain head signed with GATE_SIGNING_KEY (a trusted key)",
+    )
+    verify.add_argument(
+        "--full", action="store_true",
+        help="check every record's signature, trusting no checkpoint (checkpoints are still checked against the chain)",
+    )
+    verify.add_argument(
+        "--since-head", metavar="sha256:H",
+        help="verify only the records after the record with hash H (a head printed by an earlier verify): exit 1 unless H is in the chain",
+    )
+    verify.add_argument(
+        "--processes", type=int, metavar="N",
+        help="processes that walk the log (default: one per CPU from 20,000 records, else one)",
     )
     verify.add_argument(
         "--expect-head", action="append", default=[], metavar="sha256:H",
@@ -85,19 +113,74 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     events = decision_commands.add_parser(
         "events",
         help="what happened after decisions: promotions (done, refused, no-op) and reconciler syncs, newest first",
+        description=(
+            "Events matching every filter given, newest first. --format json prints one document, "
+            '{"events": [...]}; --format csv one row per event with fixed columns. Auditors\' questions: docs/audit.md.'
+        ),
     )
     events.add_argument("--decision", metavar="ID", help="only events about this decision")
-    events.add_argument("--type", choices=["promotion", "sync"])
+    events.add_argument("--kind", "--type", dest="kind", choices=["promotion", "sync"], help="only promotions or only syncs")
+    events.add_argument(
+        "--outcome", choices=sorted({o for outcomes in EVENT_OUTCOMES.values() for o in outcomes}),
+        help="promotions: done, noop, refused, error; syncs: synced, blocked, error",
+    )
     events.add_argument("--env", metavar="ENV", help="only this environment")
     events.add_argument("--digest", metavar="sha256:D", help="only events about this image digest")
+    events.add_argument(
+        "--waived", action="store_true", help="only events about a decision that applied at least one waiver"
+    )
+    events.add_argument("--since", metavar="TIME", help="RFC 3339 time or date, or a duration ago: 30d, 12h")
+    events.add_argument("--until", metavar="TIME", help="RFC 3339 time or date, or a duration ago (exclusive)")
     events.add_argument("--limit", type=int, metavar="N", help="at most N events")
-    events.add_argument("--format", choices=["text", "json"], default="text")
+    events.add_argument("--format", choices=["text", "json", "csv"], default="text")
 
-    export = decision_commands.add_parser("export", help="write records as JSON lines, or as OPA decision-log events")
+    export = decision_commands.add_parser(
+        "export",
+        help="write records as JSON lines, or as OPA decision-log events; --follow / --url ship them to a SIEM",
+        description=(
+            "Write the matching records oldest first: --format jsonl, each full record (re-verifiable), or "
+            "--format opa, each as an OPA decision-log event, with the fields the policy data masks erased when "
+            "--policy is given (data.gate.config.log.mask in the bundle, data.log.mask in --data: JSON pointers "
+            "under /input or /result). Shipping (--follow, --url, --state or --since-seq) sends OPA events only, "
+            "always masked (--policy defaults to policies there): the log is read in "
+            "append order in batches of --batch-size sequence numbers; each batch goes to stdout as JSON lines "
+            "or is POSTed to --url gzip-compressed (a JSON array, as OPA's decision-log plugin sends), with "
+            "Authorization from $GATE_EXPORT_AUTHORIZATION if set. Connection errors, 408, 429 and 5xx are "
+            "retried with exponential backoff for --retry-for seconds; giving up (or any other answer) exits 2 "
+            "naming the batch, and --state still holds the last delivered seq, so a restart resends from there "
+            "(a batch whose answer was lost may arrive twice: de-duplicate on decision_id). --follow polls every "
+            "--interval seconds, retries a log that is briefly unavailable, and on SIGTERM/SIGINT delivers the "
+            "batch in hand and exits 0. Details: docs/audit.md."
+        ),
+    )
     add_filters(export)
     add_waiver_expired(export)
-    export.add_argument("--format", choices=["jsonl", "opa"], default="jsonl")
-    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    export.add_argument("--format", choices=["jsonl", "opa"], help="jsonl (default) or opa (the default when shipping)")
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout (not when shipping)")
+    export.add_argument(
+        "--policy", metavar="DIR",
+        help="the policy bundle whose data.gate.config.log.mask masks OPA events (shipping: default policies)",
+    )
+    export.add_argument(
+        "--data", action="append", default=[], metavar="FILE",
+        help="data files whose data.log.mask adds pointers to the bundle's; repeatable",
+    )
+    export.add_argument("--follow", action="store_true", help="keep shipping records as they are appended, until SIGTERM/SIGINT")
+    export.add_argument("--url", metavar="URL", help="POST batches of OPA events to this decision-log endpoint instead of stdout")
+    export.add_argument(
+        "--state", metavar="FILE",
+        help="keep the last shipped seq here and resume after it (created on the first delivered batch)",
+    )
+    export.add_argument(
+        "--since-seq", type=int, metavar="N",
+        help="ship the records after seq N (default: from the state file; else the newest with --follow, else all)",
+    )
+    export.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="--follow: poll the log this often (default 5)")
+    export.add_argument("--batch-size", type=int, default=100, metavar="N", help="sequence numbers per batch (default 100)")
+    export.add_argument(
+        "--retry-for", type=float, default=300.0, metavar="SECONDS",
+        help="--url: retry a batch this long before giving up (default 300)",
+    )
 
     replay = decision_commands.add_parser(
         "replay",
@@ -178,6 +261,7 @@ def _decision_query(args: argparse.Namespace, **overrides: Any) -> Any:
         environment=args.env,
         outcome=args.outcome,
         rule=args.rule,
+        finding=args.finding,
         waiver=args.waiver,
         since=since,
         until=until,
@@ -224,7 +308,8 @@ def _report_left_out(left_out: list[Any]) -> ExitCode:
 
 def cmd_decisions_list(args: argparse.Namespace) -> ExitCode:
     left_out: list[Any] = []
-    with _queried(_decision_query(args), left_out) as decisions:
+    # a listing prints no input: records are read in stored form, without their documents
+    with _queried(_decision_query(args, with_input=False), left_out) as decisions:
         if args.format == "json":
             from gate.output import decisions_json
 
@@ -266,15 +351,29 @@ def cmd_decisions_show(args: argparse.Namespace) -> ExitCode:
 
 
 def cmd_decisions_events(args: argparse.Namespace) -> ExitCode:
-    from gate.decisions.events import EventQuery
+    from gate.decisions.events import OUTCOMES, EventQuery
     from gate.decisions.store import open_store
+    from gate.decisions.timefilter import time_range
     from gate.errors import UsageError
 
     if args.limit is not None and args.limit < 0:
         raise UsageError(f"--limit {args.limit}: give 0 or more")
-    query = EventQuery(decision_id=args.decision, type=args.type, environment=args.env, digest=args.digest, limit=args.limit)
+    if args.kind is not None and args.outcome is not None and args.outcome not in OUTCOMES[args.kind]:
+        raise UsageError(
+            f"--outcome {args.outcome} is not an outcome of a {args.kind}: {', '.join(OUTCOMES[args.kind])}"
+        )
+    since, until = time_range(args.since, args.until)
+    query = EventQuery(
+        decision_id=args.decision, type=args.kind, environment=args.env, digest=args.digest, since=since, until=until,
+        outcome=args.outcome, waived=args.waived, limit=args.limit,
+    )
     store = open_store(create=False)
     try:
+        if args.format == "csv":  # streamed: an export of a year of events is never held in memory
+            from gate.output import events_csv
+
+            emit_stream(events_csv.render_list(store.events(query)), None)
+            return ExitCode.OK
         events = list(store.events(query))
     finally:
         store.close()
@@ -291,12 +390,81 @@ def cmd_decisions_events(args: argparse.Namespace) -> ExitCode:
 
 def cmd_decisions_export(args: argparse.Namespace) -> ExitCode:
     from gate.decisions import export
+    from gate.errors import UsageError
 
-    left_out: list[Any] = []
-    with _queried(_decision_query(args, oldest_first=True), left_out) as decisions:
-        lines = export.opa_events(decisions, __version__) if args.format == "opa" else export.jsonl(decisions)
-        emit_stream(lines, args.output)
-    return _report_left_out(left_out)
+    shipping = args.follow or args.url is not None or args.state is not None or args.since_seq is not None
+    if shipping and args.format == "jsonl":
+        raise UsageError("--follow, --url, --state and --since-seq ship OPA events: drop --format jsonl")
+    if shipping and args.output is not None:
+        raise UsageError("--output is for one-off exports: shipping writes to stdout or --url")
+    if (args.format or ("opa" if shipping else "jsonl")) == "jsonl":
+        left_out: list[Any] = []
+        with _queried(_decision_query(args, oldest_first=True), left_out) as decisions:
+            emit_stream(export.jsonl(decisions), args.output)
+        return _report_left_out(left_out)
+    from gate.decisions.export import LogMask
+
+    mask = _log_mask(args.policy or "policies", args.data) if shipping or args.policy or args.data else LogMask()
+    if not shipping:
+        left_out = []
+        with _queried(_decision_query(args, oldest_first=True), left_out) as decisions:
+            emit_stream(export.opa_events(decisions, __version__, mask), args.output)
+        return _report_left_out(left_out)
+    return _ship(args, mask)
+
+
+def _log_mask(policy: str, data_files: list[str]) -> Any:
+    """The mask the policy data configures (the bundle's, and the --data files')."""
+    from gate.decisions.export import LogMask
+    from gate.evaluation import load_policy_data
+
+    return LogMask.from_data(load_policy_data(Path(policy), data_files)[1])
+
+
+def _ship(args: argparse.Namespace, mask: Any) -> ExitCode:
+    """``export --follow`` / ``--url`` / ``--state`` / ``--since-seq``: batches of OPA events, resumable."""
+    import os
+
+    from gate.decisions import shipping
+    from gate.decisions.store import open_store
+    from gate.errors import UsageError
+
+    for flag, value, least in (("--batch-size", args.batch_size, 1), ("--since-seq", args.since_seq, 0)):
+        if value is not None and value < least:
+            raise UsageError(f"{flag} {value}: give {least} or more")
+    for flag, number in (("--interval", args.interval), ("--retry-for", args.retry_for)):
+        if not number >= 0:  # also refuses nan
+            raise UsageError(f"{flag} {number}: give 0 or more seconds")
+    query = _decision_query(args, oldest_first=True)
+    stop = shipping.Stop()
+    sink: Any
+    if args.url is not None:
+        if not args.url.startswith(("http://", "https://")):
+            raise UsageError("--url: give an http:// or https:// URL")
+        authorization = os.environ.get(shipping.AUTHORIZATION_ENV) or None
+        sink = shipping.HttpSink(args.url, version=__version__, retry_for=args.retry_for, stop=stop, authorization=authorization)
+    else:
+        sink = shipping.StdoutSink()
+    shipper = shipping.Shipper(
+        lambda: open_store(create=False), query, sink, version=__version__, mask=mask, batch_size=args.batch_size,
+        interval=args.interval, state=shipping.StateFile(Path(args.state)) if args.state else None, stop=stop,
+    )
+    try:
+        position = shipper.start(args.since_seq, follow=args.follow)
+        if args.follow:
+            print(f"gate: following the decision log {shipper.location} after seq {position}", file=sys.stderr, flush=True)
+        with shipping.stop_on_signals(stop) if args.follow else contextlib.nullcontext():
+            shipped = shipping.ship(shipper, position, follow=args.follow)
+    except shipping.ShippingError as e:
+        through = shipper.shipped.through
+        resume = (f"--state {args.state} holds seq {through}: a restart resends from there" if args.state
+                  else f"rerun with --since-seq {through} to resend from there")
+        raise GateError(f"{e}; delivered through seq {through}, {resume}") from None
+    finally:
+        shipper.close()
+    print(f"gate: shipped {shipped.events} event{'s' if shipped.events != 1 else ''} through seq {shipped.through}",
+          file=sys.stderr)
+    return _report_left_out(shipped.left_out)
 
 
 def cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
@@ -320,6 +488,47 @@ def cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
 
         emit(decisions_text.render_stats(stats), None)
     return _report_left_out(left_out)
+
+
+def _verify_options(args: argparse.Namespace) -> Any:
+    """Check verify's options before anything is read; the signer of ``--checkpoint`` (GATE_SIGNING_KEY), or None."""
+    import os
+
+    from gate.errors import UsageError
+    from gate.imageref import DIGEST
+
+    if args.since_head is not None and not DIGEST.fullmatch(args.since_head):
+        raise UsageError(f"--since-head {args.since_head!r}: give a record hash, sha256:<64 hex digits>")
+    if args.processes is not None and args.processes < 1:
+        raise UsageError(f"--processes {args.processes}: give 1 or more")
+    if not args.checkpoint:
+        return None
+    if args.since_head is not None:
+        raise UsageError("--checkpoint vouches for the whole log: it cannot follow a --since-head verify")
+    if not (os.environ.get("GATE_SIGNING_KEY") or "").strip():
+        raise UsageError("--checkpoint signs with GATE_SIGNING_KEY: set it to the private key of a trusted key")
+    from gate.decisions.signing import load_signer
+
+    return load_signer()
+
+
+def _write_checkpoint(store: Any, signer: Any, report: Any) -> Any:
+    """Store a checkpoint of the verified chain head signed by ``signer``; the TrustedCheckpoint written,
+    or None when there is nothing new to vouch for (an empty log, or the head a checkpoint used already covers)."""
+    from datetime import UTC, datetime
+
+    import msgspec
+
+    from gate import rfc3339
+    from gate.decisions.checkpoints import Checkpoint, TrustedCheckpoint, make_checkpoint
+
+    if not report.head_seq or (report.checkpoint is not None and report.checkpoint.body.seq == report.head_seq):
+        return None
+    stored = make_checkpoint(
+        report.head_seq, report.head_hash, report.count, rfc3339.format(datetime.now(UTC)), report.keys, signer
+    )
+    store.add_checkpoint(stored)
+    return TrustedCheckpoint(msgspec.json.decode(stored.record, type=Checkpoint), stored.signing_key)
 
 
 def _anchors(args: argparse.Namespace) -> dict[str, str]:
@@ -347,41 +556,69 @@ def _anchors(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_decisions_verify(args: argparse.Namespace) -> ExitCode:
+    import dataclasses
+
+    from gate.decisions.checkpoints import assess
     from gate.decisions.signing import load_trust
     from gate.decisions.store import open_store
     from gate.decisions.verify import verify_events, verify_log
 
+    signer = _verify_options(args)
     anchors = _anchors(args)  # read (and the GitOps history fetched) before the log is opened
     trust = load_trust()
+    if signer is not None and signer.key_id not in trust.keys:
+        raise GateError(
+            f"--checkpoint: the GATE_SIGNING_KEY key {signer.key_id} is not trusted ({trust.source}):"
+            " a checkpoint it signs would be ignored"
+        )
     store = open_store(create=False)
     try:
-        report = verify_log(store, trust.keys, anchors=anchors)
+        checkpoints = assess(store.checkpoints(), trust.keys)
+        if args.full:  # still pinned and checked for forgery, but vouching for no signature
+            checkpoints = dataclasses.replace(checkpoints, used=None)
+        report = verify_log(
+            store, trust.keys, anchors=anchors, checkpoints=checkpoints, since_head=args.since_head,
+            processes=args.processes,
+        )
         events = verify_events(store, trust.keys)
+        written = _write_checkpoint(store, signer, report) if signer is not None and report.ok and events.ok else None
         location = store.location
     finally:
         store.close()
     if not trust.configured:
         print(f"gate: note: {trust.source}", file=sys.stderr)
+    for ignored in checkpoints.ignored:
+        print(f"gate: note: {ignored}: not used", file=sys.stderr)
     if args.format == "json":
-        from dataclasses import asdict
-
         from gate.output import json as json_output
 
-        document = {**report.as_dict(), "events": asdict(events), "log": location, "trusted_keys": trust.source}
+        document = {
+            **report.as_dict(), "events": dataclasses.asdict(events), "log": location, "trusted_keys": trust.source,
+            "checkpoint": {
+                "used": report.checkpoint.as_dict() if report.checkpoint else None,
+                "written": written.as_dict() if written else None,
+                "ignored": list(checkpoints.ignored),
+            },
+        }
         emit(json_output.render(document), None)
     else:
         if report.ok:
             head = report.head_hash or "none (the log is empty)"
-            text = f"{report.count} records intact; chain head {head}\n"
+            after = f" after seq {report.since[0]}" if report.since else ""
+            text = f"{report.count} records{after} intact; chain head {head}\n"
             if report.anchors:
                 text += f"{report.anchors} anchored head{'s' if report.anchors > 1 else ''} found in the chain\n"
+            if report.checkpoint:
+                text += f"signatures up to seq {report.checkpoint.body.seq} vouched for by the {report.checkpoint.describe()}\n"
         elif report.first_bad is not None:
             text = f"verify failed at {report.first_bad.describe()}: {report.problem}; {report.count} intact before it\n"
-        else:  # every record intact, but an anchored head is not among them
+        else:  # every record intact, but an anchored head or a checkpoint is not among them, or forged
             text = f"verify failed: {report.problem}; {report.count} records intact\n"
         if events.ok and events.count:
             text += f"{events.count} events intact\n"
         elif not events.ok:
             text += f"events verify failed at {events.problem}; {events.count} intact before it\n"
+        if written is not None:
+            text += f"{written.describe()} written\n"
         emit(text, None)
     return ExitCode.OK if report.ok and events.ok else ExitCode.DENIED

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 #: event types
 PROMOTION = "promotion"
 SYNC = "sync"
+#: the outcomes each type of event records (``gate decisions events --outcome`` offers these)
+OUTCOMES: dict[str, tuple[str, ...]] = {
+    PROMOTION: ("done", "noop", "refused", "error"),
+    SYNC: ("synced", "blocked", "error"),
+}
 
 
 class Event(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -96,6 +101,11 @@ class EventQuery:
     type: str | None = None
     environment: str | None = None
     digest: str | None = None
+    #: bounds on the event timestamp in the stored format (since inclusive, until exclusive)
     since: str | None = None
+    until: str | None = None
+    outcome: str | None = None
+    #: only events naming a decision that applied at least one waiver: what was let through on an exception
+    waived: bool = False
     limit: int | None = None
     oldest_first: bool = False

@@ -12,20 +12,27 @@ from gate.decisions.record import Decision
 class IndexRows:
     """The searchable facts of one decision."""
 
-    #: policy rule ids of violations, and the rules (CVE ids, check ids) of the findings they name
+    #: policy rule ids of violations, and the rules (CVE ids, check ids) of the findings they name,
+    #: lowercased (``--rule`` is case-insensitive)
     rules: tuple[str, ...]
     #: (waiver id, rule, expires) of every waiver applied; expires in the stored UTC format, so it compares as text
     waivers: tuple[tuple[str, str, str], ...]
 
 
 def index_rows(decision: Decision) -> IndexRows:
-    """The rules and waivers ``decision`` can be found by."""
-    rules = {v.rule for v in decision.violations}
+    """The rules and waivers ``decision`` (in full form) can be found by. Of a stored form, without
+    its findings, only the violations' own rules: verify checks those (``violation_rules``)."""
+    rules = violation_rules(decision)
     named = {i for v in decision.violations for i in v.finding_ids}
     if named:
-        rules.update(f["rule"] for f in decision.input.get("findings", ()) if f.get("id") in named)
+        rules.update(f["rule"].lower() for f in decision.input.get("findings", ()) if f.get("id") in named)
     waivers = tuple(sorted({(w.id, w.rule, utc_expiry(w.expires)) for w in decision.waivers}))
     return IndexRows(tuple(sorted(rules)), waivers)
+
+
+def violation_rules(decision: Decision) -> set[str]:
+    """The lowercased policy rule ids of ``decision``'s violations (each is an index row)."""
+    return {v.rule.lower() for v in decision.violations}
 
 
 def utc_expiry(expires: str) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gate.errors import GateError
 
 if TYPE_CHECKING:
+    from gate.decisions.checkpoints import StoredCheckpoint
     from gate.decisions.events import Event, EventQuery
     from gate.decisions.record import Decision
     from gate.decisions.signing import Signer
@@ -56,6 +57,9 @@ class DecisionQuery:
     outcome: str | None = None
     #: a policy rule id (vulnerabilities.severity) or a finding rule (CVE id) a violation names
     rule: str | None = None
+    #: a finding rule (CVE id, check id) or finding id anywhere in the input: waived, below threshold,
+    #: warned or denied (case-insensitive)
+    finding: str | None = None
     #: a waiver id the decision applied
     waiver: str | None = None
     #: RFC 3339 bounds on the decision timestamp (since inclusive, until exclusive)
@@ -69,6 +73,12 @@ class DecisionQuery:
     limit: int | None = None
     #: append order (chain order) instead of newest first, e.g. for exports
     oldest_first: bool = False
+    #: full form (input and data read back from the log's documents); False: the stored form, with only
+    #: the inline input keys, read without touching documents (fast listings)
+    with_input: bool = True
+    #: only records with after_seq < seq <= through_seq (log shipping reads the log in windows of seq)
+    after_seq: int | None = None
+    through_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,12 @@ class ChainEntry:
     #: the rules and (waiver id, rule, expires) rows indexed for this record, sorted
     rules: tuple[str, ...] = ()
     waivers: tuple[tuple[str, str, str], ...] = ()
+    #: the digests of the documents indexed as referenced by this record (``decision_documents``), sorted
+    documents: tuple[str, ...] = ()
+    #: the record's hash, recomputed while it was read (``chain(quick=True)``: then ``decision`` has its
+    #: violations reduced to their rules and what verify does not read left raw, gate.decisions.quickhash);
+    #: None: not yet
+    hashed: str | None = None
 
 
 class DecisionStore(Protocol):
@@ -118,8 +134,38 @@ class DecisionStore(Protocol):
         """Those of ``decision_ids`` that are records of this log."""
         ...
 
-    def chain(self) -> Iterator[ChainEntry]:
-        """Every record in append order."""
+    def chain(self, start: int = 1, end: int | None = None, quick: bool = False) -> Iterator[ChainEntry]:
+        """Every record with ``start <= seq <= end`` (no end: to the last) in append order, in stored form
+        (``quick``: hashed while read, its bulk not decoded, where that confirms its hash)."""
+        ...
+
+    def seq_of_hash(self, record_hash: str) -> int | None:
+        """The seq of the newest record whose hash column is ``record_hash``, or None."""
+        ...
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every stored verify checkpoint, newest first."""
+        ...
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Store a signed verify checkpoint."""
+        ...
+
+    def reopen(self) -> DecisionStore:
+        """A new connection to the same log (for a worker process)."""
+        ...
+
+    def documents(self, findings: bool = False, after: int = 0) -> Iterator[tuple[Any, ...]]:
+        """Every stored document: (digest, size uncompressed, zstd body), by digest; with ``findings``
+        a fourth item, its ``document_findings`` rows, sorted; ``after``: only those records after seq ``after`` use."""
+        ...
+
+    def document_user(self, digest: str, after: int = 0) -> tuple[int, str] | None:
+        """(seq, decision id) of the first record (after seq ``after``) referencing document ``digest``, or None."""
+        ...
+
+    def missing_document(self, after: int = 0) -> tuple[int, str] | None:
+        """(seq, digest) of the first record reference (after seq ``after``) to a document that is not stored, or None."""
         ...
 
     def last_seq(self) -> int:

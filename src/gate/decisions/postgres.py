@@ -20,16 +20,19 @@ This module is imported only for ``postgresql://`` URLs, so ``gate scan`` never 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from gate.decisions.documents import Document, legacy_move, new_documents, references, split
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
 from gate.decisions.events import Event, chain_event
-from gate.decisions.sql import COLUMNS, EVENT_COLUMNS, SqlStore, chain_record, column_values, event_values
+from gate.decisions.sql import (
+    COLUMNS, EVENT_COLUMNS, SqlStore, chain_record, column_values, event_values, record_json,
+)
 from gate.decisions.interface import MissingLog, StoreError
 from gate.redact import redact, url_secrets
 
@@ -38,8 +41,9 @@ if TYPE_CHECKING:
 
     from gate.decisions.signing import Signer
 
-#: Each entry upgrades the schema by one version; a newer gate opens an older log by running the rest.
-MIGRATIONS: tuple[str, ...] = (
+#: Each entry upgrades the schema by one version (SQL statements, or a function given the connection
+#: inside the migration's transaction); a newer gate opens an older log by running the rest.
+MIGRATIONS: tuple[str | Callable[[psycopg.Connection[Any]], None], ...] = (
     """
     create table decisions (
         seq bigint primary key,
@@ -95,7 +99,35 @@ MIGRATIONS: tuple[str, ...] = (
     create table event_decisions (seq bigint not null, decision_id text not null);
     create index event_decisions_id on event_decisions (decision_id, seq)
     """,
+    # 4: content-addressed input documents (gate.decisions.documents), earlier inputs moved there, rules
+    # lowercased; signed verify checkpoints
+    lambda conn: _migrate_documents(conn),
 )
+
+#: migration 4's tables, as in SQLite (gate.decisions.sqlite.DOCUMENTS_DDL); bodies are zstd already, so
+#: PostgreSQL keeps them out of line uncompressed (storage external) instead of trying pglz on them;
+#: checkpoints: gate.decisions.checkpoints (``record`` is the signed body's canonical JSON)
+DOCUMENTS_DDL = """
+    create table documents (digest text primary key, size bigint not null, body bytea not null);
+    alter table documents alter column body set storage external;
+    create table decision_documents (seq bigint not null, digest text not null);
+    create index decision_documents_digest on decision_documents (digest, seq);
+    create index decision_documents_seq on decision_documents (seq);
+    create table document_findings (digest text not null, finding text not null, primary key (finding, digest));
+    -- decisions events: --since/--until by time, --waived probes each event's decisions
+    create index events_timestamp on events (timestamp);
+    create index event_decisions_seq on event_decisions (seq);
+    create table checkpoints (
+        seq bigint not null,
+        hash text not null,
+        count bigint not null,
+        timestamp text collate "C" not null,
+        signing_key text not null,
+        signature text not null,
+        keys text not null,
+        record text not null
+    )
+"""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: pg_advisory_xact_lock keys (per database): 'gatelog' and 'gatemig' as ASCII, unlikely to clash with other users
@@ -107,10 +139,21 @@ _LOCK_AND_READ_HEAD = (
     f"select pg_advisory_xact_lock({APPEND_LOCK});"
     " select h.last_seq, (select hash from decisions order by seq desc limit 1) from decision_log_head h"
 )
-#: the record, the head row and the index rows in one statement (data-modifying CTEs all run, in one snapshot)
+#: new documents (one another writer stored meanwhile is left as it is) and the findings rows of those
+#: this statement inserted
+_DOCUMENTS = (
+    "docs as (insert into documents (digest, size, body) select * from unnest(%s::text[], %s::bigint[], %s::bytea[])"
+    " on conflict do nothing returning digest),"
+    " finds as (insert into document_findings (digest, finding) select f.d, f.t from unnest(%s::text[], %s::text[]) f(d, t)"
+    " where f.d in (select digest from docs)),"
+)
+#: the record, the head row, its documents and the index rows in one statement (data-modifying CTEs all
+#: run, in one snapshot)
 _WRITE = (
     f"with record as (insert into decisions (seq, {', '.join(COLUMNS)}) values (%s, {', '.join(['%s'] * len(COLUMNS))})),"
     " head as (update decision_log_head set last_seq = %s),"
+    f" {_DOCUMENTS}"
+    " refs as (insert into decision_documents (seq, digest) select %s, r from unnest(%s::text[]) r),"
     " rules as (insert into decision_rules (seq, rule) select %s, r from unnest(%s::text[]) r),"
     " waivers as (insert into decision_waivers (seq, waiver_id, rule, expires)"
     " select %s, w.* from unnest(%s::text[], %s::text[], %s::text[]) w)"
@@ -121,6 +164,46 @@ _WRITE = (
 ITERSIZE = 2000
 
 _cursor_names = count()
+
+
+def _migrate_documents(conn: psycopg.Connection[Any]) -> None:
+    """Migration 4: the documents tables; every earlier record's input moved to a document, the record
+    rewritten with ``"input": {}`` (its hash leaves the input out, so it still verifies); rules lowercased."""
+    for statement in filter(str.strip, DOCUMENTS_DDL.split(";")):
+        conn.execute(statement)
+    after = 0
+    while True:
+        batch = conn.execute("select seq, record from decisions where seq > %s order by seq limit 500", (after,)).fetchall()
+        if not batch:
+            break
+        after = int(batch[-1][0])
+        for seq, record in batch:
+            move = legacy_move(seq, record)
+            if move is None:
+                continue
+            fresh = new_documents([move.document], _stored(conn, [move.document]))
+            conn.execute(f"with {_DOCUMENTS.rstrip(',')} select 1", _document_params(fresh))
+            if move.reference is not None:
+                conn.execute("insert into decision_documents (seq, digest) values (%s, %s)", (seq, move.reference))
+            conn.execute("update decisions set record = %s where seq = %s", (move.record.decode(), seq))
+    conn.execute("update decision_rules set rule = lower(rule)")
+
+
+def _stored(conn: psycopg.Connection[Any], documents: list[Document] | tuple[Document, ...]) -> set[str]:
+    """Which of ``documents`` the log already holds (those are not compressed again)."""
+    if not documents:
+        return set()
+    rows = conn.execute("select digest from documents where digest = any(%s::text[])", ([d.digest for d in documents],))
+    return {str(row[0]) for row in rows}
+
+
+def _document_params(fresh: list[tuple[str, int, bytes, tuple[str, ...]]]) -> tuple[list[Any], ...]:
+    """The parameters of _DOCUMENTS for the new documents ``fresh``."""
+    terms = [(digest, term) for digest, _, _, found in fresh for term in found]
+    return (
+        [f[0] for f in fresh], [f[1] for f in fresh], [f[2] for f in fresh],
+        [t[0] for t in terms], [t[1] for t in terms],
+    )
 
 
 def location(url: str) -> str:
@@ -151,6 +234,7 @@ class PostgresStore(SqlStore):
         self.location = location(url)
         self._create = create
         self._secrets = url_secrets(url)
+        self._url = url  # kept in memory only, to reopen (never printed: location is what messages name)
         try:
             import psycopg
         except ImportError as e:
@@ -197,8 +281,11 @@ class PostgresStore(SqlStore):
             version = int(row[0]) if row else 0
             self._refuse_newer(version)
             for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, step.split(";")):
-                    self._conn.execute(statement)
+                if callable(step):
+                    step(self._conn)
+                else:
+                    for statement in filter(str.strip, step.split(";")):
+                        self._conn.execute(statement)
                 self._conn.execute("insert into gate_schema (version) values (%s)", (number,))
 
     def _refuse_newer(self, version: int) -> None:
@@ -216,12 +303,15 @@ class PostgresStore(SqlStore):
     def append(self, decision: Decision, signer: Signer | None = None) -> Decision:
         """Append atomically: the chain head is read and extended inside one locked transaction.
 
-        Four round trips: begin; lock and head read; one statement writing the record, the head row and
-        the index rows; commit.
+        Five round trips: which of its documents the log holds (the others are compressed before the
+        lock); begin; lock and head read; one statement writing the record, the head row, the new
+        documents and the index rows; commit. The record is stored in stored form; the full form is returned.
         """
-        rows = index_rows(decision)
+        parts = split(decision)
+        rows = index_rows(parts.full)
         conn = self._conn
         try:
+            fresh = new_documents(parts.documents, _stored(conn, parts.documents))
             with conn.transaction():
                 # Two statements in one round trip: the head is read by a later statement than the one
                 # that waited for the lock, so it sees the record the previous lock holder committed.
@@ -231,15 +321,18 @@ class PostgresStore(SqlStore):
                 if head is None:
                     raise StoreError(f"decision log {self.location}: decision_log_head is empty: the log was tampered with")
                 seq = int(head[0]) + 1
-                chained = chain_record(decision, head[1], signer)
+                chained = chain_record(parts.stored, head[1], signer)
                 waivers: list[tuple[str, ...]] = list(zip(*rows.waivers, strict=True)) or [(), (), ()]
                 conn.execute(
                     _WRITE,
                     (
                         seq,
                         *column_values(chained),
-                        msgspec.json.encode(chained).decode(),
+                        record_json(chained).decode(),
                         seq,
+                        *_document_params(fresh),
+                        seq,
+                        list(references(chained)),
                         seq,
                         list(rows.rules),
                         seq,
@@ -248,7 +341,10 @@ class PostgresStore(SqlStore):
                 )
         except self._psycopg.Error as e:
             raise StoreError(f"decision log {self.location}: cannot append: {self._one_line(e)}") from None
-        return chained
+        return msgspec.structs.replace(
+            parts.full, prev_hash=chained.prev_hash, hash=chained.hash, signing_key=chained.signing_key,
+            signature=chained.signature,
+        )
 
     def append_event(self, event: Event, signer: Signer | None = None) -> Event:
         """Append an event to the event chain under its own advisory lock."""
@@ -280,6 +376,16 @@ class PostgresStore(SqlStore):
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+
+    def reopen(self) -> PostgresStore:
+        """A new connection to this log (verify's worker processes each open their own)."""
+        return PostgresStore(self._url, create=False)
+
+    def _write(self, sql: str, params: Any) -> None:
+        try:
+            self._conn.execute(sql, params)  # autocommit: one statement, one transaction
+        except self._psycopg.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot write: {self._one_line(e)}") from None
 
     def _one(self, sql: str, params: Any) -> Any:
         try:

@@ -1,8 +1,14 @@
 """The decision record (schemas/decision.schema.json): what was decided, about what, under which policy.
 
-The record holds the full input document so the decision can be replayed. ``input_digest`` is the
+A record carries the full input document so the decision can be replayed. ``input_digest`` is the
 sha256 of the input's canonical JSON (sorted keys, no insignificant whitespace); ``prev_hash``,
 ``hash`` and ``signature`` are filled in by the decision log when the record is appended.
+
+A record has two forms (format v2, ``input_parts`` set): the **full form** every caller sees, with
+``input`` and ``data`` complete, and the **stored form** the log keeps in its row, where the large
+input values (``findings``, ...) and ``data`` are replaced by the digests of content-addressed
+documents stored once (gate.decisions.documents). ``record_hash`` gives both forms the same hash.
+Records written before v2 (``input_parts`` absent) hash exactly as they always did.
 """
 
 from __future__ import annotations
@@ -84,6 +90,11 @@ class Decision(msgspec.Struct, frozen=True, omit_defaults=True):
     #: everything needed to replay the decision
     data: dict[str, Any] | None = None
     error: str | None = None
+    #: format v2: top-level input key -> digest (``sha256_digest``) of its value, for the keys stored as
+    #: documents; the stored form's ``input`` holds only the other keys. None: a record from before v2
+    input_parts: dict[str, str] | None = None
+    #: format v2: digest of ``data``, stored as a document; the stored form's ``data`` is None
+    data_digest: str | None = None
     prev_hash: str | None = None
     hash: str | None = None
     #: id of the Ed25519 key that signed ``hash`` (sha256 of the raw public key, 16 hex digits)
@@ -104,15 +115,30 @@ def sha256_digest(value: Any) -> str:
 
 
 def record_hash(decision: Decision) -> str:
-    """sha256 over the canonical record without ``hash``, ``signature`` and ``input``.
+    """sha256 over the canonical record without ``hash`` and ``signature``.
 
-    The input is bound through ``input_digest`` (checked on its own), so a large input is
-    serialized once less, and a log could later drop old inputs without breaking the chain.
-    ``signing_key`` is covered: a signature cannot be moved to another key's name.
+    Before v2 (``input_parts`` None) the input is left out: it is bound through ``input_digest``
+    (checked on its own). From v2 the body holds the inline input keys and, for each document, its
+    digest: recomputed from the value when the record is in full form, the stored reference
+    otherwise; so both forms hash the same, an edited document shows in a full-form check, and
+    verify hashes a stored record without reading its documents. ``signing_key`` is covered: a
+    signature cannot be moved to another key's name.
     """
     import msgspec.structs
 
-    body = msgspec.structs.replace(decision, hash=None, signature=None, input={})
+    if decision.input_parts is None:
+        body = msgspec.structs.replace(decision, hash=None, signature=None, input={})
+    else:
+        full = decision.input
+        body = msgspec.structs.replace(
+            decision,
+            hash=None,
+            signature=None,
+            input={k: v for k, v in full.items() if k not in decision.input_parts},
+            input_parts={k: sha256_digest(full[k]) if k in full else ref for k, ref in decision.input_parts.items()},
+            data=None,
+            data_digest=sha256_digest(decision.data) if decision.data is not None else decision.data_digest,
+        )
     return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
 
 

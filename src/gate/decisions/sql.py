@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from gate.decisions.checkpoints import StoredCheckpoint
+from gate.decisions.documents import DocumentCache, DocumentError, inflate, split
 from gate.decisions.events import Event, EventQuery
 from gate.decisions.interface import ChainEntry, DecisionQuery, UndecodableRecord
-from gate.decisions.record import Decision, record_hash
+from gate.decisions.quickhash import quick_decode
+from gate.decisions.record import Decision, canonical_json, record_hash
 
 if TYPE_CHECKING:
     from gate.decisions.signing import Signer
@@ -29,6 +32,8 @@ COLUMNS = (
 )
 #: the columns queries search on, each derived from the record (verify checks they still agree)
 SEARCH_COLUMNS = COLUMNS[:-1]
+#: the columns of ``checkpoints``: gate.decisions.checkpoints.StoredCheckpoint's fields
+CHECKPOINT_COLUMNS = ("seq", "hash", "count", "timestamp", "signing_key", "signature", "keys", "record")
 #: the columns of ``events`` an append writes, ``record`` last; ``event_decisions`` indexes decision_ids
 EVENT_COLUMNS = ("event_id", "timestamp", "type", "outcome", "environment", "digest", "prev_hash", "hash", "record")
 
@@ -42,11 +47,22 @@ def event_values(event: Event) -> tuple[Any, ...]:
 def chain_record(decision: Decision, prev_hash: str | None, signer: Signer | None) -> Decision:
     """``decision`` linked after the record whose hash is ``prev_hash``: hashed, and signed when a signer is given.
 
-    Both stores call this inside their append transaction, after reading the chain head under the write lock.
+    Both stores call this inside their append transaction, after reading the chain head under the write
+    lock, with the stored form of ``documents.split``; a fresh decision (no ``input_parts``) is made a v2
+    record first, so every new record is one (its hash is the same in either form).
     """
+    if decision.input_parts is None:
+        decision = split(decision).stored
     chained = msgspec.structs.replace(decision, prev_hash=prev_hash, signing_key=signer.key_id if signer else None)
     digest = record_hash(chained)
     return msgspec.structs.replace(chained, hash=digest, signature=signer.sign(digest) if signer else None)
+
+
+def record_json(chained: Decision) -> bytes:
+    """The ``record`` column of a chained decision: its canonical JSON (sorted keys, compact), so the
+    bytes of its bulk (violations, warnings) are already what its hash is taken over and verify hashes
+    the record without decoding them (gate.decisions.quickhash)."""
+    return canonical_json(chained)
 
 
 def column_values(chained: Decision) -> tuple[Any, ...]:
@@ -66,8 +82,8 @@ def column_values(chained: Decision) -> tuple[Any, ...]:
     )
 
 
-def where_clause(query: DecisionQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
-    """SQL conditions and parameters for ``query``."""
+def where_clause(query: DecisionQuery, placeholder: str = "?", walk_findings: bool = False) -> tuple[str, list[Any]]:
+    """SQL conditions and parameters for ``query``; ``walk_findings``: see finding_condition."""
     conditions: list[str] = []
     params: list[Any] = []
     for column, value in (
@@ -86,9 +102,15 @@ def where_clause(query: DecisionQuery, placeholder: str = "?") -> tuple[str, lis
     if query.until is not None:
         conditions.append(f"d.timestamp < {placeholder}")
         params.append(query.until)
+    if query.after_seq is not None:
+        conditions.append(f"d.seq > {placeholder}")
+        params.append(query.after_seq)
+    if query.through_seq is not None:
+        conditions.append(f"d.seq <= {placeholder}")
+        params.append(query.through_seq)
     if query.rule is not None:
         conditions.append(f"r.rule = {placeholder}")  # joined in from_clause
-        params.append(query.rule)
+        params.append(query.rule.lower())  # rules are indexed lowercased: CVE ids match in any case
     if query.waiver is not None and query.waiver_expired_before is not None:
         # the same waiver: applied here, and expired since (expires is indexed in the stored UTC format)
         conditions.append(
@@ -103,7 +125,36 @@ def where_clause(query: DecisionQuery, placeholder: str = "?") -> tuple[str, lis
         params.append(query.waiver_expired_before)
     elif query.waived:
         conditions.append("d.seq in (select seq from decision_waivers)")
+    if query.finding is not None:
+        # the only filter (and a limit): the newest (or oldest) ``limit`` matches are picked from the
+        # indexes alone, and only those records are read
+        alone = not conditions and query.limit is not None  # (a --rule is a condition too)
+        top = ("asc" if query.oldest_first else "desc", int(query.limit or 0)) if alone else None
+        conditions.append(finding_condition(placeholder, walk_findings, top))
+        params.append(query.finding.lower())
     return (" where " + " and ".join(conditions)) if conditions else "", params
+
+
+def finding_condition(placeholder: str, walk: bool, top: tuple[str, int] | None = None) -> str:
+    """Records whose input holds a finding with this rule or id (document_findings is lowercased).
+
+    Two plans, the store picks by how common the finding is (``SqlStore._walk_findings``): a rare
+    finding collects its few records from the (finding, digest) and (digest, seq) indexes
+    (``walk`` False); a common one — in most documents — is probed record by record, walking
+    the log in seq order until the limit is reached, instead of collecting most of the log first.
+    ``top`` (order, limit): collect only the first ``limit`` seqs in that order."""
+    if walk:
+        # A scalar subquery, not exists(): PostgreSQL turns exists() into a semi-join and may hash all
+        # the finding's documents first; this one it runs per record, as SQLite does. Cross join:
+        # SQLite keeps this order (the record's documents, then the (finding, digest) probe).
+        return (
+            "(select 1 from decision_documents dd cross join document_findings f"
+            f" where dd.seq = d.seq and f.digest = dd.digest and f.finding = {placeholder} limit 1) is not null"
+        )
+    collect = f"from document_findings f join decision_documents dd on dd.digest = f.digest where f.finding = {placeholder}"
+    if top is not None:
+        return f"d.seq in (select distinct dd.seq {collect} order by dd.seq {top[0]} limit {top[1]})"
+    return f"d.seq in (select dd.seq {collect})"
 
 
 def from_clause(query: DecisionQuery) -> str:
@@ -129,6 +180,8 @@ class SqlStore(ABC):
     placeholder = "?"
     #: the database's string-aggregate and code-to-character functions, for chain()
     aggregate, char = "group_concat", "char"
+    #: how many of the records where a ``--finding`` walk would start are probed to choose its plan
+    finding_sample = 256
 
     @abstractmethod
     def _one(self, sql: str, params: Any) -> Any:
@@ -138,32 +191,145 @@ class SqlStore(ABC):
     def _rows(self, sql: str, params: Any) -> Iterator[Any]:
         """The rows of ``sql``, streamed; a database error is a StoreError."""
 
+    @abstractmethod
+    def _write(self, sql: str, params: Any) -> None:
+        """Run one writing statement in its own transaction; a database error is a StoreError."""
+
+    def seq_of_hash(self, record_hash: str) -> int | None:
+        """The seq of the newest record whose hash column is ``record_hash``, or None. Scans back from
+        the newest record (hash has no index): cheap for the recent heads ``verify --since-head`` gets."""
+        row = self._one(f"select seq from decisions where hash = {self.placeholder} order by seq desc limit 1", (record_hash,))
+        return int(row[0]) if row else None
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every stored verify checkpoint (gate.decisions.checkpoints), newest first."""
+        rows = self._rows(f"select {', '.join(CHECKPOINT_COLUMNS)} from checkpoints order by seq desc", ())
+        return [StoredCheckpoint(int(r[0]), str(r[1]), int(r[2]), *map(str, r[3:])) for r in rows]
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Store a signed verify checkpoint."""
+        marks = ", ".join([self.placeholder] * len(CHECKPOINT_COLUMNS))
+        self._write(
+            f"insert into checkpoints ({', '.join(CHECKPOINT_COLUMNS)}) values ({marks})",
+            tuple(getattr(checkpoint, c) for c in CHECKPOINT_COLUMNS),
+        )
+
     def get(self, decision_id: str) -> Decision | None:
-        """The record with this id, or None; one that cannot be decoded is an UndecodableRecord."""
+        """The record with this id in full form, or None; one that cannot be decoded (or whose documents
+        cannot be read) is an UndecodableRecord."""
         row = self._one(f"select seq, record from decisions where decision_id = {self.placeholder}", (decision_id,))
-        return self._decode(Decision, row[0], decision_id, row[1]) if row else None
+        return self._inflate(row[0], self._decode(Decision, row[0], decision_id, row[1])) if row else None
 
     def query(
         self, query: DecisionQuery, on_undecodable: Callable[[UndecodableRecord], None] | None = None
     ) -> Iterator[Decision]:
         """Records matching ``query``, newest first (append order with ``oldest_first``); an undecodable
         one raises UndecodableRecord, or is handed to ``on_undecodable`` and skipped."""
-        where, params = where_clause(query, self.placeholder)
+        where, params = where_clause(query, self.placeholder, walk_findings=self._walk_findings(query))
         sql = f"select d.seq, d.decision_id, d.record{from_clause(query)}{where}{order_clause(query)}"
         for seq, decision_id, record in self._rows(sql, params):
             try:
-                yield self._decode(Decision, seq, decision_id, record)
+                decision = self._decode(Decision, seq, decision_id, record)
+                yield self._inflate(seq, decision) if query.with_input else decision
             except UndecodableRecord as e:
                 if on_undecodable is None:
                     raise
                 on_undecodable(e)
 
-    def chain(self) -> Iterator[ChainEntry]:
-        """Every record in append order, with the columns and index rows stored beside it; the walk
-        ends with UndecodableRecord at a record that cannot be decoded."""
-        for seq, *columns, record, rules, waivers in self._rows(chain_sql(self.aggregate, self.char), ()):
+    def _walk_findings(self, query: DecisionQuery) -> bool:
+        """Whether ``--finding`` walks the log record by record (see finding_condition) rather than
+        collecting every record that holds the finding: only with a limit, and only for a common
+        finding. How common is measured where the walk starts: the newest (oldest, in append order)
+        ``finding_sample`` records are probed. A walk then costs about limit × sample / hits probes, a
+        collection one lookup per record holding it (about records × hits / sample, each about five
+        times cheaper than a probe): with limit 50 on a million records the walk wins from 5 hits."""
+        if query.finding is None or query.limit is None:
+            return False
+        # two subqueries: SQLite answers a lone min() or max() from the index, both at once by a scan
+        row = self._one("select (select min(seq) from decisions), (select max(seq) from decisions)", ())
+        if not row or row[0] is None:
+            return False
+        first, last = int(row[0]), int(row[1])
+        if last - first + 1 <= self.finding_sample:
+            return False  # a log this small is collected at once
+        window = f"d.seq <= {self.placeholder}" if query.oldest_first else f"d.seq > {self.placeholder}"
+        bound = first + self.finding_sample - 1 if query.oldest_first else last - self.finding_sample
+        probe = finding_condition(self.placeholder, walk=True)
+        row = self._one(f"select count(*) from decisions d where {window} and {probe}", (bound, query.finding.lower()))
+        hits = int(row[0]) if row else 0
+        records = last - first + 1
+        # walk: limit × sample / hits probes; collect: records × hits / sample lookups, a probe ≈ 5 lookups
+        return hits > 0 and 5 * query.limit * self.finding_sample / hits < records * hits / self.finding_sample
+
+    def chain(self, start: int = 1, end: int | None = None, quick: bool = False) -> Iterator[ChainEntry]:
+        """Every record with ``start <= seq <= end`` (no end: to the last) in append order, in stored form,
+        with the columns, index rows and document references stored beside it; the walk ends with
+        UndecodableRecord at a record that cannot be decoded. Ranges: verify's worker processes each read their part.
+        ``quick``: each record hashed as it is read without decoding its bulk (ChainEntry.hashed), where that
+        confirms its hash; decoded fully otherwise."""
+        p = self.placeholder
+        where, params = (f"d.seq >= {p}", [start]) if end is None else (f"d.seq >= {p} and d.seq <= {p}", [start, end])
+        for seq, *columns, record, rules, waivers, documents in self._rows(chain_sql(self.aggregate, self.char, where), params):
+            hashed = quick_decode(record) if quick else None
+            if hashed is not None:
+                yield chain_entry(seq, columns, hashed[0], rules, waivers, documents, hashed[1])
+                continue
             decision = self._decode(Decision, seq, columns[COLUMNS.index("decision_id")], record)
-            yield chain_entry(seq, columns, decision, rules, waivers)
+            yield chain_entry(seq, columns, decision, rules, waivers, documents)
+
+    def documents(self, findings: bool = False, after: int = 0) -> Iterator[tuple[Any, ...]]:
+        """Every stored document (``after``: only those records after seq ``after`` reference): (digest,
+        size, compressed body), by digest; with ``findings``, a fourth item: its ``document_findings`` rows, sorted."""
+        p = self.placeholder
+        where, params = (f" where d.digest in (select digest from decision_documents where seq > {p})", (after,)) if after else ("", ())
+        if not findings:
+            for digest, size, body in self._rows(f"select d.digest, d.size, d.body from documents d{where} order by d.digest", params):
+                yield str(digest), int(size), bytes(body)
+            return
+        sql = (  # one aggregation over document_findings (keyed by finding), joined by digest
+            f"select d.digest, d.size, d.body, f.terms from documents d left join (select digest,"
+            f" {self.aggregate}(finding, {self.char}(31)) as terms from document_findings group by digest) f"
+            f" on f.digest = d.digest{where} order by d.digest"
+        )
+        for digest, size, body, terms in self._rows(sql, params):
+            yield str(digest), int(size), bytes(body), tuple(sorted(terms.split("\x1f"))) if terms else ()
+
+    def document_user(self, digest: str, after: int = 0) -> tuple[int, str] | None:
+        """(seq, decision id) of the first record (after seq ``after``) that references document ``digest``, or None."""
+        p = self.placeholder
+        row = self._one(
+            "select d.seq, d.decision_id from decisions d where d.seq ="
+            f" (select min(seq) from decision_documents where digest = {p} and seq > {p})",
+            (digest, after),
+        )
+        return (int(row[0]), str(row[1])) if row else None
+
+    def missing_document(self, after: int = 0) -> tuple[int, str] | None:
+        """(seq, digest) of the first record reference (``decision_documents``, after seq ``after``) with no
+        stored document, or None."""
+        row = self._one(
+            f"select dd.seq, dd.digest from decision_documents dd where dd.seq > {self.placeholder} and not exists"
+            " (select 1 from documents d where d.digest = dd.digest) order by dd.seq, dd.digest limit 1",
+            (after,),
+        )
+        return (int(row[0]), str(row[1])) if row else None
+
+    def _document_body(self, digest: str) -> bytes | None:
+        row = self._one(f"select body from documents where digest = {self.placeholder}", (digest,))
+        return bytes(row[0]) if row else None
+
+    def _inflate(self, seq: Any, decision: Decision) -> Decision:
+        """``decision`` in full form; a document that is missing or does not decode is an UndecodableRecord
+        naming the record and the document."""
+        cache: DocumentCache | None = getattr(self, "_document_cache", None)
+        if cache is None:
+            cache = self._document_cache = DocumentCache()
+        try:
+            return inflate(decision, lambda digest: cache.get(digest, self._document_body))
+        except DocumentError as e:
+            raise UndecodableRecord(
+                self.location, int(seq), decision.decision_id, f"{e}: run gate decisions verify"
+            ) from None
 
     def head(self) -> str | None:
         """The hash column of the newest record, or None for an empty log."""
@@ -184,16 +350,28 @@ class SqlStore(ABC):
         """Events matching ``query``, newest first (append order with ``oldest_first``)."""
         p = self.placeholder
         conditions, params = [], []
-        for column, value in (("e.type", query.type), ("e.environment", query.environment), ("e.digest", query.digest)):
+        for column, value in (
+            ("e.type", query.type), ("e.environment", query.environment), ("e.digest", query.digest),
+            ("e.outcome", query.outcome),
+        ):
             if value is not None:
                 conditions.append(f"{column} = {p}")
                 params.append(value)
         if query.since is not None:
             conditions.append(f"e.timestamp >= {p}")
             params.append(query.since)
+        if query.until is not None:
+            conditions.append(f"e.timestamp < {p}")
+            params.append(query.until)
         if query.decision_id is not None:
             conditions.append(f"e.seq in (select seq from event_decisions where decision_id = {p})")
             params.append(query.decision_id)
+        if query.waived:
+            # a decision the event names applied a waiver (probed per event, newest first, until the limit)
+            conditions.append(
+                "exists (select 1 from event_decisions ed join decisions wd on wd.decision_id = ed.decision_id"
+                " where ed.seq = e.seq and exists (select 1 from decision_waivers w where w.seq = wd.seq))"
+            )
         where = (" where " + " and ".join(conditions)) if conditions else ""
         limit = f" limit {int(query.limit)}" if query.limit is not None else ""
         order = "asc" if query.oldest_first else "desc"
@@ -218,19 +396,24 @@ class SqlStore(ABC):
             ) from None
 
 
-def chain_sql(aggregate: str, char: str) -> str:
+def chain_sql(aggregate: str, char: str, where: str = "true") -> str:
     """The chain() query: records in order with their index rows joined (``aggregate``: the string
-    aggregate function, ``char``: the code-to-character function of the database)."""
+    aggregate function, ``char``: the code-to-character function of the database; ``where``: which
+    records, by ``d.seq``)."""
     return (
         f"select d.seq, {', '.join('d.' + c for c in COLUMNS)},"  # ends with d.record
         f" (select {aggregate}(rule, {char}(31)) from decision_rules r where r.seq = d.seq),"
         f" (select {aggregate}(waiver_id || {char}(30) || rule || {char}(30) || expires, {char}(31))"
-        "  from decision_waivers w where w.seq = d.seq)"
-        " from decisions d order by d.seq"
+        "  from decision_waivers w where w.seq = d.seq),"
+        f" (select {aggregate}(digest, {char}(31)) from decision_documents dd where dd.seq = d.seq)"
+        f" from decisions d where {where} order by d.seq"
     )
 
 
-def chain_entry(seq: int, columns: list[Any], decision: Decision, rules: str | None, waivers: str | None) -> ChainEntry:
+def chain_entry(
+    seq: int, columns: list[Any], decision: Decision, rules: str | None, waivers: str | None, documents: str | None = None,
+    hashed: str | None = None,
+) -> ChainEntry:
     """A ChainEntry from a chain() row: aggregated index rows come joined by \x1f (fields by \x1e)."""
     return ChainEntry(
         seq=int(seq),
@@ -239,5 +422,7 @@ def chain_entry(seq: int, columns: list[Any], decision: Decision, rules: str | N
         columns=tuple(columns),
         rules=tuple(sorted(rules.split("\x1f"))) if rules else (),
         waivers=tuple(sorted(tuple(w.split("\x1e")) for w in waivers.split("\x1f"))) if waivers else (),  # type: ignore[misc]
+        documents=tuple(sorted(documents.split("\x1f"))) if documents else (),
+        hashed=hashed,
     )
 

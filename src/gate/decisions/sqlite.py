@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from gate.decisions.documents import Document, legacy_move, new_documents, references, split
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
 from gate.decisions.events import Event, chain_event
-from gate.decisions.sql import COLUMNS, EVENT_COLUMNS, SqlStore, chain_record, column_values, event_values
+from gate.decisions.sql import (
+    COLUMNS, EVENT_COLUMNS, SqlStore, chain_record, column_values, event_values, record_json,
+)
 from gate.decisions.interface import MissingLog, StoreError
 
 if TYPE_CHECKING:
     from gate.decisions.signing import Signer
 
-#: Each entry upgrades the schema by one version; a newer gate opens an older log by running the rest.
-MIGRATIONS: tuple[str, ...] = (
+#: Each entry upgrades the schema by one version (SQL statements, or a function given the connection
+#: inside the migration's transaction); a newer gate opens an older log by running the rest.
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """
     create table decisions (
         seq integer primary key autoincrement,
@@ -68,8 +72,38 @@ MIGRATIONS: tuple[str, ...] = (
     create table event_decisions (seq integer not null, decision_id text not null);
     create index event_decisions_id on event_decisions (decision_id, seq)
     """,
+    # 4: content-addressed input documents (gate.decisions.documents), earlier inputs moved there, rules
+    # lowercased; signed verify checkpoints
+    lambda db: _migrate_documents(db),
 )
+
+#: migration 4's tables: each document once (body: a zstd frame of its canonical JSON; size: uncompressed
+#: bytes), which documents each record references, the lowercased rules and ids of each findings
+#: document's findings (``--finding``: one b-tree by finding, no rowid), and signed verify checkpoints
+#: (gate.decisions.checkpoints: ``record`` is the signed body's canonical JSON)
+DOCUMENTS_DDL = """
+    create table documents (digest text primary key, size integer not null, body blob not null);
+    create table decision_documents (seq integer not null, digest text not null);
+    create index decision_documents_digest on decision_documents (digest, seq);
+    create index decision_documents_seq on decision_documents (seq);
+    create table document_findings (digest text not null, finding text not null, primary key (finding, digest)) without rowid;
+    -- decisions events: --since/--until by time, --waived probes each event's decisions
+    create index events_timestamp on events (timestamp);
+    create index event_decisions_seq on event_decisions (seq);
+    create table checkpoints (
+        seq integer not null,
+        hash text not null,
+        count integer not null,
+        timestamp text not null,
+        signing_key text not null,
+        signature text not null,
+        keys text not null,
+        record text not null
+    )
+"""
 SCHEMA_VERSION = len(MIGRATIONS)
+#: the memory map of a log opened for reading (SQLite caps it at its SQLITE_MAX_MMAP_SIZE, 2 GB by default)
+MMAP_BYTES = 1 << 31
 
 
 def migrate(db: sqlite3.Connection, location: str) -> None:
@@ -85,6 +119,9 @@ def migrate(db: sqlite3.Connection, location: str) -> None:
                 f"decision log {location} has schema version {version}; this gate knows {SCHEMA_VERSION}: upgrade gate"
             )
         for step in MIGRATIONS[version:]:
+            if callable(step):
+                step(db)
+                continue
             for statement in filter(str.strip, step.split(";")):
                 db.execute(statement)
         db.execute(f"pragma user_version = {SCHEMA_VERSION}")
@@ -92,6 +129,45 @@ def migrate(db: sqlite3.Connection, location: str) -> None:
     except BaseException:
         _rollback(db)
         raise
+
+
+def _migrate_documents(db: sqlite3.Connection) -> None:
+    """Migration 4: the documents tables; every earlier record's input moved to a document, the record
+    rewritten with ``"input": {}`` (its hash leaves the input out, so it still verifies); rules lowercased."""
+    for statement in filter(str.strip, DOCUMENTS_DDL.split(";")):
+        db.execute(statement)
+    after = 0
+    while True:
+        batch = db.execute("select seq, record from decisions where seq > ? order by seq limit 500", (after,)).fetchall()
+        if not batch:
+            break
+        after = int(batch[-1][0])
+        for seq, record in batch:
+            move = legacy_move(seq, record)
+            if move is None:
+                continue
+            _store_documents(db, new_documents([move.document], _stored(db, [move.document])))
+            if move.reference is not None:
+                db.execute("insert into decision_documents (seq, digest) values (?, ?)", (seq, move.reference))
+            db.execute("update decisions set record = ? where seq = ?", (move.record, seq))
+    db.execute("update decision_rules set rule = lower(rule)")
+
+
+def _stored(db: sqlite3.Connection, documents: list[Document] | tuple[Document, ...]) -> set[str]:
+    """Which of ``documents`` the log already holds (those are not compressed again)."""
+    digests = [d.digest for d in documents]
+    if not digests:
+        return set()
+    marks = ", ".join("?" * len(digests))
+    return {row[0] for row in db.execute(f"select digest from documents where digest in ({marks})", digests)}
+
+
+def _store_documents(db: sqlite3.Connection, fresh: list[tuple[str, int, bytes, tuple[str, ...]]]) -> None:
+    """Insert new documents (one another writer stored meanwhile is left as it is) and their findings rows."""
+    for digest, size, body, terms in fresh:
+        cursor = db.execute("insert or ignore into documents (digest, size, body) values (?, ?, ?)", (digest, size, body))
+        if cursor.rowcount == 1 and terms:
+            db.executemany("insert into document_findings (digest, finding) values (?, ?)", [(digest, t) for t in terms])
 
 
 def _rollback(db: sqlite3.Connection) -> None:
@@ -112,6 +188,7 @@ class SqliteStore(SqlStore):
         """Open (``create``: or make) the log at ``path``; without ``create`` a missing, 0-byte or
         non-gate file is a MissingLog and nothing is written to it."""
         self.location = str(path)
+        self._path = path
         try:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,23 +203,35 @@ class SqliteStore(SqlStore):
                     raise MissingLog(f"no decision log at {path} (a SQLite file gate did not create)")
             self._db.execute("pragma journal_mode=wal")
             self._db.execute("pragma busy_timeout=60000")
+            if not create:  # commands that read (verify walks gigabytes): reads from a memory map, half the CPU
+                self._db.execute(f"pragma mmap_size={MMAP_BYTES}")
             migrate(self._db, self.location)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"decision log {path}: cannot open: {e}") from None
 
     def append(self, decision: Decision, signer: Signer | None = None) -> Decision:
-        """Append atomically: the chain head is read and extended inside one write transaction."""
-        rows = index_rows(decision)
+        """Append atomically: the chain head is read and extended inside one write transaction.
+
+        The record is stored in stored form with the documents it references that the log does not hold
+        yet (compressed before the write lock is taken); the full form is returned.
+        """
+        parts = split(decision)
+        rows = index_rows(parts.full)
         try:
+            fresh = new_documents(parts.documents, _stored(self._db, parts.documents))
             self._db.execute("begin immediate")
             try:
                 head = self._db.execute("select hash from decisions order by seq desc limit 1").fetchone()
-                chained = chain_record(decision, head[0] if head else None, signer)
+                chained = chain_record(parts.stored, head[0] if head else None, signer)
                 cursor = self._db.execute(
                     f"insert into decisions ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})",
-                    (*column_values(chained), msgspec.json.encode(chained)),
+                    (*column_values(chained), record_json(chained)),
                 )
                 seq = cursor.lastrowid
+                _store_documents(self._db, fresh)
+                self._db.executemany(
+                    "insert into decision_documents (seq, digest) values (?, ?)", [(seq, d) for d in references(chained)]
+                )
                 self._db.executemany("insert into decision_rules (seq, rule) values (?, ?)", [(seq, r) for r in rows.rules])
                 self._db.executemany(
                     "insert into decision_waivers (seq, waiver_id, rule, expires) values (?, ?, ?, ?)",
@@ -154,7 +243,10 @@ class SqliteStore(SqlStore):
                 raise
         except sqlite3.Error as e:
             raise StoreError(f"decision log {self.location}: cannot append: {e}") from None
-        return chained
+        return msgspec.structs.replace(
+            parts.full, prev_hash=chained.prev_hash, hash=chained.hash, signing_key=chained.signing_key,
+            signature=chained.signature,
+        )
 
     def append_event(self, event: Event, signer: Signer | None = None) -> Event:
         """Append an event to the event chain, atomically like ``append``."""
@@ -187,6 +279,16 @@ class SqliteStore(SqlStore):
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+    def reopen(self) -> SqliteStore:
+        """A new connection to this log (verify's worker processes each open their own)."""
+        return SqliteStore(self._path, create=False)
+
+    def _write(self, sql: str, params: Any) -> None:
+        try:
+            self._db.execute(sql, params)  # autocommit: one statement, one transaction
+        except sqlite3.Error as e:
+            raise StoreError(f"decision log {self.location}: cannot write: {e}") from None
 
     def _one(self, sql: str, params: Any) -> Any:
         try:

@@ -68,5 +68,5 @@ def time_range(since: str | None, until: str | None, now: datetime | None = None
     start = parse_time(since, "--since", now) if since is not None else None
     end = parse_time(until, "--until", now) if until is not None else None
     if start is not None and end is not None and start >= end:
-        raise UsageError(f"--since {since!r} is not before --until {until!r}: no decision can match")
+        raise UsageError(f"--since {since!r} is not before --until {until!r}: nothing can match")
     return start, end

@@ -43,12 +43,18 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 def render_list(decisions: Iterable[Decision]) -> Iterator[str]:
     """The header, then one CSV line per decision (RFC 4180, CRLF line ends as the csv module writes)."""
+    return csv_lines(COLUMNS, (row(decision) for decision in decisions))
+
+
+def csv_lines(columns: tuple[str, ...], rows: Iterable[list[str]]) -> Iterator[str]:
+    """The header, then one CSV line per row, each yielded as soon as it is written (a listing streams);
+    cells a spreadsheet would run as a formula are defused."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     yield _drain(buffer)
-    for decision in decisions:
-        writer.writerow([_safe(cell) for cell in row(decision)])
+    for cells in rows:
+        writer.writerow([_safe(cell) for cell in cells])
         yield _drain(buffer)
 
 

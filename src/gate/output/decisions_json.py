@@ -1,11 +1,14 @@
 """``gate decisions list --format json``: exactly one JSON document, ``{"decisions": [...]}``.
 
-Each entry is the stored record without its ``input`` (the input document can be megabytes: a
-listing of thousands of decisions should not carry thousands of inputs). Everything else is
-kept — violations, waivers, policy, context, ``input_digest``, ``prev_hash``, ``hash``,
-``signature`` — and since the record hash does not cover the input (it is bound through
-``input_digest``), an entry still verifies: ``record_hash`` of it with ``"input": {}`` equals its
-``hash``. ``gate decisions show ID --format json`` and ``gate decisions export`` give full records.
+Each entry is the record in its stored form (gate.decisions.record): the input's small inline keys
+(``now``, ``environment``, ``context``, ...) and ``input_parts``, the digests of its large values
+(``findings``) kept once in the log as documents, and ``data_digest`` instead of ``data``. A listing
+of thousands of decisions does not carry thousands of inputs and reads no document. Everything else
+is kept — violations, waivers, policy, context, ``input_digest``, ``prev_hash``, ``hash``,
+``signature`` — and an entry still verifies: ``record_hash`` of it equals its ``hash`` (the hash of a
+stored record covers the inline keys and each document's digest). A record written before format v2
+is listed with ``"input": {}`` (its hash leaves the input out). ``gate decisions show ID --format json``
+and ``gate decisions export`` give full records.
 
 The document is written entry by entry, so a long listing streams.
 """
@@ -17,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from gate.decisions.documents import stored_form
 from gate.decisions.record import Decision
 
 
@@ -32,7 +36,7 @@ def render_list(decisions: Iterable[Decision]) -> Iterator[bytes]:
 
 
 def entry(decision: Decision) -> dict[str, Any]:
-    """The record as JSON-ready builtins, without ``input``."""
-    record: dict[str, Any] = msgspec.to_builtins(msgspec.structs.replace(decision, input={}))
-    record.pop("input", None)
+    """The record in stored form as JSON-ready builtins (a record from before v2: with an empty input)."""
+    stored = stored_form(decision) if decision.input_parts is not None else msgspec.structs.replace(decision, input={})
+    record: dict[str, Any] = msgspec.to_builtins(stored)
     return record

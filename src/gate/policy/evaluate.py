@@ -98,8 +98,8 @@ def collect_results(
             results = node.get(kind, [])
             if not isinstance(results, list):
                 raise PolicyError(f"data.{package}.{kind} must be a set, got {type(results).__name__}")
+            default_rule = f"{package.removeprefix((rule_ids_under or root) + '.')}.{kind}"
             for raw in results:
-                default_rule = f"{package.removeprefix((rule_ids_under or root) + '.')}.{kind}"
                 v = _violation(raw, package, kind, default_rule, default_severity, metadata)
                 if kind == "deny" and v.effective_on and effective_from(v.effective_on, package) > now:
                     v = _postponed(v)

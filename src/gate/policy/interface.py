@@ -46,6 +46,11 @@ class PolicyEngine(Protocol):
 
     def evaluate_many(self, path: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
         """``evaluate(path, input)`` for each of ``inputs``, in order, as cheaply as the engine can
-        (the embedded engine: one time-limited run for all; a server: one request each). Any failure
-        fails the whole call."""
+        (the embedded engine: forked children, the time limit per input; a server: one request each).
+        Any failure fails the whole call."""
+        ...
+
+    def evaluate_each(self, path: str, inputs: Sequence[dict[str, Any]]) -> list[Any]:
+        """As ``evaluate_many``, but an input that fails (an error, the time limit) gets the
+        ``PolicyError`` as its answer and the others are still judged (replay)."""
         ...

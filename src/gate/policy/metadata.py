@@ -34,7 +34,11 @@ class RuleMeta:
 
 
 def read_metadata(sources: dict[str, str]) -> dict[tuple[str, str], RuleMeta]:
-    """Annotated rules of every source, keyed by (package, rule_id)."""
+    """Annotated rules of every source, keyed by (package, rule_id).
+
+    Read afresh every time, never from a cache: METADATA decides what a result means (severity,
+    ``effective_on``), and a cache folder restored from elsewhere (a CI cache) could turn a deny into
+    a warning under an unchanged bundle."""
     import yaml
 
     found: dict[tuple[str, str], RuleMeta] = {}

@@ -32,7 +32,7 @@ from gate.decisions.record import Decision, Outcome, Violation, sha256_digest
 from gate.decisions.replay import input_at
 from gate.decisions.signing import TrustedKeys, load_trusted_keys
 from gate.decisions.trust import DecisionCheck, decision_trust
-from gate.decisions.interface import DecisionStore
+from gate.decisions.interface import DecisionStore, UndecodableRecord
 from gate.environments import declared_environments
 from gate.errors import GateError, PolicyError
 from gate.evaluation import LoadedPolicy, load_policy, make_engine
@@ -241,7 +241,10 @@ class AdmissionChecker:
     def _decisions(self, digest: str, now: datetime) -> list[dict[str, Any]]:
         """The newest decisions for ``digest`` in this environment, as the rules see them."""
         self.lookups += 1
-        trust = decision_trust(self._store, digest, self.environment, self._trusted, now, history=DECISIONS_PER_IMAGE)
+        try:
+            trust = decision_trust(self._store, digest, self.environment, self._trusted, now, history=DECISIONS_PER_IMAGE)
+        except UndecodableRecord as e:  # an edited or missing record or document: this image is blocked, the rest judged
+            return [_unreadable_decisions(e)]
         entries = []
         for index, check in enumerate(trust.checks):
             entry = _entry(check)
@@ -289,26 +292,37 @@ class AdmissionChecker:
                     entry["replay"] = replay
 
     def _replay_group(self, data_key: str, jobs: list[tuple[tuple[str, str, str], Decision, datetime]]) -> list[dict[str, Any]]:
-        """Replays of decisions recorded with the same data, in one engine run (each on its own on failure,
-        so one bad record cannot fail the others)."""
+        """Replays of decisions recorded with the same data, in one engine run; a record that fails (its
+        input, the policy on it, the time limit) is an error replay of its own and the others go on."""
         self.replays += len(jobs)
         try:
             if data_key != self._replay_data_key:
                 recorded = jobs[0][1].data or {}
                 data = merge_data(merge_data(self._policy.bundle.data, recorded), self._policy.extra_data)
                 validate_waivers(data)
+                self._replay_data_key = ""  # unknown until set: a failure must not leave the old data claimed
                 self._replayer.set_data(data)
                 self._replay_data_key = data_key
-            inputs = [input_at(decision, at)[0] for _, decision, at in jobs]
-            documents = self._replayer.evaluate_many(PROMOTION_ROOT, inputs)
-            return [self._replayed(document, at) for document, (_, _, at) in zip(documents, jobs)]
         except GateError as e:
-            self._replay_data_key = ""  # the engine's data is unknown after a failure
-            if len(jobs) > 1:
-                return [self._replay_group(data_key, [job])[0] for job in jobs]
-            problem = e.diagnostics()
-            logger.debug("replay of %s failed: %s", jobs[0][1].decision_id, problem)
-            return [{"outcome": "error", "violations": [], "warnings": [], "error": problem}]
+            return [_replay_error(decision, e) for _, decision, _ in jobs]
+        replays: list[dict[str, Any] | None] = [None] * len(jobs)
+        judged: list[tuple[int, dict[str, Any], datetime]] = []
+        for index, (_, decision, at) in enumerate(jobs):
+            try:
+                judged.append((index, input_at(decision, at)[0], at))
+            except GateError as e:
+                replays[index] = _replay_error(decision, e)
+        answers = self._replayer.evaluate_each(PROMOTION_ROOT, [policy_input for _, policy_input, _ in judged])
+        for (index, _, at), answer in zip(judged, answers, strict=True):
+            try:
+                if isinstance(answer, GateError):
+                    raise answer
+                replays[index] = self._replayed(answer, at)
+            except GateError as e:
+                replays[index] = _replay_error(jobs[index][1], e)
+        done = [r for r in replays if r is not None]
+        assert len(done) == len(jobs)  # each job failed before the run or was answered by it
+        return done
 
     def _replayed(self, document: Any, at: datetime) -> dict[str, Any]:
         """A replay's outcome from the promotion document the engine returned."""
@@ -352,7 +366,7 @@ class AdmissionChecker:
             raise PolicyError(f"policy bundle {self._policy.bundle.root}: {e}") from None
         # an object whose containers cannot be read is blocked whatever the rules say
         unreadable = tuple(_unreadable(problem) for problem in gate.get("problems") or ())
-        violations = unreadable + results.violations
+        violations = unreadable + _unreadable_log(gate.get("images")) + results.violations
         if not violations:  # gate.decisions.trust is the authority; the rules only explain (a bundle may lack them)
             violations = _untrusted(gate.get("images"), self.environment)
         images = tuple(
@@ -378,6 +392,13 @@ class AdmissionChecker:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+def _replay_error(decision: Decision, error: GateError) -> dict[str, Any]:
+    """A replay that could not be made: data for the rules, which deny on it (fail closed)."""
+    problem = error.diagnostics()
+    logger.debug("replay of %s failed: %s", decision.decision_id, problem)
+    return {"outcome": "error", "violations": [], "warnings": [], "error": problem}
 
 
 def _reviewed_object(request: dict[str, Any]) -> Any:
@@ -429,6 +450,28 @@ def _entry(check: DecisionCheck) -> dict[str, Any]:
         #: gate.decisions.trust's reasons not to rely on it (age aside: max_decision_age is the rules')
         "problems": list(check.problems),
     }
+
+
+def _unreadable_decisions(error: UndecodableRecord) -> dict[str, Any]:
+    """What the admission rules see when the newest decisions cannot be read (an edited or missing
+    record or document): an error, not signed, not trusted, not replayed, with the reason; marked
+    ``readable: false``, which blocks the object whatever the rules say."""
+    problem = f"{error.describe()} cannot be read: {error.reason}"
+    return {
+        "decision_id": error.record_id, "outcome": Outcome.ERROR.value, "timestamp": None, "age_seconds": None,
+        "image": None, "signed": False, "signature_valid": False, "trusted_key": False,
+        "signature_problem": problem, "signing_key": None, "policy_digest": None, "policy_revision": None,
+        "waivers": [], "replay": _NOT_REPLAYED, "problems": [problem], "readable": False,
+    }
+
+
+def _unreadable_log(images: Any) -> tuple[Violation, ...]:
+    """The denies for images whose newest decisions could not be read, independent of the rules."""
+    return tuple(
+        _distrust(f"container {image.get('container')}: {'; '.join(image['decisions'][0]['problems'])}")
+        for image in images if isinstance(image, dict) and image.get("decisions")
+        and image["decisions"][0].get("readable") is False
+    ) if isinstance(images, list) else ()
 
 
 def _untrusted(images: Any, environment: str) -> tuple[Violation, ...]:
