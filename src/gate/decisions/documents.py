@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,6 +274,18 @@ class LegacyMove:
     document: Document
     #: the record's ``input_digest``: its reference (``decision_documents``)
     reference: str | None
+
+
+def legacy_moves(rows_after: Callable[[int], list[Any]]) -> Iterator[LegacyMove]:
+    """The move of every record from before v2, in seq order; ``rows_after(seq)`` reads the next
+    (seq, record) rows after ``seq`` (a batch, fully read before any is moved)."""
+    after = 0
+    while batch := rows_after(after):
+        after = int(batch[-1][0])
+        for seq, record in batch:
+            move = legacy_move(seq, record)
+            if move is not None:
+                yield move
 
 
 def legacy_move(seq: int, record: bytes | str) -> LegacyMove | None:

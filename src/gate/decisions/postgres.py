@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gate.decisions.documents import Document, legacy_move, new_documents, references, split
+from gate.decisions.documents import Document, legacy_moves, new_documents, references, split
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
 from gate.decisions.events import Event, chain_event
@@ -171,21 +171,13 @@ def _migrate_documents(conn: psycopg.Connection[Any]) -> None:
     rewritten with ``"input": {}`` (its hash leaves the input out, so it still verifies); rules lowercased."""
     for statement in filter(str.strip, DOCUMENTS_DDL.split(";")):
         conn.execute(statement)
-    after = 0
-    while True:
-        batch = conn.execute("select seq, record from decisions where seq > %s order by seq limit 500", (after,)).fetchall()
-        if not batch:
-            break
-        after = int(batch[-1][0])
-        for seq, record in batch:
-            move = legacy_move(seq, record)
-            if move is None:
-                continue
-            fresh = new_documents([move.document], _stored(conn, [move.document]))
-            conn.execute(f"with {_DOCUMENTS.rstrip(',')} select 1", _document_params(fresh))
-            if move.reference is not None:
-                conn.execute("insert into decision_documents (seq, digest) values (%s, %s)", (seq, move.reference))
-            conn.execute("update decisions set record = %s where seq = %s", (move.record.decode(), seq))
+    batch = "select seq, record from decisions where seq > %s order by seq limit 500"
+    for move in legacy_moves(lambda after: conn.execute(batch, (after,)).fetchall()):
+        fresh = new_documents([move.document], _stored(conn, [move.document]))
+        conn.execute(f"with {_DOCUMENTS.rstrip(',')} select 1", _document_params(fresh))
+        if move.reference is not None:
+            conn.execute("insert into decision_documents (seq, digest) values (%s, %s)", (move.seq, move.reference))
+        conn.execute("update decisions set record = %s where seq = %s", (move.record.decode(), move.seq))
     conn.execute("update decision_rules set rule = lower(rule)")
 
 

@@ -96,18 +96,15 @@ def where_clause(query: DecisionQuery, placeholder: str = "?", walk_findings: bo
         if value is not None:
             conditions.append(f"d.{column} = {placeholder}")
             params.append(value)
-    if query.since is not None:
-        conditions.append(f"d.timestamp >= {placeholder}")
-        params.append(query.since)
-    if query.until is not None:
-        conditions.append(f"d.timestamp < {placeholder}")
-        params.append(query.until)
-    if query.after_seq is not None:
-        conditions.append(f"d.seq > {placeholder}")
-        params.append(query.after_seq)
-    if query.through_seq is not None:
-        conditions.append(f"d.seq <= {placeholder}")
-        params.append(query.through_seq)
+    for bound, value in (
+        ("d.timestamp >=", query.since),
+        ("d.timestamp <", query.until),
+        ("d.seq >", query.after_seq),
+        ("d.seq <=", query.through_seq),
+    ):
+        if value is not None:
+            conditions.append(f"{bound} {placeholder}")
+            params.append(value)
     if query.rule is not None:
         conditions.append(f"r.rule = {placeholder}")  # joined in from_clause
         params.append(query.rule.lower())  # rules are indexed lowercased: CVE ids match in any case

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gate.decisions.documents import Document, legacy_move, new_documents, references, split
+from gate.decisions.documents import Document, legacy_moves, new_documents, references, split
 from gate.decisions.index import index_rows
 from gate.decisions.record import Decision
 from gate.decisions.events import Event, chain_event
@@ -136,20 +136,12 @@ def _migrate_documents(db: sqlite3.Connection) -> None:
     rewritten with ``"input": {}`` (its hash leaves the input out, so it still verifies); rules lowercased."""
     for statement in filter(str.strip, DOCUMENTS_DDL.split(";")):
         db.execute(statement)
-    after = 0
-    while True:
-        batch = db.execute("select seq, record from decisions where seq > ? order by seq limit 500", (after,)).fetchall()
-        if not batch:
-            break
-        after = int(batch[-1][0])
-        for seq, record in batch:
-            move = legacy_move(seq, record)
-            if move is None:
-                continue
-            _store_documents(db, new_documents([move.document], _stored(db, [move.document])))
-            if move.reference is not None:
-                db.execute("insert into decision_documents (seq, digest) values (?, ?)", (seq, move.reference))
-            db.execute("update decisions set record = ? where seq = ?", (move.record, seq))
+    batch = "select seq, record from decisions where seq > ? order by seq limit 500"
+    for move in legacy_moves(lambda after: db.execute(batch, (after,)).fetchall()):
+        _store_documents(db, new_documents([move.document], _stored(db, [move.document])))
+        if move.reference is not None:
+            db.execute("insert into decision_documents (seq, digest) values (?, ?)", (move.seq, move.reference))
+        db.execute("update decisions set record = ? where seq = ?", (move.record, move.seq))
     db.execute("update decision_rules set rule = lower(rule)")
 
 
