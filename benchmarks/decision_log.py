@@ -42,23 +42,25 @@ synchronous=FULL: an fsync per commit) unless --sqlite-synchronous normal.
 Targets (issue 11): insert ≥ 1,000/s, list --digest p95 ≤ 20 ms, list --finding p95 ≤ 50 ms,
 verify ≥ 20,000 records/s, replay ≥ 1,000 records/s. Bytes per decision: benchmarks/decision_bytes.py.
 
-Results (2026-12-07, 2 shared cores, code as of 04:15-04:35 UTC while issue 11 was being built; other
-sessions' tests running: load average given). 1M did not fit in the time (append ~2-6 ms each), so:
-SQLite 150,000 decisions (load 8-10), PostgreSQL 100,000 (load 2-5); both signed, one writer.
+Results (2026-12-07, 2 cores shared with other sessions' tests: load average given; code of 04:40-05:10
+UTC while issue 11 was being built). 1M did not fit in the time (2-6 ms per append), so SQLite
+300,000 decisions (gate's settings: WAL, synchronous=FULL; load 2-5) and PostgreSQL 100,000 (load
+2-5); both signed, one writer. An earlier SQLite 150,000 run under load 8-10: 170/s, p95s 1.5-2.5x.
 
-                                     SQLite 150k (sync normal)   PostgreSQL 100k (fsync off)   target
-  insert through append              170/s (480/s idle, 10k)     211/s                         ≥ 1,000/s  MISS
-  size on disk                       2,592 MiB = 18.1 KB/dec.    800 MiB = 8.4 KB/decision     (1M: ~18 / ~8 GB)
-  list --digest p95 (median)         23.0 ms (0.9)               12.9 ms (2.7)                 ≤ 20 ms
-  list --finding common CVE p95      117 ms (65)                 61 ms (33)                    ≤ 50 ms    MISS
-  list --finding a finding id p95    9.7 ms                      12.9 ms                       ≤ 50 ms
-  list --finding no match p95        4.3 ms                      6.0 ms                        ≤ 50 ms
-  list --rule common CVE p95         77 ms (51)                  46 ms (27)
-  verify (process)                   1,565/s                     5,123/s                       ≥ 20,000/s MISS
-  verify after a checkpoint          2,504/s                     5,492/s
-  verify --since-head (10,000 new)   1,627/s                     2,654/s
-  replay (process, newest 1,000)     37/s                        103/s                         ≥ 1,000/s  MISS
-  replayed outcomes unchanged        997 of 1,000 (3 errors)     1,000 of 1,000
+                                     SQLite 300k                  PostgreSQL 100k (fsync off)   target
+  insert through append              259/s (480/s idle, 4k)       211/s                         ≥ 1,000/s  MISS
+  size on disk                       5,268 MiB = 18.4 KB/dec.     800 MiB = 8.4 KB/decision     (1M: ~18 / ~8 GB)
+  list --digest p95 (median)         7.6 ms (0.8)                 12.9 ms (2.7)                 ≤ 20 ms
+  list --finding common CVE p95      45.6 ms (26.7)               61.4 ms (32.9)                ≤ 50 ms    MISS on PG
+  list --finding ... --env prod p95  53.5 ms (30.4)               337 ms (29.3)                 ≤ 50 ms    MISS
+  list --finding a finding id p95    4.4 ms                       12.9 ms                       ≤ 50 ms
+  list --finding no match p95        0.7 ms                       6.0 ms                        ≤ 50 ms
+  list --rule common CVE p95         36.7 ms (22.4)               46.1 ms (26.8)
+  verify (process)                   2,228/s                      5,123/s                       ≥ 20,000/s MISS
+  verify after a checkpoint          5,142/s                      5,492/s
+  verify --since-head (10,000 new)   2,300/s                      2,654/s
+  replay (process, newest 1,000)     75/s                         103/s                         ≥ 1,000/s  MISS
+  replayed outcomes unchanged        999 of 1,000                 1,000 of 1,000
 
 Where the time goes (cProfile, --profile):
 - append, SQLite idle (4,000 appends, 2.07 ms each): commit 1.2 ms (58 %; the same with synchronous

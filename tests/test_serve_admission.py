@@ -469,16 +469,18 @@ def test_without_admission_there_is_no_webhook() -> None:
 # --- fail closed -----------------------------------------------------------------------------------
 
 
-def test_an_unreadable_decision_log_denies_with_the_error(gate: Callable[..., Run], webhook: httpx.Client, decision_store: Path) -> None:
-    evaluate(gate, CLEAN)
+def test_an_unreadable_decision_denies_the_image_naming_the_record(gate: Callable[..., Run], webhook: httpx.Client, decision_store: Path) -> None:
+    """A record that no longer decodes blocks the image it is about (as an untrusted decision), with the
+    record named; the webhook keeps judging (it is not an error of the whole request)."""
+    decision = evaluate(gate, CLEAN)
     with sqlite3.connect(decision_store) as db:
         db.execute("update decisions set record = ?", (b"{not json",))
     response = review(webhook, pinned_deployment())
     assert response["allowed"] is False
-    assert response["status"]["code"] == 500
+    assert response["status"]["code"] == 403
     message = response["status"]["message"]
-    assert message.startswith("gate could not judge the request: decision log ") and "cannot be decoded" in message
-    assert "Traceback" not in message
+    assert f"record seq 1 (decision {decision['decision_id']}) cannot be read: " in message, message
+    assert "blocked (gate.decisions.trust)" in message and "Traceback" not in message
 
 
 def test_a_bundle_without_admission_rules_denies_everything(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ either engine (embedded regorus or an OPA server).
 
 Fail closed: a bundle that does not compile, an engine failure or no admission rule evaluated is a
 ``PolicyError``; a decision log that cannot be read is a ``StoreError``. The caller blocks the
-object in either case. A replay that fails is not an error of the check: it is data
+object in either case. A record or document that is edited or missing blocks only the images whose
+decisions it holds (``admission.decisions.untrusted``, naming the record). A replay that fails is not an error of the check: it is data
 (``replay.outcome == "error"``), and the shipped rules deny on it.
 """
 
