@@ -96,15 +96,16 @@ def where_clause(query: DecisionQuery, placeholder: str = "?", walk_findings: bo
         if value is not None:
             conditions.append(f"d.{column} = {placeholder}")
             params.append(value)
-    for bound, value in (
+    bounds: tuple[tuple[str, str | int | None], ...] = (  # since inclusive, until exclusive
         ("d.timestamp >=", query.since),
         ("d.timestamp <", query.until),
         ("d.seq >", query.after_seq),
         ("d.seq <=", query.through_seq),
-    ):
-        if value is not None:
+    )
+    for bound, limit in bounds:
+        if limit is not None:
             conditions.append(f"{bound} {placeholder}")
-            params.append(value)
+            params.append(limit)
     if query.rule is not None:
         conditions.append(f"r.rule = {placeholder}")  # joined in from_clause
         params.append(query.rule.lower())  # rules are indexed lowercased: CVE ids match in any case
