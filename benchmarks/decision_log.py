@@ -72,6 +72,11 @@ Where the time goes (cProfile, --profile):
   25 ms SQL, 110 ms decode of 50 rows of 57 KB): a deny on 185 findings carries 64 KB of violations
   inline, a dev decision on 20,000 findings 5 MB of warnings, so any listing of big denies decodes
   megabytes. The p95 of --digest is the same effect (a large image's 50 newest decisions).
+- replay (gate decisions replay --since, 410 records of the SQLite 300k log, 53/s under cProfile):
+  3.2 s waiting for the batch child's regorus answers (~8 ms a record, one core), 2.8 s reading
+  the matching rows (7 ms a record), 0.26 s inflating documents, 0.5 s imports.
+- verify: 2,200-5,100/s plain, 5,100-5,700/s after a checkpoint (signatures skipped), so the
+  remaining cost is re-hashing, JSON decoding and index-row checks of 18 KB records, not Ed25519.
 - record size (below and benchmarks/decision_bytes.py): violations and warnings are ~85 % of the
   stored records; inputs are now small (documents 21.6 MiB of 2,592).
 """

@@ -343,3 +343,64 @@ def test_a_deleted_document_fails_show_closed(gate: Callable[..., Run], store_ur
     run = gate("decisions", "show", signed_log[1].decision_id)
     assert run.code == 2 and "Traceback" not in run.err
     assert f"document {_findings_digest(signed_log[1])} is missing: run gate decisions verify" in run.err
+
+
+def _deny_with_many_reasons(timestamp: str) -> Decision:
+    findings = tuple({"id": f"f{i}", "rule": f"CVE-2024-{i:04d}"} for i in range(40))
+    reasons = tuple(violation("vulnerabilities.severity", f"f{i}") for i in range(40))
+    return make_decision(outcome="deny", findings=findings, violations=reasons, timestamp=timestamp)
+
+
+def test_large_results_are_one_document_shared_by_re_evaluations(gate: Callable[..., Run], store_url: str) -> None:
+    """Violations and warnings of 1 KiB or more are kept once, like the input: the record holds their digest."""
+    signer = load_signer()
+    store = open_store(store_url)
+    try:
+        first, again = (store.append(_deny_with_many_reasons(f"2026-01-0{i}T10:00:00Z"), signer) for i in (1, 2))
+    finally:
+        store.close()
+    assert first.results_digest is not None and first.results_digest == again.results_digest
+    assert len(first.violations) == 40  # the full form carries them
+    assert stored_record(store_url, 2)["violations"] == [] and stored_record(store_url, 2)["results_digest"] == first.results_digest
+    assert first.results_digest in documents(store_url)
+    shown = gate("decisions", "show", again.decision_id, "--format", "json")
+    assert shown.code == 0 and len(shown.json()["violations"]) == 40
+    listed = gate("decisions", "list", "--format", "json").json()["decisions"]
+    assert [len(d["violations"]) for d in listed] == [40, 40]
+    for entry in listed:  # an entry of the listing still verifies on its own
+        assert record_hash(msgspec.convert(entry, Decision)) == entry["hash"]
+    assert gate("decisions", "list", "--rule", "cve-2024-0007", "--format", "json").json()["decisions"]
+    assert gate("decisions", "verify").code == 0
+
+
+def test_violations_written_beside_a_results_digest_are_named_and_never_served(
+    gate: Callable[..., Run], store_url: str
+) -> None:
+    signer = load_signer()
+    store = open_store(store_url)
+    try:
+        deny = store.append(_deny_with_many_reasons("2026-01-01T10:00:00Z"), signer)
+    finally:
+        store.close()
+    record = stored_record(store_url, 1)
+    record["violations"] = [{"rule": "nothing.to.see", "message": "all fine", "severity": "low"}]
+    raw(store_url, "update decisions set record = ? where seq = 1", (json.dumps(record, sort_keys=True),))
+    run = gate("decisions", "verify")
+    assert run.code == 1 and "record seq 1" in run.out and "written beside its results_digest" in run.out, run.out
+    shown = gate("decisions", "show", deny.decision_id, "--format", "json")
+    assert [v["rule"] for v in shown.json()["violations"]] == ["vulnerabilities.severity"] * 40
+
+
+def test_an_edited_results_document_is_named_by_verify_and_not_served(gate: Callable[..., Run], store_url: str) -> None:
+    signer = load_signer()
+    store = open_store(store_url)
+    try:
+        deny = store.append(_deny_with_many_reasons("2026-01-01T10:00:00Z"), signer)
+    finally:
+        store.close()
+    assert deny.results_digest is not None
+    _put_body(store_url, deny.results_digest, compress(canonical_json({"violations": [], "warnings": []})))
+    run = gate("decisions", "verify")
+    assert run.code == 1 and deny.results_digest in run.out and "edited: its contents hash to" in run.out, run.out
+    shown = gate("decisions", "show", deny.decision_id)
+    assert shown.code == 2 and f"document {deny.results_digest} edited" in shown.err

@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import zstandard
 
-from gate.decisions.record import Decision, canonical_json
+from gate.decisions.record import Decision, Violation, canonical_json
 
 #: input keys always stored as documents (``findings`` is what ``decisions list --finding`` searches)
 DOCUMENT_KEYS = frozenset({"findings"})
@@ -46,8 +46,13 @@ class Document:
 
     digest: str
     canonical: bytes
-    #: lowercased ``rule`` and ``id`` of every finding (findings documents only; sorted)
-    findings: tuple[str, ...] = ()
+    #: the findings list the document holds, if it is one: its ``--finding`` terms are taken from it only
+    #: when the log does not hold the document yet (most appends re-use a stored findings document)
+    findings: Any = None
+
+    def terms(self) -> tuple[str, ...]:
+        """The lowercased ``rule`` and ``id`` of every finding it holds (sorted; none for other documents)."""
+        return finding_terms(self.findings) if self.findings is not None else ()
 
 
 @dataclass(frozen=True)
@@ -97,16 +102,29 @@ def split(decision: Decision) -> Split:
             continue
         digest = digest_of(canonical)
         parts[key] = digest
-        documents.append(Document(digest, canonical, finding_terms(value) if key == "findings" else ()))
+        documents.append(Document(digest, canonical, value if key == "findings" else None))
     data_digest = None
     if decision.data is not None:
         canonical = canonical_json(decision.data)
         data_digest = digest_of(canonical)
         documents.append(Document(data_digest, canonical))
-    full = msgspec.structs.replace(decision, input_parts=parts, data_digest=data_digest)
-    stored = msgspec.structs.replace(full, input=inline, data=None if data_digest else decision.data)
+    results = canonical_json(results_of(decision))
+    results_digest = None
+    if len(results) >= DOCUMENT_MIN_BYTES:  # a deny on a large report: megabytes, the same on every re-evaluation
+        results_digest = digest_of(results)
+        documents.append(Document(results_digest, results))
+    full = msgspec.structs.replace(decision, input_parts=parts, data_digest=data_digest, results_digest=results_digest)
+    stored = msgspec.structs.replace(
+        full, input=inline, data=None if data_digest else decision.data,
+        **({"violations": (), "warnings": ()} if results_digest else {}),
+    )
     unique = {d.digest: d for d in documents}  # two keys may hold the same value
     return Split(full, stored, tuple(unique.values()))
+
+
+def results_of(decision: Decision) -> dict[str, Any]:
+    """The results document of ``decision`` (full form): its violations and warnings."""
+    return {"violations": decision.violations, "warnings": decision.warnings}
 
 
 def stored_form(decision: Decision) -> Decision:
@@ -130,8 +148,7 @@ def references(decision: Decision) -> tuple[str, ...]:
     if decision.input_parts is None:
         return (decision.input_digest,)
     refs = set(decision.input_parts.values())
-    if decision.data_digest is not None:
-        refs.add(decision.data_digest)
+    refs.update(d for d in (decision.data_digest, decision.results_digest) if d is not None)
     return tuple(sorted(refs))
 
 
@@ -253,12 +270,31 @@ def inflate(stored: Decision, load: Callable[[str], Any]) -> Decision:
     data = stored.data
     if data is None and stored.data_digest is not None:
         data = load(stored.data_digest)
-    return msgspec.structs.replace(stored, input=full_input, data=data)
+    return with_results(msgspec.structs.replace(stored, input=full_input, data=data), load)
+
+
+def with_results(stored: Decision, load: Callable[[str], Any]) -> Decision:
+    """``stored`` with its violations and warnings read from its results document, when it has one
+    (always from the document: anything inline beside a ``results_digest`` is not what was hashed)."""
+    import msgspec.structs
+
+    if stored.results_digest is None:
+        return stored
+    try:
+        results = msgspec.convert(load(stored.results_digest), _Results)
+    except msgspec.ValidationError as e:
+        raise DocumentError(stored.results_digest, f"is not a results document ({e})") from None
+    return msgspec.structs.replace(stored, violations=results.violations, warnings=results.warnings)
+
+
+class _Results(msgspec.Struct):
+    violations: tuple[Violation, ...]
+    warnings: tuple[Violation, ...]
 
 
 def new_documents(documents: Iterable[Document], stored: set[str]) -> list[tuple[str, int, bytes, tuple[str, ...]]]:
     """(digest, size, compressed body, finding terms) of the documents not yet ``stored``: only those are compressed."""
-    return [(d.digest, len(d.canonical), compress(d.canonical), d.findings) for d in documents if d.digest not in stored]
+    return [(d.digest, len(d.canonical), compress(d.canonical), d.terms()) for d in documents if d.digest not in stored]
 
 
 @dataclass(frozen=True)
@@ -304,6 +340,6 @@ def legacy_move(seq: int, record: bytes | str) -> LegacyMove | None:
     return LegacyMove(
         int(seq),
         msgspec.json.encode(value, order="sorted"),
-        Document(digest_of(canonical), canonical, finding_terms(moved.get("findings"))),
+        Document(digest_of(canonical), canonical, moved.get("findings")),
         reference if isinstance(reference, str) else None,
     )

@@ -95,6 +95,9 @@ class Decision(msgspec.Struct, frozen=True, omit_defaults=True):
     input_parts: dict[str, str] | None = None
     #: format v2: digest of ``data``, stored as a document; the stored form's ``data`` is None
     data_digest: str | None = None
+    #: format v2: digest of ``{"violations": [...], "warnings": [...]}`` when they are large, stored as a
+    #: document (re-evaluations share it); the stored form's ``violations`` and ``warnings`` are empty
+    results_digest: str | None = None
     prev_hash: str | None = None
     hash: str | None = None
     #: id of the Ed25519 key that signed ``hash`` (sha256 of the raw public key, 16 hex digits)
@@ -138,6 +141,8 @@ def record_hash(decision: Decision) -> str:
             input_parts={k: sha256_digest(full[k]) if k in full else ref for k, ref in decision.input_parts.items()},
             data=None,
             data_digest=sha256_digest(decision.data) if decision.data is not None else decision.data_digest,
+            # results kept as a document are bound by their digest (re-hashed on every read and by verify)
+            **({"violations": (), "warnings": ()} if decision.results_digest is not None else {}),
         )
     return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
 

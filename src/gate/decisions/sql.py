@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from gate.decisions.checkpoints import StoredCheckpoint
-from gate.decisions.documents import DocumentCache, DocumentError, inflate, split
+from gate.decisions.documents import DocumentCache, DocumentError, inflate, split, with_results
 from gate.decisions.events import Event, EventQuery
 from gate.decisions.interface import ChainEntry, DecisionQuery, UndecodableRecord
 from gate.decisions.quickhash import quick_decode
@@ -228,7 +228,7 @@ class SqlStore(ABC):
         for seq, decision_id, record in self._rows(sql, params):
             try:
                 decision = self._decode(Decision, seq, decision_id, record)
-                yield self._inflate(seq, decision) if query.with_input else decision
+                yield self._inflate(seq, decision, with_input=query.with_input)
             except UndecodableRecord as e:
                 if on_undecodable is None:
                     raise
@@ -316,14 +316,15 @@ class SqlStore(ABC):
         row = self._one(f"select body from documents where digest = {self.placeholder}", (digest,))
         return bytes(row[0]) if row else None
 
-    def _inflate(self, seq: Any, decision: Decision) -> Decision:
-        """``decision`` in full form; a document that is missing or does not decode is an UndecodableRecord
-        naming the record and the document."""
+    def _inflate(self, seq: Any, decision: Decision, with_input: bool = True) -> Decision:
+        """``decision`` in full form (``with_input=False``: its violations and warnings only, no input
+        document read); a document that is missing or does not decode is an UndecodableRecord naming
+        the record and the document."""
         cache: DocumentCache | None = getattr(self, "_document_cache", None)
         if cache is None:
             cache = self._document_cache = DocumentCache()
         try:
-            return inflate(decision, lambda digest: cache.get(digest, self._document_body))
+            return (inflate if with_input else with_results)(decision, lambda digest: cache.get(digest, self._document_body))
         except DocumentError as e:
             raise UndecodableRecord(
                 self.location, int(seq), decision.decision_id, f"{e}: run gate decisions verify"

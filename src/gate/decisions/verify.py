@@ -46,6 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from cryptography.exceptions import InvalidSignature
 
 from gate.decisions.checkpoints import Checkpoints, TrustedCheckpoint
@@ -524,7 +525,14 @@ def stored_input_problem(decision: Decision) -> str | None:
     v2 whose input was not moved out (migration 4 moves every one) must still hash to its input_digest."""
     if decision.input_parts is None and decision.input:
         return input_problem(decision)
+    if decision.results_digest is not None and not (_empty(decision.violations) and _empty(decision.warnings)):
+        return "edited: violations or warnings written beside its results_digest (they are not what was hashed)"
     return None
+
+
+def _empty(results: Any) -> bool:
+    """No results inline: an empty tuple, or (verify's fast path leaves some fields raw) the bytes ``[]``."""
+    return bytes(results) == b"[]" if isinstance(results, msgspec.Raw) else not results
 
 
 def _structural_problem(entry: ChainEntry, prev_seq: int, prev_hash: str | None) -> str | None:
