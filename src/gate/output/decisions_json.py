@@ -2,8 +2,10 @@
 
 Each entry is the record in its stored form (gate.decisions.record): the input's small inline keys
 (``now``, ``environment``, ``context``, ...) and ``input_parts``, the digests of its large values
-(``findings``) kept once in the log as documents, and ``data_digest`` instead of ``data``. A listing
-of thousands of decisions does not carry thousands of inputs and reads no document. Everything else
+(``findings``) kept once in the log as documents, and ``data_digest`` instead of ``data``; violations
+and warnings are listed even where the log keeps them as a document (``results_digest``, which is what
+the hash covers then). A listing of thousands of decisions does not carry thousands of inputs and
+reads no input document. Everything else
 is kept — violations, waivers, policy, context, ``input_digest``, ``prev_hash``, ``hash``,
 ``signature`` — and an entry still verifies: ``record_hash`` of it equals its ``hash`` (the hash of a
 stored record covers the inline keys and each document's digest). A record written before format v2
