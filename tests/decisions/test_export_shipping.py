@@ -67,7 +67,7 @@ class SiemStandIn:
                 siem.delivered.set()
 
             def log_message(self, format: str, *args: Any) -> None:
-                pass
+                """Quiet: the stand-in's requests are asserted on, not logged."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/logs"
