@@ -61,6 +61,12 @@ def signing_env(
 
 
 @pytest.fixture(autouse=True)
+def no_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test machine's GATE_CONFIG never names the configuration file (gate.settings) of a test."""
+    monkeypatch.delenv("GATE_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets an empty cache folder (gate.policy.cache), never the user's."""
     path = tmp_path_factory.mktemp("cache")

@@ -71,7 +71,7 @@ def test_builtins_are_listed_with_formats_and_origin(gate: Callable[..., Run]) -
     assert run.code == 0
     scanners = {s["name"]: s for s in run.json()["scanners"]}
     assert {"trivy", "coverage", "sonarqube"} <= set(scanners)
-    assert scanners["trivy"]["origin"].startswith("gate ")
+    assert scanners["trivy"]["origin"].startswith("promotion-gate ")
     assert any("CycloneDX" in f for f in scanners["trivy"]["formats"])
     text = gate("plugins", "list").out
     assert text.startswith("NAME")

@@ -502,8 +502,6 @@ def test_a_bundle_that_does_not_compile_stops_the_start(tmp_path: Path) -> None:
 
 
 def test_usage_errors() -> None:
-    with pytest.raises(UsageError, match="--admission needs --policy"):
-        make_server(port=0, admission="prod")
     with pytest.raises(UsageError, match="--tls-cert and --tls-key go together"):
         make_server(port=0, tls_cert="cert.pem")
     with pytest.raises(UsageError, match="--tls-cert missing.pem / --tls-key missing.key: cannot load"):
@@ -701,7 +699,7 @@ def test_the_shipped_manifest_matches_the_server(tmp_path: Path) -> None:
     shutil.copy(ROOT / "deploy" / "webhook.yaml", tmp_path / "overlay")
     (tmp_path / "overlay" / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../base, webhook.yaml]\n"
-        f"images:\n  - name: ghcr.io/example/gate\n    newName: registry.example.com/platform/gate\n    digest: {DIGEST}\n"
+        f"images:\n  - name: ghcr.io/promotion-gate/gate\n    newName: registry.example.com/platform/gate\n    digest: {DIGEST}\n"
     )
     objects = render(tmp_path, "overlay")
     named = {(o["kind"], o["metadata"]["name"]): o for o in objects}
@@ -728,7 +726,9 @@ def test_the_shipped_manifest_matches_the_server(tmp_path: Path) -> None:
     assert args.addr.endswith(f":{container['ports'][0]['containerPort']}")
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    for path in (args.policy, *args.data, args.tls_cert, args.tls_key):
+    # policy layers that are folders (gate:library is in the image, oci:// in a registry) must be mounted
+    folders = [p for p in args.policy or () if p != "gate:library" and not p.startswith("oci://")]
+    for path in (*folders, *(args.data or ()), args.tls_cert, args.tls_key):
         assert any(path.startswith(f"{mount}/") or path == mount for mount in mounts), path
     for volume in volumes.values():
         if "configMap" in volume:

@@ -261,7 +261,7 @@ class AdmissionWebhook:
 
     def __init__(
         self,
-        policy_dir: str | Path,
+        policy: str | Path | Sequence[str],
         environment: str,
         *,
         data_files: Sequence[str | Path] = (),
@@ -290,7 +290,7 @@ class AdmissionWebhook:
                 options["trusted_keys"] = trust
             self._store = open_store(store_url, create=False)
             self._checker = AdmissionChecker(
-                Path(policy_dir), environment, self._store, data_files=[Path(p) for p in data_files], **options
+                policy, environment, self._store, data_files=[Path(p) for p in data_files], **options
             )
 
         try:

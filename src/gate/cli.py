@@ -12,8 +12,10 @@ import os
 import sys
 from collections.abc import Callable
 
-from gate import __version__
-from gate.commands import decisions, keys, plugins, policy_test, promote, reconcile, scan_evaluate, serve
+from gate import __version__, settings
+from gate.commands import (
+    config, decisions, keys, plugins, policy_bundles, policy_test, promote, reconcile, scan_evaluate, serve,
+)
 from gate.commands.common import ExitCode, Parser
 from gate.commands.policy_test import PolicyTestFormat
 from gate.commands.scan_evaluate import DecisionFormat, ScanFormat
@@ -34,12 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "exit codes: 0 ok/allow, 1 deny, 2 error (no decision could be made; never an allow). "
-            "Environment: GATE_LOGLEVEL, GATE_DISABLE_PLUGINS, GATE_MAX_REPORT_MB."
+            "Environment: GATE_LOGLEVEL, GATE_DISABLE_PLUGINS, GATE_MAX_REPORT_MB. "
+            "Defaults for policy, data, store and keys: gate.toml (docs/configuration.md; `gate config show`)."
         ),
     )
     parser.add_argument("--version", action="version", version=f"gate {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging on stderr (-v gate debug, -vv everything)"
+    )
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="the configuration file (default: GATE_CONFIG, else gate.toml or [tool.gate] in pyproject.toml "
+        "found from the current folder up to the repository root; docs/configuration.md)",
     )
     parser.add_argument(
         "--disable-plugin",
@@ -49,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not load this scanner plugin (repeatable; also GATE_DISABLE_PLUGINS=a,b)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for group in (scan_evaluate, promote, reconcile, policy_test, decisions, keys, serve, plugins):
+    for group in (scan_evaluate, promote, reconcile, policy_test, decisions, keys, serve, plugins, config):
         group.add_parsers(commands)
     return parser
 
@@ -80,6 +88,8 @@ _COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], Ex
     ("reconcile", None): reconcile.cmd_reconcile,
     ("serve", None): serve.cmd_serve,
     ("policy", "test"): policy_test.cmd_policy_test,
+    ("policy", "push"): policy_bundles.cmd_policy_push,
+    ("policy", "pull"): policy_bundles.cmd_policy_pull,
     ("decisions", "list"): decisions.cmd_decisions_list,
     ("decisions", "show"): decisions.cmd_decisions_show,
     ("decisions", "verify"): decisions.cmd_decisions_verify,
@@ -90,6 +100,7 @@ _COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], Ex
     ("keys", "generate"): keys.cmd_keys_generate,
     ("keys", "public"): keys.cmd_keys_public,
     ("plugins", "list"): plugins.cmd_plugins_list,
+    ("config", "show"): config.cmd_config_show,
 }
 
 
@@ -107,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     _configure_logging(args.verbose)
     try:
+        settings.use(settings.load(args.config))  # once per call; reset below, so calls in one process never share it
         command = _COMMANDS.get((args.command, _subcommand(args)))
         if command is not None:
             return command(args)
@@ -125,3 +137,5 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"gate: error: internal error: {type(e).__name__}: {redact(str(e))} (run with -v for details)", file=sys.stderr)
         return ExitCode.ERROR
+    finally:
+        settings.use(None)

@@ -17,7 +17,6 @@ Pure: no git, no engine; callers hand in the merged policy data or the binding f
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import unicodedata
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gate.errors import PolicyError, UsageError
+from gate.errors import PolicyError, UsageError, closest_spelling
 
 #: where the shipped library declares its environments (data.gate.config.environments)
 SHIPPED_PATH = ("gate", "config", "environments")
@@ -84,12 +83,7 @@ class Environments:
 
     def closest(self, name: str) -> str | None:
         """The declared name ``name`` most likely meant: by case, spacing and look-alike letters, then spelling."""
-        folded = _fold(name)
-        exact = [d for d in self.names if _fold(d) == folded]
-        if exact:
-            return exact[0]
-        matches = difflib.get_close_matches(folded, self.names, n=1, cutoff=0.6)
-        return matches[0] if matches else None
+        return closest_spelling(_fold(name), self.names)
 
 
 def _fold(name: str) -> str:

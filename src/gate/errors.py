@@ -7,6 +7,26 @@ that line and exits 2, so a failure never looks like an allow and never prints a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def closest_spelling(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``word`` most likely meant, for a "did you mean" on an error line; None when none is close.
+
+    The same letters in another case first, then the closest spelling (difflib, ratio 0.6 or more).
+    A hint only: nothing is ever accepted because it is close to a valid name.
+    """
+    import difflib
+
+    by_folded: dict[str, str] = {}
+    for candidate in candidates:
+        by_folded.setdefault(candidate.casefold(), candidate)
+    folded = word.casefold()
+    if folded in by_folded:
+        return by_folded[folded]
+    matches = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.6)
+    return by_folded[matches[0]] if matches else None
+
 
 class GateError(Exception):
     """Base of every error gate reports to a user. Subclass me for more context."""

@@ -7,6 +7,7 @@ so the caller exits 2. A decision that cannot be recorded raises too: it is neve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +20,11 @@ from gate.decisions.interface import DecisionStore
 from gate.environments import require_environment
 from gate.errors import PolicyError, UsageError
 from gate.imageref import ImageRef
-from gate.policy.bundle import Bundle, load_bundle, load_data_file, merge_data
+from gate.policy.bundle import Bundle, load_data_file, merge_data
 from gate.policy.evaluate import PolicyResult, evaluate_promotion
 from gate.policy.interface import PolicyEngine
 from gate.policy.metadata import RuleMeta, read_metadata
+from gate.policy.sources import SHIPPED, as_specs, load_layers
 from gate.policy.waivers import validate_waivers
 from gate.scanning.document import ReportSpec, build_input, scan_reports
 from gate.scanning.registry import ScannerRegistry
@@ -38,7 +40,8 @@ class EvaluationRequest:
     reports: list[ReportSpec]
     image: ImageRef
     environment: str
-    policy_dir: Path
+    #: the ``--policy`` layers, bottom first (gate.policy.sources); empty: the shipped library
+    policy: tuple[str, ...] = ()
     data_files: list[str] = field(default_factory=list)
     engine: str = "embedded"
     opa_url: str | None = None
@@ -75,11 +78,13 @@ def make_engine(name: str, opa_url: str | None, opa_push: bool = True) -> Policy
 
 #: a bundle, its data with every ``--data`` file merged in, and what the files contributed
 PolicyData = tuple[Bundle, dict[str, Any], dict[str, Any]]
+#: what names a policy: the ``--policy`` specs, bottom first, or one spec or bundle directory
+PolicySpecs = str | Path | Sequence[str]
 
 
-def load_policy_data(policy_dir: Path, data_files: list[str]) -> PolicyData:
-    """The bundle, its data with every ``--data`` file merged in, and what the files contributed."""
-    bundle = load_bundle(policy_dir)
+def load_policy_data(policy: PolicySpecs, data_files: Sequence[str]) -> PolicyData:
+    """The (layered) bundle, its data with every ``--data`` file merged in, and what the files contributed."""
+    bundle = load_layers(as_specs(policy))
     extra: dict[str, Any] = {}
     for path in data_files:
         extra = merge_data(extra, load_data_file(path))
@@ -87,18 +92,30 @@ def load_policy_data(policy_dir: Path, data_files: list[str]) -> PolicyData:
 
 
 def load_policy(
-    policy_dir: Path,
-    data_files: list[str],
+    policy: PolicySpecs,
+    data_files: Sequence[str],
     engine: PolicyEngine,
     *,
     policy_data: PolicyData | None = None,
 ) -> LoadedPolicy:
     """Load the bundle, merge ``--data`` files into its data, check waivers, compile. ``policy_data``:
     what ``load_policy_data`` already read for them, so the files are not read a second time."""
-    bundle, data, extra = policy_data or load_policy_data(policy_dir, data_files)
+    bundle, data, extra = policy_data or load_policy_data(policy, data_files)
     validate_waivers(data)
     engine.load(bundle, data)
     return LoadedPolicy(bundle, data, read_metadata(bundle.policies()), engine, extra)
+
+
+def policy_info(bundle: Bundle, engine: PolicyEngine, specs: Sequence[str]) -> PolicyInfo:
+    """What a decision records about the policy that decided: digest, revision, every layer, the engine."""
+    return PolicyInfo(
+        digest=bundle.digest,
+        engine=engine.name,
+        engine_version=engine.version(),
+        revision=bundle.revision,
+        bundle=", ".join(specs or (SHIPPED,)),
+        layers=bundle.layers,
+    )
 
 
 def evaluate(
@@ -111,17 +128,11 @@ def evaluate(
     info = PolicyInfo(digest="unknown", engine=engine.name, engine_version="unknown")
     extra: dict[str, Any] | None = None
     try:
-        loaded = load_policy(request.policy_dir, request.data_files, engine)
+        loaded = load_policy(request.policy, request.data_files, engine)
         # An undeclared --env (a typo) is a usage error: nothing is decided or recorded under it.
         require_environment(request.environment, loaded.data)
         extra = loaded.extra_data or None
-        info = PolicyInfo(
-            digest=loaded.bundle.digest,
-            engine=engine.name,
-            engine_version=engine.version(),
-            revision=loaded.bundle.revision,
-            bundle=str(request.policy_dir),
-        )
+        info = policy_info(loaded.bundle, engine, request.policy)
         result = evaluate_promotion(engine, loaded.metadata, policy_input, request.now)
     except PolicyError as e:
         failed = store.append(_decision(request, policy_input, info, None, extra, error=e.diagnostics()), signer)

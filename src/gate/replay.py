@@ -23,19 +23,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from gate import rfc3339
 from gate.decisions.interface import DecisionQuery, DecisionStore, StoreError, UndecodableRecord
-from gate.decisions.record import Decision, Outcome, PolicyInfo, Violation, sha256_digest
+from gate.decisions.record import Decision, Outcome, Violation, sha256_digest
 from gate.decisions.replay import Flip, ReplayedDecision, ReplayFailure, ReplayReport, input_at
 from gate.errors import GateError
-from gate.evaluation import LoadedPolicy, PolicyData, load_policy
+from gate.evaluation import LoadedPolicy, PolicyData, PolicySpecs, load_policy, policy_info
 from gate.policy.bundle import merge_data
 from gate.policy.embedded import EmbeddedEngine
 from gate.policy.evaluate import PolicyResult, promotion_result
 from gate.policy.interface import PROMOTION_ROOT
+from gate.policy.sources import as_specs
 from gate.policy.waivers import validate_waivers
 
 logger = logging.getLogger(__name__)
@@ -44,28 +44,22 @@ logger = logging.getLogger(__name__)
 def replay(
     store: DecisionStore,
     query: DecisionQuery,
-    policy_dir: Path | str,
+    policy: PolicySpecs,
     data_files: list[str] | None = None,
     now: datetime | None = None,
     *,
     policy_data: PolicyData | None = None,
 ) -> ReplayReport:
-    """Replay every decision matching ``query`` under the bundle at ``policy_dir`` (plus ``data_files``).
+    """Replay every decision matching ``query`` under the ``policy`` layers (plus ``data_files``).
 
     ``now`` judges every input at that time instead of the time it was decided (waiver expiry,
     ``effective_on``). ``policy_data``: the bundle and data already read (``load_policy_data``), not
     read again. Raises ``PolicyError`` when the bundle cannot be loaded or compiled.
     """
     engine = EmbeddedEngine()
-    loaded = load_policy(Path(policy_dir), list(data_files or ()), engine, policy_data=policy_data)
+    loaded = load_policy(policy, list(data_files or ()), engine, policy_data=policy_data)
     report = ReplayReport(
-        policy=PolicyInfo(
-            digest=loaded.bundle.digest,
-            engine=engine.name,
-            engine_version=engine.version(),
-            revision=loaded.bundle.revision,
-            bundle=str(policy_dir),
-        ),
+        policy=policy_info(loaded.bundle, engine, as_specs(policy)),
         now=rfc3339.format(now) if now is not None else None,
     )
     # Without --data, each record is judged with the --data it was decided with (waivers included).

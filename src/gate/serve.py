@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
     from gate.admission_webhook import AdmissionWebhook
+    from gate.policy.bundle import Bundle
 
 logger = logging.getLogger(__name__)
 
@@ -689,23 +690,29 @@ def parse_addr(addr: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def load_policy_set(policy_dir: str | Path | None, data_files: Sequence[str | Path] = ()) -> PolicySet:
-    """The bundle's policies (tests excluded, ids = paths in the bundle) and its data merged with
-    ``data_files``, as ``opa run -s DIR`` would load them; a policy that does not compile is a
-    ``PolicyError`` naming it."""
-    from gate.policy.bundle import load_bundle, load_data_file, merge_data
+def load_policy_set(policy: str | Path | Sequence[str] | None, data_files: Sequence[str | Path] = ()) -> PolicySet:
+    """The (layered, gate.policy.sources) bundle's policies (tests excluded, ids = paths in the bundle)
+    and its data merged with ``data_files``, as ``opa run -s DIR`` would load them; ``None``: nothing
+    (clients upload). A policy that does not compile is a ``PolicyError`` naming it."""
+    from gate.policy.sources import as_specs, load_layers
+
+    return _policy_set(load_layers(as_specs(policy)) if policy is not None else None, data_files)
+
+
+def _policy_set(bundle: Bundle | None, data_files: Sequence[str | Path]) -> PolicySet:
+    from gate.policy.bundle import load_data_file, merge_data
 
     policies: dict[str, str] = {}
     data: dict[str, Any] = {}
-    if policy_dir is not None:
-        bundle = load_bundle(policy_dir)
-        policies, data = bundle.policies(), bundle.data
+    name = "(none)"
+    if bundle is not None:
+        policies, data, name = bundle.policies(), bundle.data, bundle.name
     for path in data_files:
         data = merge_data(data, load_data_file(path))
     try:
         return PolicySet(policies, data)
     except ApiError as e:
-        raise PolicyError(f"policy bundle {policy_dir}: policy does not compile: {e.detail}") from None
+        raise PolicyError(f"policy bundle {name}: policy does not compile: {e.detail}") from None
 
 
 def tls_context(cert_file: str | Path, key_file: str | Path) -> ssl.SSLContext:
@@ -721,7 +728,7 @@ def tls_context(cert_file: str | Path, key_file: str | Path) -> ssl.SSLContext:
 
 
 def make_server(
-    policy_dir: str | Path | None = None,
+    policy: str | Path | Sequence[str] | None = None,
     data_files: Sequence[str | Path] = (),
     host: str = "127.0.0.1",
     port: int = 8181,
@@ -737,7 +744,9 @@ def make_server(
 ) -> GateServer:
     """A bound, not yet serving server (port 0 picks a free port: see ``server.url``).
 
-    ``admission=ENV`` also answers AdmissionReviews for that environment with ``policy_dir``'s
+    ``policy``: the ``--policy`` layers (gate.policy.sources), or None: the Data API starts empty (clients
+    upload) and admission judges with the shipped library.
+    ``admission=ENV`` also answers AdmissionReviews for that environment with the policy's
     admission rules and the decision log (GATE_DECISION_STORE); ``admission_options`` go to the
     ``AdmissionWebhook`` (``store_url``, ``checker_options``). ``tls_cert`` and ``tls_key`` (both
     or neither) serve HTTPS. ``request_timeout`` and ``max_connections`` bound what each client may
@@ -745,15 +754,20 @@ def make_server(
     """
     if (tls_cert is None) != (tls_key is None):
         raise UsageError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
-    if admission is not None and policy_dir is None:
-        raise UsageError("--admission needs --policy DIR: the bundle whose gate.admission rules judge the requests")
+    from gate.policy.sources import SHIPPED, as_specs, load_layers
+
+    if admission is not None and policy is None:
+        policy = [SHIPPED]  # the webhook judges with the shipped library unless told otherwise
     tls = tls_context(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
-    policy_set = load_policy_set(policy_dir, data_files)
+    bundle = load_layers(as_specs(policy)) if policy is not None else None
+    policy_set = _policy_set(bundle, data_files)
     webhook = None
-    if admission is not None and policy_dir is not None:
+    if admission is not None and bundle is not None:
         from gate.admission_webhook import AdmissionWebhook
 
-        webhook = AdmissionWebhook(policy_dir, admission, data_files=data_files, **(admission_options or {}))
+        # the layers as loaded (an OCI tag pinned to the digest just pulled): both judge with the same bundle
+        pinned = [layer.source for layer in bundle.layers]
+        webhook = AdmissionWebhook(pinned, admission, data_files=data_files, **(admission_options or {}))
     try:
         return GateServer(
             (host, port),
@@ -772,7 +786,7 @@ def make_server(
 
 
 def serve(
-    policy_dir: str | Path | None,
+    policy: str | Path | Sequence[str] | None,
     data_files: Sequence[str | Path] = (),
     host: str = "127.0.0.1",
     port: int = 8181,
@@ -790,7 +804,7 @@ def serve(
     ``admission``, ``tls_cert``, ``tls_key`` and ``admission_options`` are as for ``make_server``.
     """
     server = make_server(
-        policy_dir, data_files, host, port, token=token, admission=admission, tls_cert=tls_cert, tls_key=tls_key,
+        policy, data_files, host, port, token=token, admission=admission, tls_cert=tls_cert, tls_key=tls_key,
         admission_options=admission_options,
     )
     try:

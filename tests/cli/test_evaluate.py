@@ -96,7 +96,7 @@ def test_clean_image_is_allowed_and_recorded(
     assert decision["outcome"] == "allow" and decision["violations"] == []
     assert decision["artifact"] == {"image": IMAGE, "digest": DIGEST, "tag": "1.4.2"}
     assert decision["summary"] == {"trivy": {"medium": 4}}
-    assert decision["policy"]["revision"] == "gate-policies-0.1.0"
+    assert decision["policy"]["revision"] == "gate-policies-0.2.0"
     assert decision["policy"]["digest"].startswith("sha256:") and decision["policy"]["engine"] == "embedded"
     assert decision["input_digest"] == sha256_digest(decision["input"])
     assert decision["input"]["environment"] == "prod"

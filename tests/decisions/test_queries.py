@@ -28,7 +28,7 @@ from gate.output.decisions_csv import COLUMNS
 from tests.conftest import DATA, ROOT, Run
 
 POLICIES = ROOT / "policies"
-REVISION = "gate-policies-0.1.0"
+REVISION = "gate-policies-0.2.0"
 CART = "registry.example.com/shop/cart"
 PAYMENTS = "registry.example.com/shop/payments"
 JUICE_IMAGE = "registry.example.com/shop/juice"

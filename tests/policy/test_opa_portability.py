@@ -301,7 +301,7 @@ def _admission_decision(**fields: Any) -> dict[str, Any]:
         "signature_problem": None,
         "signing_key": "0123456789abcdef",
         "policy_digest": "sha256:" + "0" * 64,
-        "policy_revision": "gate-policies-0.1.0",
+        "policy_revision": "gate-policies-0.2.0",
         "waivers": [],
         "replay": {"outcome": "allow", "violations": [], "warnings": [], "error": None},
         **fields,

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from tests.conftest import DIGEST, ROOT, Run
+from gate.version import __version__
 
 POLICIES = ROOT / "policies"
 NOW = "2027-01-22T00:00:00Z"
@@ -580,7 +581,7 @@ def test_the_engine_finds_metadata_for_every_rule() -> None:
 
 
 def test_bundle_layout_is_an_opa_bundle_with_a_test_next_to_every_file() -> None:
-    assert json.loads((POLICIES / ".manifest").read_text()) == {"revision": "gate-policies-0.1.0", "roots": ["gate"]}
+    assert json.loads((POLICIES / ".manifest").read_text()) == {"revision": f"gate-policies-{__version__}", "roots": ["gate"]}
     files = {p.relative_to(POLICIES).as_posix() for p in POLICIES.rglob("*") if p.is_file()}
     allowed = re.compile(r"^(\.manifest|README\.md|gate/.+\.rego|gate/.+/data\.json)$")
     assert all(allowed.match(f) for f in files), sorted(f for f in files if not allowed.match(f))

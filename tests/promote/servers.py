@@ -25,8 +25,10 @@ import json
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -293,7 +295,7 @@ class _DirectTokenAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Any:
         response = yield request
         if response.status_code == 401:
-            from gate.promote.auth import parse_challenge
+            from gate.registry.auth import parse_challenge
 
             _, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             scopes = [params["scope"]] if params.get("scope") else []
@@ -304,19 +306,26 @@ class _DirectTokenAuth(httpx.Auth):
 # ------------------------------------------------------------------------------------------- podman
 
 
+def short_runroot() -> Path:
+    """podman refuses a runroot longer than 50 characters, and pytest's temp folders (pytest-xdist's
+    above all) are longer: a short folder under /tmp, removed after the store is reset."""
+    return Path(tempfile.mkdtemp(prefix="gate-podman-", dir="/tmp"))
+
+
 @dataclass
 class Podman:
     """A running ``podman system service``; ``socket_url`` is ``unix://...`` for the docker SDK."""
 
     root: Path
     proc: subprocess.Popen[bytes] | None = None
+    runroot: Path = field(default_factory=short_runroot)
 
     @property
     def socket_url(self) -> str:
         return f"unix://{self.root / 'podman.sock'}"
 
     def base_argv(self) -> list[str]:
-        return [PODMAN_BIN, "--root", str(self.root / "storage"), "--runroot", str(self.root / "run")]
+        return [PODMAN_BIN, "--root", str(self.root / "storage"), "--runroot", str(self.runroot)]
 
     def env(self) -> dict[str, str]:
         return os.environ | {"CONTAINERS_REGISTRIES_CONF": str(self.root / "registries.conf")}
@@ -354,6 +363,7 @@ def stop_podman(pod: Podman) -> None:
     subprocess.run(
         [*pod.base_argv(), "system", "reset", "-f"], env=pod.env(), capture_output=True, timeout=120, check=False
     )
+    shutil.rmtree(pod.runroot, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------- hand-built images

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import RegistryError
-from gate.promote.auth import Credentials, load_credentials, parse_challenge
+from gate.registry.auth import Credentials, load_credentials, parse_challenge
 from gate.promote.registry import copy_image, resolve_digest
 from tests.promote.servers import Registry, TokenServer, manifest_digest, new_repo, push_image
 

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from gate.errors import RegistryError, UsageError
-from gate.promote.hosts import api_base, is_loopback
-from gate.promote.registry import copy_image, resolve_digest, sha256_digest, verify_digest
+from gate.registry.hosts import api_base, is_loopback
+from gate.promote.registry import copy_image, resolve_digest
+from gate.registry.client import sha256_digest, verify_digest
 from tests.promote.servers import Registry, blob_bytes, manifest_digest, new_repo, push_image, push_index
 
 pytestmark = pytest.mark.server

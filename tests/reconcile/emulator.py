@@ -19,6 +19,8 @@ docstring says "inherit and implement for your cases") and adds, each marked EMU
    fails with 409 Conflict, as on a real API server.
 8. an RBAC stand-in: ``forbid_list(plural)`` makes listing that resource fail with 403 Forbidden,
    worded as the API server words it, as when a role lacks ``list`` on it.
+9. authentication: ``require_token(token)`` answers 401 Unauthorized, as an API server does, to a
+   request without ``Authorization: Bearer <token>``.
 
 ``EmulatorThread`` runs it on a free 127.0.0.1 port in a background thread with its own event loop
 (the synchronous kubernetes client would deadlock a loop shared with the test). ``python -m
@@ -108,6 +110,7 @@ class GateEmulator(kmock.KubernetesEmulator):
 
     refusals: list[Refusal] = attrs.field(factory=list, init=False)
     forbidden_lists: set[str] = attrs.field(factory=set, init=False)
+    required_token: str | None = attrs.field(default=None, init=False)
     _revision: int = attrs.field(default=0, init=False)
 
     # -- test hooks --------------------------------------------------------------------------------
@@ -119,6 +122,10 @@ class GateEmulator(kmock.KubernetesEmulator):
     def forbid_list(self, plural: str) -> None:
         """EMULATION 8: listing ``plural`` (e.g. ``secrets``) is refused, as RBAC without ``list`` would."""
         self.forbidden_lists.add(plural)
+
+    def require_token(self, token: str) -> None:
+        """EMULATION 9: from now on, only requests bearing ``token`` are served; others get 401."""
+        self.required_token = token
 
     def set_status(self, resource: str, namespace: str | None, name: str, status: dict[str, Any]) -> None:
         """EMULATION 6: replace an object's ``status`` as its controller would (call in the server's loop)."""
@@ -137,6 +144,10 @@ class GateEmulator(kmock.KubernetesEmulator):
         request costs more with every one before it (a 1,000-object cycle slowed to ~100 ms a GET).
         The tests here assert on stored objects, never on the request log, so it is kept short.
         """
+        if self.required_token is not None and raw_request.headers.get("Authorization") != f"Bearer {self.required_token}":
+            return aiohttp.web.json_response(  # EMULATION 9, the Status a real API server answers
+                {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "Unauthorized",
+                 "reason": "Unauthorized", "code": 401}, status=401)
         try:
             return await self._serve(raw_request)
         finally:

@@ -156,7 +156,7 @@ def test_the_admission_input_has_the_documented_shape(
     assert entry["timestamp"] == decision["timestamp"] and 0 <= entry["age_seconds"] < 600
     assert (entry["signed"], entry["signature_valid"], entry["trusted_key"], entry["signature_problem"]) == (True, True, True, None)
     assert entry["signing_key"] == key_id(load_public_key(signing_key[1]))
-    assert entry["policy_digest"] == decision["policy"]["digest"] and entry["policy_revision"] == "gate-policies-0.1.0"
+    assert entry["policy_digest"] == decision["policy"]["digest"] and entry["policy_revision"] == "gate-policies-0.2.0"
     assert entry["waivers"] == []
     assert entry["replay"] == {"outcome": "allow", "violations": [], "warnings": [], "error": None}
     assert checker().input_for(deployment(("web", REF)))["request"]["operation"] == "CREATE"

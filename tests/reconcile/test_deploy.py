@@ -22,6 +22,7 @@ import yaml
 from gate.cli import build_parser
 from gate.reconcile.cycle import PRUNE_KINDS
 from gate.reconcile.render import api_group, render
+from gate.version import __version__
 from tests.conftest import DATA, ROOT, Run
 from tests.promote.gitrepo import Remote, make_remote
 from tests.reconcile.test_admission import CLEAN
@@ -29,7 +30,9 @@ from tests.reconcile.test_admission import CLEAN
 DEPLOY = ROOT / "deploy"
 DOCS = ROOT / "docs" / "reconcile.md"
 POLICIES = ROOT / "policies"
-GATE_IMAGE = "ghcr.io/example/gate:0.1.0"
+#: the image's real name (docs/container.md); the tag is the version of gate it holds
+GATE_REPOSITORY = "ghcr.io/promotion-gate/gate"
+GATE_IMAGE = f"{GATE_REPOSITORY}:{__version__}"
 PINNED = "sha256:" + "9e" * 32
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -83,11 +86,13 @@ def test_the_deployment_args_parse_with_gates_own_parser(objects: list[dict[str,
     assert args.lease_namespace == only(objects, "Deployment")["metadata"]["namespace"] == "gate-system"
     assert args.repo == "https://git.example.com/ops/deploy.git" and args.path and args.env
     # every path gate reads or writes is on a volume
-    assert mounted(container, args.policy)["name"] == "policies"
+    for layer in args.policy or ():  # a folder layer is mounted (gate:library is in the image, oci:// pulled)
+        if layer != "gate:library" and not layer.startswith("oci://"):
+            assert mounted(container, layer)["name"] == "policies"
     assert mounted(container, args.cache_dir)["name"] == "cache" and not mounted(container, args.cache_dir).get("readOnly")
     assert mounted(container, "/tmp")["name"] == "tmp" and env["HOME"]["value"] == "/tmp"
     assert env["GATE_TRUSTED_KEYS"]["value"] == mounted(container, env["GATE_TRUSTED_KEYS"]["value"])["mountPath"]
-    for data_file in args.data:
+    for data_file in args.data or ():
         assert mounted(container, data_file)["name"] == "settings"
     assert mounted(container, env["GATE_SIGNING_KEY"]["value"])["name"] == "signing-key"
 
@@ -137,6 +142,21 @@ def test_the_pod_is_locked_down(objects: list[dict[str, Any]]) -> None:
         assert container["image"] == GATE_IMAGE
     # no probe: gate reconcile has no health endpoint (docs/reconcile.md, "Health")
     assert not any(k.endswith("Probe") for k in reconciler(objects))
+
+
+def test_deploy_runs_the_image_of_this_gate_version_as_the_images_user() -> None:
+    """deploy/ names the image the Containerfile builds (docs/container.md): the tag is gate's version, so
+    a release that bumps the version and forgets deploy/ fails here; every pod runs as the image's user."""
+    assert GATE_IMAGE.endswith(f":{__version__}")
+    uid = re.search(r"^ARG UID=(\d+)$", (ROOT / "Containerfile").read_text(), flags=re.M)
+    assert uid, "Containerfile: ARG UID=<number> not found"
+    for manifest in ("deployment.yaml", "webhook.yaml"):
+        text = (DEPLOY / manifest).read_text()
+        images = re.findall(r"^\s+image:\s*(\S+)\s*$", text, flags=re.M)
+        assert len(images) == 2 and set(images) == {GATE_IMAGE}, (manifest, images)
+        assert set(re.findall(r"runAsUser:\s*(\d+)", text)) == {uid.group(1)}, manifest
+    for doc in (DOCS, ROOT / "docs" / "container.md"):
+        assert f"{GATE_REPOSITORY}:<version>" in doc.read_text(), doc
 
 
 def test_the_service_account_is_the_one_bound_and_used(objects: list[dict[str, Any]]) -> None:
@@ -201,7 +221,7 @@ def deploy_remote(tmp_path: Path) -> Remote:
     files.pop("deploy/webhook.yaml", None)  # another component's; not in the kustomization
     files["pinned/kustomization.yaml"] = (
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../deploy\n"
-        f"images:\n  - name: ghcr.io/example/gate\n    digest: {PINNED}\n"
+        f"images:\n  - name: {GATE_REPOSITORY}\n    digest: {PINNED}\n"
     )
     return make_remote(tmp_path, files)
 
@@ -239,7 +259,7 @@ def test_plan_on_deploy_blocks_exactly_gates_own_unpinned_image(plan: Callable[[
 def test_plan_on_a_pinned_overlay_asks_for_a_decision_then_passes(
     plan: Callable[[str], Run], gate: Callable[..., Run]
 ) -> None:
-    pinned = f"ghcr.io/example/gate@{PINNED}"  # kustomize images: digest replaces the tag
+    pinned = f"{GATE_REPOSITORY}@{PINNED}"  # kustomize images: digest replaces the tag
     run = plan("pinned")
     assert run.code == 1
     blocked = next(o for o in run.json()["objects"] if o["kind"] == "Deployment")
@@ -261,10 +281,10 @@ def test_plan_on_a_pinned_overlay_asks_for_a_decision_then_passes(
 # --- docs/reconcile.md ------------------------------------------------------------------------------
 
 
-def doc_commands() -> list[list[str]]:
-    """Every `gate ...` command of docs/reconcile.md: in fenced blocks (continuation lines joined),
-    and inline code spans that give flags (a bare `gate evaluate` names a command, it is not one)."""
-    text = DOCS.read_text()
+def doc_commands(doc: Path = DOCS) -> list[list[str]]:
+    """Every `gate ...` command of docs/reconcile.md (or ``doc``): in fenced blocks (continuation lines
+    joined), and inline code spans that give flags (a bare `gate evaluate` names a command, it is not one)."""
+    text = doc.read_text()
     lines = []
     for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
         for line in re.sub(r"\\\n\s*", " ", block).splitlines():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import sys
 from collections.abc import Iterable
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gate.errors import GateError
+from gate.errors import GateError, closest_spelling
 
 
 class ExitCode(IntEnum):
@@ -26,10 +27,85 @@ class ExitCode(IntEnum):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors exit 2 with one line, like every other error."""
+    """argparse, but usage errors exit 2 with one line, like every other error, naming the help of the
+    command that was typed at (``gate decisions list --help``) and, for a mistyped command, flag or
+    choice, the closest spelling (Python 3.11's argparse has no ``suggest_on_error``).
+
+    A command group needs its command (``gate decisions`` alone is a usage error naming its commands).
+    A flag the command does not know is named before any missing required one: the likelier mistake.
+    """
 
     def error(self, message: str) -> NoReturn:
         self.exit(ExitCode.ERROR, f"gate: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:  # only the top level's own: a command's are reported by the command (below)
+            self._unrecognized(extras)
+        return namespace
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        # A command (no command group below it) gets exactly its own arguments from its group: any it
+        # does not know are reported here, by it, so the error points to its --help, not the top level's.
+        leaf = args is not None and not any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
+        if leaf:
+            unknown = [a for a in _flags_before_separator(args) if not self._knows_flag(a)]
+            if unknown:
+                self._unrecognized(unknown)
+        namespace, extras = super().parse_known_args(args, namespace)
+        if leaf and extras:
+            self._unrecognized(extras)
+        group = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+        named = group is not None and group.dest not in (None, argparse.SUPPRESS)  # where the choice is kept
+        if group is not None and named and group.choices and getattr(namespace, str(group.dest), None) is None:
+            self.error(f"choose a command: {', '.join(group.choices)}")
+        return namespace, extras
+
+    def _knows_flag(self, arg: str) -> bool:
+        """Whether argparse would take ``arg`` as one of this parser's flags (``--flag=value``, a unique
+        prefix, ``-vv``); a negative number or text with a space is a value, as argparse reads it."""
+        if _NEGATIVE_NUMBER.match(arg) or " " in arg:
+            return True
+        flags = self._option_string_actions
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg[:2]
+        if name in flags or arg in flags:
+            return True
+        return arg.startswith("--") and self.allow_abbrev and any(f.startswith(name) for f in flags)
+
+    def _unrecognized(self, extras: list[str]) -> NoReturn:
+        message = f"unrecognized arguments: {' '.join(extras)}"
+        first = next((a for a in extras if a.startswith("-")), None)
+        if first is not None:
+            typed = first.split("=", 1)[0]
+            meant = closest_spelling(typed, [f for f in self._option_string_actions if f.startswith("--")])
+            if meant is not None:
+                message += f" (did you mean {meant}?)"
+        self.error(message)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if choices is not None and value not in choices:
+            names = [str(c) for c in choices]
+            meant = closest_spelling(str(value), names)
+            hint = f", did you mean {meant!r}?" if meant is not None else ""
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r}{hint} (choose from {', '.join(map(repr, names))})"
+            )
+
+
+#: what argparse reads as a (negative) number rather than a flag
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
+
+
+def _flags_before_separator(args: Iterable[str]) -> list[str]:
+    """The arguments that look like flags (``-x``, ``--x``), up to ``--`` (after it, all are values)."""
+    flags = []
+    for arg in args:
+        if arg == "--":
+            break
+        if arg.startswith("-") and arg != "-":
+            flags.append(arg)
+    return flags
 
 
 class Output:
@@ -162,3 +238,53 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, no_push: bool = Fal
             "--opa-no-push", action="store_true",
             help="with --engine opa: expect the policies and data on the server instead of uploading them",
         )
+
+
+def add_policy_argument(
+    parser: argparse.ArgumentParser,
+    *,
+    purpose: str = "",
+    default: str = "the policy of gate.toml, else gate:library",
+    data_help: str = "JSON or YAML whose top-level keys merge into data (waivers, thresholds); repeatable",
+    data_default: str = "the data of gate.toml",
+) -> None:
+    """``--policy BUNDLE`` (repeatable: layers, bottom first) and ``--data FILE``: the same spelling for
+    every command that takes a policy; read them back with ``policy_specs`` and ``data_files``."""
+    parser.add_argument(
+        "--policy", action="append", default=None, metavar="BUNDLE",
+        help=(
+            f"policy bundle{purpose}: gate:library (the library installed with gate), a bundle DIR, or "
+            "oci://REGISTRY/REPO:TAG (or @sha256:D); repeatable, bottom first: a later bundle adds its own "
+            f"packages and its data overrides the earlier ones' (default: {default})"
+        ),
+    )
+    parser.add_argument(
+        "--data", action="append", default=None, metavar="FILE",
+        help=f"{data_help} (default: {data_default})",
+    )
+
+
+def given_policy_specs(args: argparse.Namespace) -> list[str]:
+    """The ``--policy`` layers, else the configuration file's; ``[]`` when neither names one."""
+    if args.policy:
+        return list(args.policy)
+    from gate import settings
+
+    return list(settings.current().policy)
+
+
+def policy_specs(args: argparse.Namespace) -> list[str]:
+    """The policy layers to use: ``--policy``, else gate.toml's ``policy``, else the shipped library
+    (never ``./policies`` unless named: the current directory is not trusted to hold the policy)."""
+    from gate.policy.sources import SHIPPED
+
+    return given_policy_specs(args) or [SHIPPED]
+
+
+def data_files(args: argparse.Namespace) -> list[str]:
+    """The ``--data`` files, else gate.toml's ``data``."""
+    if args.data:
+        return list(args.data)
+    from gate import settings
+
+    return list(settings.current().data)

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from gate import __version__
-from gate.commands.common import ExitCode, Parser, emit, emit_stream
+from gate.commands.common import (
+    ExitCode, Parser, add_policy_argument, data_files, emit, emit_stream, given_policy_specs, policy_specs,
+)
 from gate.errors import GateError
 
 
@@ -140,9 +142,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description=(
             "Write the matching records oldest first: --format jsonl, each full record (re-verifiable), or "
             "--format opa, each as an OPA decision-log event, with the fields the policy data masks erased when "
-            "--policy is given (data.gate.config.log.mask in the bundle, data.log.mask in --data: JSON pointers "
-            "under /input or /result). Shipping (--follow, --url, --state or --since-seq) sends OPA events only, "
-            "always masked (--policy defaults to policies there): the log is read in "
+            "a policy is given (--policy or gate.toml; data.gate.config.log.mask in the bundle, data.log.mask in "
+            "--data: JSON pointers under /input or /result). Shipping (--follow, --url, --state or --since-seq) "
+            "sends OPA events only, always masked (the policy defaults to gate:library there): the log is read in "
             "append order in batches of --batch-size sequence numbers; each batch goes to stdout as JSON lines "
             "or is POSTed to --url gzip-compressed (a JSON array, as OPA's decision-log plugin sends), with "
             "Authorization from $GATE_EXPORT_AUTHORIZATION if set. Connection errors, 408, 429 and 5xx are "
@@ -157,13 +159,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_waiver_expired(export)
     export.add_argument("--format", choices=["jsonl", "opa"], help="jsonl (default) or opa (the default when shipping)")
     export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout (not when shipping)")
-    export.add_argument(
-        "--policy", metavar="DIR",
-        help="the policy bundle whose data.gate.config.log.mask masks OPA events (shipping: default policies)",
-    )
-    export.add_argument(
-        "--data", action="append", default=[], metavar="FILE",
-        help="data files whose data.log.mask adds pointers to the bundle's; repeatable",
+    add_policy_argument(
+        export, purpose=" whose data.gate.config.log.mask masks OPA events",
+        default="the policy of gate.toml, else no mask; shipping: gate:library",
+        data_help="data files whose data.log.mask adds pointers to the bundle's; repeatable",
     )
     export.add_argument("--follow", action="store_true", help="keep shipping records as they are appended, until SIGTERM/SIGINT")
     export.add_argument("--url", metavar="URL", help="POST batches of OPA events to this decision-log endpoint instead of stdout")
@@ -186,17 +185,19 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "replay",
         help="re-decide stored inputs under another policy bundle and show what would flip (records nothing)",
         description=(
-            "Evaluate the stored input of every matching decision under the policy bundle DIR, each as at "
+            "Evaluate the stored input of every matching decision under the policy (--policy layers, default "
+            "gate.toml's policy, else gate:library), each as at "
             "its own decision time (waiver expiry, effective_on), and list the decisions that would flip "
             "allow→deny or deny→allow with the violations that appear or go. Nothing is recorded. Exit 0; "
             "2 when the bundle does not compile or no matching decision could be replayed."
         ),
     )
     add_filters(replay)
-    replay.add_argument("--policy", required=True, metavar="DIR", help="the policy bundle to replay under")
-    replay.add_argument(
-        "--data", action="append", default=[], metavar="FILE",
-        help="data files (waivers, thresholds) to judge every record with; repeatable. Default: each record's own recorded --data",
+    # not gate.toml's data: by default a replay judges each record with the data it was decided with
+    add_policy_argument(
+        replay, purpose=" to replay under",
+        data_help="data files (waivers, thresholds) to judge every record with; repeatable",
+        data_default="each record's own recorded --data",
     )
     replay.add_argument("--format", choices=["text", "json"], default="text")
 
@@ -214,16 +215,17 @@ def cmd_decisions_replay(args: argparse.Namespace) -> ExitCode:
     from gate.decisions.store import open_store
 
     query = _decision_query(args)
+    policy = policy_specs(args)
     policy_data = None
     if args.env is not None:  # replaying under a bundle that does not declare the environment decides nothing
         from gate.environments import require_environment
         from gate.evaluation import load_policy_data
 
-        policy_data = load_policy_data(Path(args.policy), args.data)  # read once: replay compiles it
+        policy_data = load_policy_data(policy, args.data or [])  # read once: replay compiles it
         require_environment(args.env, policy_data[1])
     store = open_store(create=False)
     try:
-        report = replay(store, query, Path(args.policy), args.data, policy_data=policy_data)
+        report = replay(store, query, policy, args.data or [], policy_data=policy_data)
     finally:
         store.close()
     if args.format == "json":
@@ -404,7 +406,8 @@ def cmd_decisions_export(args: argparse.Namespace) -> ExitCode:
         return _report_left_out(left_out)
     from gate.decisions.export import LogMask
 
-    mask = _log_mask(args.policy or "policies", args.data) if shipping or args.policy or args.data else LogMask()
+    specs, files = given_policy_specs(args), data_files(args)
+    mask = _log_mask(specs, files) if shipping or specs or files else LogMask()
     if not shipping:
         left_out = []
         with _queried(_decision_query(args, oldest_first=True), left_out) as decisions:
@@ -413,12 +416,12 @@ def cmd_decisions_export(args: argparse.Namespace) -> ExitCode:
     return _ship(args, mask)
 
 
-def _log_mask(policy: str, data_files: list[str]) -> Any:
-    """The mask the policy data configures (the bundle's, and the --data files')."""
+def _log_mask(policy: list[str], files: list[str]) -> Any:
+    """The mask the policy data configures (the layers' — none given: the shipped library's — and the --data files')."""
     from gate.decisions.export import LogMask
     from gate.evaluation import load_policy_data
 
-    return LogMask.from_data(load_policy_data(Path(policy), data_files)[1])
+    return LogMask.from_data(load_policy_data(policy, files)[1])
 
 
 def _ship(args: argparse.Namespace, mask: Any) -> ExitCode:
@@ -492,8 +495,6 @@ def cmd_decisions_stats(args: argparse.Namespace) -> ExitCode:
 
 def _verify_options(args: argparse.Namespace) -> Any:
     """Check verify's options before anything is read; the signer of ``--checkpoint`` (GATE_SIGNING_KEY), or None."""
-    import os
-
     from gate.errors import UsageError
     from gate.imageref import DIGEST
 
@@ -505,8 +506,12 @@ def _verify_options(args: argparse.Namespace) -> Any:
         return None
     if args.since_head is not None:
         raise UsageError("--checkpoint vouches for the whole log: it cannot follow a --since-head verify")
-    if not (os.environ.get("GATE_SIGNING_KEY") or "").strip():
-        raise UsageError("--checkpoint signs with GATE_SIGNING_KEY: set it to the private key of a trusted key")
+    from gate import settings
+
+    if not (settings.current().env("GATE_SIGNING_KEY") or "").strip():
+        raise UsageError(
+            "--checkpoint signs with GATE_SIGNING_KEY (or signing_key in gate.toml): set it to the private key of a trusted key"
+        )
     from gate.decisions.signing import load_signer
 
     return load_signer()

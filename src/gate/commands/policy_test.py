@@ -6,7 +6,8 @@ import argparse
 from enum import StrEnum
 from typing import assert_never
 
-from gate.commands.common import ExitCode, Parser, emit
+from gate.commands import policy_bundles
+from gate.commands.common import ExitCode, Parser, add_policy_argument, data_files, emit, policy_specs
 
 
 class PolicyTestFormat(StrEnum):
@@ -20,18 +21,27 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """``gate policy test``."""
     policy = commands.add_parser("policy", help="work with policy bundles")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", parser_class=Parser)
+    policy_bundles.add_parsers(policy_commands)  # push, pull: bundles in OCI registries
     policy_test = policy_commands.add_parser(
         "test",
         help="run a bundle's Rego unit tests, as opa test does (exit 0 all pass, 1 a test failed, 2 error)",
         description=(
-            "Load every .rego file of the bundle (tests included) and its data into the embedded engine "
-            "and evaluate every rule named test_*: it passes when it is true. Exit 0 when all pass, 1 when "
-            "any fails, 2 when a policy does not compile or the bundle has no tests."
+            "Load every .rego file of the bundle (tests included) and its data, with every --data file "
+            "merged in as gate evaluate merges them, into the embedded engine and evaluate every rule "
+            "named test_*: it passes when it is true. With several --policy layers, every layer's tests "
+            "run against the layered bundle (an organization's tests can use the library's helpers). "
+            "A failed test shows the expression it stopped at, what was expected and what came, and "
+            "what it printed. Exit 0 when all pass, 1 when any fails, 2 when a policy does not compile "
+            "or there are no tests."
         ),
     )
     policy_test.add_argument(
-        "dir", nargs="?", default="policies", metavar="DIR", help="the policy bundle directory (default: policies)"
+        "dir", nargs="?", default=None, metavar="DIR",
+        help="a policy bundle directory: the same as --policy DIR (default: as --policy)",
     )
+    add_policy_argument(policy_test, purpose=" whose tests run", data_help=(
+        "JSON or YAML whose top-level keys merge into the data the tests see (thresholds, waivers); repeatable"
+    ))
     policy_test.add_argument(
         "--coverage", action="store_true", help="also report line coverage of each policy file (tests excluded)"
     )
@@ -45,10 +55,19 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def cmd_policy_test(args: argparse.Namespace) -> ExitCode:
-    from gate.policy.bundle import load_bundle
-    from gate.policy.testing import run_tests
+    import dataclasses
 
-    report = run_tests(load_bundle(args.dir), coverage=args.coverage)
+    from gate.errors import UsageError
+    from gate.evaluation import load_policy_data
+    from gate.policy.testing import run_tests
+    from gate.policy.waivers import validate_waivers
+
+    if args.dir is not None and args.policy:
+        raise UsageError("gate policy test: give the bundle as DIR or as --policy, not both")
+    specs = [args.dir] if args.dir is not None else policy_specs(args)
+    bundle, data, _ = load_policy_data(specs, data_files(args))
+    validate_waivers(data)  # as gate evaluate: malformed waivers are refused, not tested around
+    report = run_tests(dataclasses.replace(bundle, data=data), coverage=args.coverage)
     fmt = PolicyTestFormat(args.format)
     if fmt is PolicyTestFormat.JSON:
         from gate.output import json as json_output

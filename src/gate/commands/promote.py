@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from pathlib import Path
 
-from gate.commands.common import ExitCode, emit
+from gate import settings
+from gate.commands.common import ExitCode, add_policy_argument, data_files, emit, policy_specs
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,27 +30,32 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "  gate promote --decision 0193... --target registry.example.com/release/cart:1.4.3 \\\n"
             "               --gitops-repo https://git.example.com/ops/deploy.git --gitops-path apps/cart/kustomization.yaml\n"
             "registry credentials: ~/.docker/config.json (auths, credHelpers, credsStore) or $DOCKER_CONFIG;\n"
-            "environment: GATE_PROMOTE_MAX_AGE (default 7d), GATE_TRUSTED_KEYS, GATE_DECISION_STORE"
+            "environment: GATE_PROMOTE_MAX_AGE (default 7d), GATE_TRUSTED_KEYS, GATE_DECISION_STORE;\n"
+            "gate.toml (docs/configuration.md) may give --gitops-repo, --gitops-branch, --max-age and, per --env,\n"
+            "--gitops-path defaults: gate-environments.yaml in the GitOps repository still checks the path"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     promote.add_argument("--decision", required=True, metavar="ID", help="the allow decision to promote")
     promote.add_argument("--target", required=True, metavar="REF:TAG", help="release repository and tag, e.g. reg/app:1.2")
     promote.add_argument("--env", metavar="ENV", help="the environment promoted to; must be the decision's (default: the decision's)")
-    promote.add_argument(
-        "--policy", default="policies", metavar="DIR",
-        help="policy bundle whose data declares the environments (default: policies); the decision's must be declared",
-    )
-    promote.add_argument(
-        "--data", action="append", default=[], metavar="FILE",
-        help="data files declaring more environments (environments: ...), as for gate evaluate; repeatable",
+    add_policy_argument(
+        promote, purpose=" whose data declares the environments (the decision's must be declared)",
+        data_help="data files declaring more environments (environments: ...), as for gate evaluate; repeatable",
     )
     promote.add_argument("--source", metavar="REF@sha256:D", help="staging image (default: the decision's image and digest)")
     promote.add_argument("--from-daemon", action="store_true", help="push the image from a Docker-API daemon (DOCKER_HOST) instead of copying")
     promote.add_argument("--docker-host", metavar="URL", help="daemon address for --from-daemon (default: DOCKER_HOST)")
-    promote.add_argument("--gitops-repo", metavar="URL", help="the GitOps repository (any URL git clones)")
-    promote.add_argument("--gitops-path", metavar="PATH", help="the file in it that pins the image")
-    promote.add_argument("--gitops-branch", default="main", metavar="BRANCH", help="branch to commit on (default main)")
+    promote.add_argument(
+        "--gitops-repo", metavar="URL", help="the GitOps repository (any URL git clones; default: promote.gitops_repo in gate.toml)",
+    )
+    promote.add_argument(
+        "--gitops-path", metavar="PATH",
+        help="the file in it that pins the image (default: gitops_path of [environments.ENV] in gate.toml for --env ENV)",
+    )
+    promote.add_argument(
+        "--gitops-branch", metavar="BRANCH", help="branch to commit on (default: promote.gitops_branch in gate.toml, else main)",
+    )
     promote.add_argument(
         "--pr-branch", action="store_true",
         help="push to a branch gate/promote-<hash of target and change> for a pull request, instead of to --gitops-branch",
@@ -80,9 +85,8 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
     from gate.promote.preconditions import DEFAULT_MAX_AGE
     from gate.promote.promotion import GitOpsTarget, PromotionRequest, promote
 
-    if bool(args.gitops_repo) != bool(args.gitops_path):
-        raise UsageError("--gitops-repo and --gitops-path go together")
-    environments = declared_environments(load_policy_data(Path(args.policy), args.data)[1])
+    gitops_repo, gitops_path, gitops_branch = _gitops_flags(args)
+    environments = declared_environments(load_policy_data(policy_specs(args), data_files(args))[1])
     if args.env is not None:
         environments.require(args.env)  # a typo is exit 2 before anything is read or recorded
     author = re.fullmatch(r"\s*(.+?)\s*<([^<>]+)>\s*", args.author)
@@ -95,14 +99,14 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
         except OSError as e:
             raise UsageError(f"--message-template {args.message_template}: {e.strerror}") from None
     gitops = None
-    if args.gitops_repo:
+    if gitops_repo and gitops_path:
         gitops = GitOpsTarget(
-            repo=args.gitops_repo, path=args.gitops_path, branch=args.gitops_branch,
+            repo=gitops_repo, path=gitops_path, branch=gitops_branch,
             mode="branch" if args.pr_branch else "push", format=args.file_format, values_key=args.values_key,
             setter=args.setter, message_template=template,
             author_name=author.group(1), author_email=author.group(2), sign=args.sign,
         )
-    max_age = args.max_age or os.environ.get("GATE_PROMOTE_MAX_AGE") or DEFAULT_MAX_AGE
+    max_age = args.max_age or settings.current().env("GATE_PROMOTE_MAX_AGE") or DEFAULT_MAX_AGE
     request = PromotionRequest(
         decision_id=args.decision, target=args.target, gitops=gitops,
         max_age=parse_duration(max_age, "--max-age"), environment=args.env, source=args.source,
@@ -125,3 +129,27 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
 
         emit(promotion_text.render(result), None)
     return ExitCode.DENIED if result["outcome"] == "refused" else ExitCode.OK
+
+
+def _gitops_flags(args: argparse.Namespace) -> tuple[str | None, str | None, str]:
+    """--gitops-repo, --gitops-path and --gitops-branch, each from its flag, else gate.toml, else its default.
+
+    gate.toml gives defaults only: the path it names for ``--env`` is checked against the GitOps
+    repository's gate-environments.yaml exactly as a flag would be (the binding lives there, not here).
+    """
+    from gate.errors import UsageError
+
+    configured = settings.current()
+    repo = args.gitops_repo or configured.string("promote.gitops_repo")
+    path = args.gitops_path or (configured.gitops_path(args.env) if args.env else None)
+    branch = args.gitops_branch or configured.string("promote.gitops_branch") or "main"
+    if repo and not path:
+        if args.gitops_repo:
+            raise UsageError("--gitops-repo and --gitops-path go together")
+        where = f"{configured.path} sets promote.gitops_repo"
+        if args.env is None:
+            raise UsageError(f"{where}: give --env (to use its [environments.ENV] gitops_path) or --gitops-path")
+        raise UsageError(f"{where} but no gitops_path for environment {args.env}: add [environments.{args.env}] or give --gitops-path")
+    if path and not repo:
+        raise UsageError("--gitops-repo and --gitops-path go together (or set promote.gitops_repo in gate.toml)")
+    return repo, path, branch

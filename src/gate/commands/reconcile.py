@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gate.commands.common import ExitCode, add_engine_arguments, emit
+from gate.commands.common import ExitCode, add_engine_arguments, add_policy_argument, data_files, emit, policy_specs
 from gate.errors import GateError
 
 
@@ -49,11 +49,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     reconcile.add_argument("--prune", action="store_true", help="delete objects gate applied from this repository that git no longer declares")
     reconcile.add_argument("--kubeconfig", metavar="FILE", help="cluster to sync (default: in-cluster config, then KUBECONFIG)")
     reconcile.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    reconcile.add_argument("--policy", default="policies", metavar="DIR", help="policy bundle with the gate.admission rules (default: policies)")
-    reconcile.add_argument("--data", action="append", default=[], metavar="FILE", help="data files (thresholds, max decision age); repeatable")
+    add_policy_argument(
+        reconcile, purpose=" with the gate.admission rules", data_help="data files (thresholds, max decision age); repeatable"
+    )
     add_engine_arguments(reconcile, purpose=" (the admission rules and replays; the bundle is pushed to an OPA server)")
     reconcile.add_argument("--helm-values", action="append", default=[], metavar="FILE", help="values file in the repository for a Helm chart path; repeatable")
     reconcile.add_argument("--health-timeout", type=float, default=120.0, metavar="S", help="wait up to S seconds for applied workloads to roll out (default 120; 0 reports at once)")
+    reconcile.add_argument("--progress-interval", type=float, default=10.0, metavar="S", help="while waiting for workloads to roll out, a progress line on stderr every S seconds (default 10)")
     reconcile.add_argument("--cache-dir", metavar="DIR", help="where the repository mirror is kept (default: $XDG_CACHE_HOME/gate/reconcile)")
     reconcile.add_argument("--leader-elect", action="store_true", help="take the coordination.k8s.io Lease first, so only one replica syncs")
     reconcile.add_argument("--lease-name", default="gate-reconciler", metavar="NAME")
@@ -73,15 +75,19 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
         raise UsageError("--plan runs once: use it with --once")
     if args.interval is not None and args.interval <= 0:
         raise UsageError(f"--interval {args.interval:g}: give a number of seconds above 0")
+    if args.progress_interval <= 0:
+        raise UsageError(f"--progress-interval {args.progress_interval:g}: give a number of seconds above 0")
     options = CycleOptions(
         path=args.path, environment=args.env, plan=args.plan, prune=args.prune,
         health_timeout=max(0.0, args.health_timeout), helm_values=tuple(args.helm_values),
+        progress_interval=args.progress_interval,
     )
     source = GitSource(args.repo, args.branch, Path(args.cache_dir) if args.cache_dir else None)
     store = open_store(create=False)
     try:
         checker = AdmissionChecker(
-            Path(args.policy), args.env, store, data_files=[Path(d) for d in args.data], engine=args.engine, opa_url=args.opa_url
+            policy_specs(args), args.env, store, data_files=[Path(d) for d in data_files(args)], engine=args.engine,
+            opa_url=args.opa_url,
         )
         cluster = None
         if not args.plan:
@@ -105,7 +111,7 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
                 emit(reconcile_text.render(document), None)
 
         def cycle() -> Any:
-            return run_cycle(source, checker, cluster, options, record=record)
+            return run_cycle(source, checker, cluster, options, record=record, progress=_print_progress)
 
         if args.interval is None:
             report = cycle()
@@ -114,6 +120,13 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
         return _reconcile_forever(args, cycle, show, cluster)
     finally:
         store.close()
+
+
+def _print_progress(progress: dict[str, Any]) -> None:
+    """A health wait's progress line, on stderr (stdout holds the report)."""
+    from gate.output import reconcile_text
+
+    print(f"gate: {reconcile_text.progress_line(progress)}", file=sys.stderr, flush=True)
 
 
 def _reconcile_forever(args: argparse.Namespace, cycle: Callable[[], Any], show: Callable[[Any], None], cluster: Any) -> ExitCode:

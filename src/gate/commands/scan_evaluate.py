@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, assert_never
 
-from gate.commands.common import ExitCode, Output, add_engine_arguments, emit
+from gate.commands.common import ExitCode, Output, add_engine_arguments, add_policy_argument, data_files, emit, policy_specs
 from gate.errors import GateError
 
 
@@ -64,12 +63,15 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description=(
             "Scan the reports, evaluate every gate.promotion policy of the bundle on the input "
             "document (plus environment and time), record the decision in the decision log and print it. "
+            "Without --policy the library installed with gate decides (gate:library; ./policies is used only "
+            "when named); the output names the policy's digest, revision and layers. "
             "Exit 0 allow, 1 deny, 2 no decision could be made (fail closed: never an allow)."
         ),
         epilog=(
-            "example:\n"
-            "  gate evaluate --report trivy=trivy.json --report coverage=coverage.xml --policy policies \\\n"
+            "examples:\n"
+            "  gate evaluate --report trivy=trivy.json --report coverage=coverage.xml \\\n"
             "                --image registry.example.com/shop/cart@sha256:<64 hex> --env prod --data waivers.yaml\n"
+            "  gate evaluate ... --policy gate:library --policy ./org-policies   # the library plus an org layer\n"
             "environment: GATE_DECISION_STORE (a path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
             "default: a SQLite file in the user's state folder)"
         ),
@@ -78,13 +80,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     evaluate.add_argument(
         "--report", action="append", default=[], metavar="NAME=PATH", help="a report, as for gate scan; repeatable"
     )
-    evaluate.add_argument("--policy", default="policies", metavar="DIR", help="policy bundle directory (default: policies)")
     evaluate.add_argument("--image", required=True, metavar="REF@sha256:D", help="the image to decide on, pinned by digest")
     evaluate.add_argument("--env", required=True, metavar="ENV", help="target environment, declared in the policy data (shipped: dev, staging, prod)")
-    evaluate.add_argument(
-        "--data", action="append", default=[], metavar="FILE",
-        help="JSON or YAML whose top-level keys merge into data (waivers, thresholds); repeatable",
-    )
+    add_policy_argument(evaluate)
     add_engine_arguments(evaluate, no_push=True)
     evaluate.add_argument("--format", choices=[f.value for f in DecisionFormat], default=DecisionFormat.TEXT.value)
     evaluate.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE; a summary goes to stderr")
@@ -132,8 +130,8 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
         reports=[ReportSpec.parse(text) for text in args.report],
         image=parse_pinned(args.image),
         environment=args.env,
-        policy_dir=Path(args.policy),
-        data_files=args.data,
+        policy=tuple(policy_specs(args)),
+        data_files=data_files(args),
         engine=args.engine,
         opa_url=args.opa_url,
         opa_push=not args.opa_no_push,
@@ -157,7 +155,7 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
         try:
             decision = evaluate(request, scanner_registry(args), store, signer=signer)
             try:
-                output.write([_render_decision(decision, fmt, args.policy)])
+                output.write([_render_decision(decision, fmt, request.policy)])
             except Exception as e:  # noqa: BLE001 - any failure after recording: see above
                 problem = e.diagnostics() if isinstance(e, GateError) else f"{type(e).__name__}: {e}"
                 if decision.outcome is not Outcome.ALLOW:
@@ -181,7 +179,7 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if decision.outcome is Outcome.ALLOW else ExitCode.DENIED
 
 
-def _render_decision(decision: Any, fmt: DecisionFormat, policy: str) -> bytes | str:
+def _render_decision(decision: Any, fmt: DecisionFormat, policy: tuple[str, ...]) -> bytes | str:
     """The decision in ``fmt``."""
     if fmt is DecisionFormat.TEXT:
         from gate.output import decision_text
@@ -197,10 +195,12 @@ def _render_decision(decision: Any, fmt: DecisionFormat, policy: str) -> bytes |
         return sarif.render(decision)
     if fmt is DecisionFormat.JUNIT:
         from gate.output import junit
-        from gate.policy.bundle import load_bundle
         from gate.policy.metadata import read_metadata
+        from gate.policy.sources import load_layers
 
-        # Every rule of the bundle becomes a testcase, so passing rules show up too.
-        rules = {m.rule_id: m.package for m in read_metadata(load_bundle(policy).policies()).values()}
+        # Every rule of every layer becomes a testcase, so passing rules show up too; the layers as
+        # recorded (an OCI tag pinned to the digest that decided), so the list is of the deciding bundle.
+        layers = [layer.source for layer in decision.policy.layers] or list(policy)
+        rules = {m.rule_id: m.package for m in read_metadata(load_layers(layers).policies()).values()}
         return junit.render(decision, rules)
     assert_never(fmt)

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from gate.commands.common import ExitCode, add_engine_arguments
+from gate.commands.common import ExitCode, add_engine_arguments, add_policy_argument, data_files, given_policy_specs
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,14 +24,18 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "admission endpoints; with --admission, GATE_DECISION_STORE and GATE_TRUSTED_KEYS as for reconcile"
         ),
     )
-    serve.add_argument("--policy", metavar="DIR", help="policy bundle to load at start (optional: clients may upload)")
-    serve.add_argument("--data", action="append", default=[], metavar="FILE", help="data file(s) to load at start")
+    add_policy_argument(
+        serve, purpose=" to load at start",
+        default="the policy of gate.toml, else none (clients upload); with --admission gate:library",
+        data_help="data file(s) to load at start; repeatable",
+    )
     serve.add_argument("--addr", default="127.0.0.1:8181", metavar="HOST:PORT", help="where to listen")
     serve.add_argument(
         "--admission",
         action="store_true",
         help="also answer Kubernetes AdmissionReviews at POST /v1/admission (and /validate) with the bundle's "
-        "admission rules and the decision log: a ValidatingAdmissionWebhook (needs --policy and --env)",
+        "admission rules and the decision log: a ValidatingAdmissionWebhook (needs --env; the policy "
+        "defaults to gate:library)",
     )
     serve.add_argument("--env", metavar="ENV", help="with --admission: the environment this cluster is, declared in the policy data")
     add_engine_arguments(serve, purpose=" for --admission (the Data API itself always uses regorus)")
@@ -50,9 +54,10 @@ def cmd_serve(args: argparse.Namespace) -> ExitCode:
     if (args.engine != "embedded" or args.opa_url) and not args.admission:
         raise UsageError("serve --engine/--opa-url are for --admission: the Data API always evaluates with regorus")
     host, port = parse_addr(args.addr)
+    # no --policy and none configured: the Data API starts empty for clients to upload (admission: gate:library)
     serve(
-        args.policy,
-        args.data,
+        given_policy_specs(args) or None,
+        data_files(args),
         host,
         port,
         ready_callback=lambda server: print(f"gate: serving on {server.url}", file=sys.stderr, flush=True),

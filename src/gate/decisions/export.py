@@ -12,7 +12,7 @@ service or prints with ``decision_logs.console``), so a pipeline built for OPA i
 
     {"decision_id": ..., "path": "gate/promotion", "input": {the input document},
      "result": {"outcome": ..., "violations": [...], "warnings": [...], "waivers": [...]},
-     "bundles": {"<bundle name>": {"revision": "<.manifest revision>"}},
+     "bundles": {"<layer name>": {"revision": "<.manifest revision>"}, ...},  # one per policy layer
      "timestamp": "2026-11-26T18:57:08.471657Z",
      "labels": {"id": ..., "version": "<gate version>", "app": "gate", "environment": ...,
                 "policy_digest": ..., "engine": ...},
@@ -89,7 +89,7 @@ def opa_event(decision: Decision, version: str) -> dict[str, Any]:
             "warnings": msgspec.to_builtins(decision.warnings),
             "waivers": msgspec.to_builtins(decision.waivers),
         },
-        "bundles": {bundle_name(decision): {"revision": policy.revision or ""}},
+        "bundles": bundles(decision),
         "timestamp": decision.timestamp,
         "labels": labels,
     }
@@ -101,13 +101,21 @@ def opa_event(decision: Decision, version: str) -> dict[str, Any]:
     return event
 
 
+def bundles(decision: Decision) -> dict[str, dict[str, str]]:
+    """OPA's ``bundles``: each policy layer by name with its revision (one entry for an unlayered record)."""
+    if decision.policy.layers:
+        return {_name(layer.source): {"revision": layer.revision or ""} for layer in decision.policy.layers}
+    return {bundle_name(decision): {"revision": decision.policy.revision or ""}}
+
+
 def bundle_name(decision: Decision) -> str:
     """The bundle's directory name (``policies``), as OPA names a bundle by its configured name."""
-    if decision.policy.bundle:
-        name = PurePath(decision.policy.bundle.replace("\\", "/")).name
-        if name:
-            return name
-    return DEFAULT_BUNDLE
+    return _name(decision.policy.bundle) if decision.policy.bundle else DEFAULT_BUNDLE
+
+
+def _name(source: str) -> str:
+    """A layer's name: a directory's last part, ``gate:library``, an OCI bundle's ``REPO@sha256:D``."""
+    return PurePath(source.replace("\\", "/")).name or DEFAULT_BUNDLE
 
 
 #: where the mask is read from in the policy data: the bundle's, then the --data files'

@@ -58,14 +58,28 @@ class AppliedWaiver(msgspec.Struct, frozen=True, omit_defaults=True):
     finding_ids: tuple[str, ...] = ()
 
 
+class LayerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One bundle of a layered policy (``--policy`` given more than once), bottom first."""
+
+    #: the ``--policy`` value (``gate:library``, a directory), an OCI bundle pinned by its manifest digest
+    source: str
+    digest: str
+    revision: str | None = None
+
+
 class PolicyInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """Which policy decided, and with which engine."""
 
+    #: the bundle's digest; with several layers, sha256 over the layers' digests in order
     digest: str
     engine: str
     engine_version: str
+    #: the top layer's ``.manifest`` revision
     revision: str | None = None
+    #: the ``--policy`` values, joined by ", "
     bundle: str | None = None
+    #: every layer, bottom first (records from before layers have none: omitted, so they hash the same)
+    layers: tuple[LayerInfo, ...] = ()
 
 
 class Decision(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from gate import rfc3339
 from gate.decisions.record import Decision, Outcome, PolicyInfo, Violation
 from gate.errors import PolicyError
@@ -119,6 +121,7 @@ class ReplayReport:
                 "bundle": self.policy.bundle,
                 "engine": self.policy.engine,
                 "engine_version": self.policy.engine_version,
+                **({"layers": [msgspec.to_builtins(layer) for layer in self.policy.layers]} if self.policy.layers else {}),
             },
             "now": self.now or "stored",
             "replayed": self.replayed,

@@ -14,6 +14,9 @@ Where the keys come from:
   ``os.pathsep`` or commas. Unset: only the key this machine signs with (GATE_SIGNING_KEY, else the
   local key) is trusted — fine for a developer's own log, not for an audit.
 
+Both are read through gate.settings: the environment variable, else ``signing_key`` /
+``trusted_keys`` in gate.toml (paths there are relative to the file's folder).
+
 No message ever contains key material: errors name the file and the problem only.
 """
 
@@ -33,6 +36,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from gate import settings
 from gate.decisions.record import Decision
 from gate.errors import GateError
 
@@ -237,7 +241,7 @@ def load_signer() -> Ed25519Signer:
     When this call created the local key, the returned signer's ``created`` is True: the caller
     tells the user (the CLI prints it on stderr).
     """
-    configured = os.environ.get("GATE_SIGNING_KEY")
+    configured = settings.current().env("GATE_SIGNING_KEY")
     if configured is not None:
         if not configured.strip():
             # A CI secret that did not expand: signing with a throwaway local key instead would go unnoticed.
@@ -245,7 +249,7 @@ def load_signer() -> Ed25519Signer:
                 "GATE_SIGNING_KEY is set but empty: point it at an Ed25519 private key (PEM), or unset it to use a local key"
             )
         path = Path(configured).expanduser()
-        return Ed25519Signer(_load_private(path, "GATE_SIGNING_KEY"), path)
+        return Ed25519Signer(_load_private(path, settings.current().source("GATE_SIGNING_KEY")), path)
     path = local_key_path()
     created = False if path.exists() else _create_local_key(path)
     if created:
@@ -308,7 +312,7 @@ def _trusted_files(entry: str) -> list[Path]:
 
 def load_trust() -> TrustedKeys:
     """The trusted public keys, with a line saying where they came from."""
-    configured = os.environ.get("GATE_TRUSTED_KEYS")
+    configured = settings.current().env("GATE_TRUSTED_KEYS")
     if configured is not None:
         entries = [e.strip() for part in configured.split(os.pathsep) for e in part.split(",") if e.strip()]
         if not entries:
@@ -319,12 +323,13 @@ def load_trust() -> TrustedKeys:
                 public = load_public_key(path)
                 keys[key_id(public)] = public
         ids = ", ".join(sorted(keys))
-        return TrustedKeys(keys, f"{len(keys)} trusted key(s) from GATE_TRUSTED_KEYS: {ids}")
-    signing = os.environ.get("GATE_SIGNING_KEY")
+        return TrustedKeys(keys, f"{len(keys)} trusted key(s) from {settings.current().source('GATE_TRUSTED_KEYS')}: {ids}")
+    signing = settings.current().env("GATE_SIGNING_KEY")
     if signing is not None and signing.strip():
         path = Path(signing).expanduser()
-        public = _load_private(path, "GATE_SIGNING_KEY").public_key()
-        origin = f"the GATE_SIGNING_KEY key {key_id(public)} ({path})"
+        where = settings.current().source("GATE_SIGNING_KEY")
+        public = _load_private(path, where).public_key()
+        origin = f"the {where} key {key_id(public)} ({path})"
     else:
         path = local_key_path()
         if not path.exists():

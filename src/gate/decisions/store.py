@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+from gate import settings
 from gate.decisions.interface import DecisionStore, StoreError
 
 
@@ -22,13 +23,15 @@ def default_store_path() -> Path:
 
 
 def open_store(url: str | None = None, *, create: bool = True) -> DecisionStore:
-    """The store named by ``url`` (or GATE_DECISION_STORE): a path, ``sqlite:///PATH`` or ``postgresql://``.
+    """The store named by ``url`` (or GATE_DECISION_STORE, else decision_store in gate.toml): a path, ``sqlite:///PATH`` or ``postgresql://``.
 
     ``create=False`` (commands that only read: verify, list, show, ...) never makes a log: a missing
     one is a MissingLog error ("no decision log at ..."), and the file or tables are left uncreated.
     """
-    url = url or os.environ.get("GATE_DECISION_STORE") or str(default_store_path())
-    _refuse_unknown_scheme(url)
+    configured = settings.current()
+    what = "decision store" if url else configured.source("GATE_DECISION_STORE")
+    url = url or configured.env("GATE_DECISION_STORE") or str(default_store_path())
+    _refuse_unknown_scheme(url, what)
     if url.startswith(("postgresql://", "postgres://")):
         from gate.decisions.postgres import PostgresStore
 
@@ -43,7 +46,7 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _SUPPORTED_PREFIXES = ("postgresql://", "postgres://", "sqlite://")
 
 
-def _refuse_unknown_scheme(url: str) -> None:
+def _refuse_unknown_scheme(url: str, what: str = "GATE_DECISION_STORE") -> None:
     """A misspelled scheme (``postgress://u:pw@host/db``, ``sqlite:/x``) must not become a local SQLite
     path: the decision would miss the central log and the password would end up in folder names.
     Only the scheme is echoed, never the rest (it may hold a password)."""
@@ -54,6 +57,6 @@ def _refuse_unknown_scheme(url: str) -> None:
     known = scheme in ("sqlite", "postgresql", "postgres")
     problem = f"'{scheme}:' without //" if known else f"unsupported scheme {scheme!r}"
     raise StoreError(
-        f"GATE_DECISION_STORE: {problem}: use a path, sqlite:///PATH, postgresql://USER@HOST:PORT/DB "
+        f"{what}: {problem}: use a path, sqlite:///PATH, postgresql://USER@HOST:PORT/DB "
         "or postgres://... (a relative path with a colon: start it with ./)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from gate.decisions.record import Decision, Violation
+from gate.decisions.record import Decision, PolicyInfo, Violation
 from gate.output.decision_view import artifact_ref, one_line, ordered, summary_counts
 from gate.output.text import table
 
@@ -27,13 +27,21 @@ def render(decision: Decision) -> str:
         out.append(f"Stale waivers (match nothing): {', '.join(sorted(decision.stale_waivers))}")
     out.append("")
     out.append(f"Findings: {summary_counts(decision.summary)}")
-    policy = decision.policy
-    revision = f" revision {policy.revision}" if policy.revision else ""
-    out.append(
-        f"Policy {policy.digest}{revision}, engine {policy.engine} ({policy.engine_version}); "
-        f"decision {decision.decision_id}"
-    )
+    out.extend(policy_lines(decision.policy, f"; decision {decision.decision_id}"))
     return "\n".join(out) + "\n"
+
+
+def policy_lines(policy: PolicyInfo, tail: str = "") -> list[str]:
+    """Which policy decided: digest, revision and source (the library, a directory, an OCI bundle), engine;
+    with several layers, one line per layer under it (bottom first)."""
+    revision = f" revision {policy.revision}" if policy.revision else ""
+    source = f" ({policy.bundle})" if policy.bundle else ""
+    lines = [f"Policy {policy.digest}{revision}{source}, engine {policy.engine} ({policy.engine_version}){tail}"]
+    if len(policy.layers) > 1:
+        rows = [[layer.source, layer.digest, layer.revision or "(none)"] for layer in policy.layers]
+        lines.append(f"Policy layers ({len(rows)}, bottom first):")
+        lines.append(textwrap.indent(table(["SOURCE", "DIGEST", "REVISION"], rows), "  "))
+    return lines
 
 
 def _results(heading: str, results: Sequence[Violation]) -> list[str]:

@@ -73,6 +73,11 @@ def render_show(decision: Decision) -> str:
         ("Policy", f"{policy.digest} revision {revision}"),
         ("Engine", f"{policy.engine} {policy.engine_version}" + (f", bundle {policy.bundle}" if policy.bundle else "")),
     ]
+    if len(policy.layers) > 1:  # bottom first, each with its own digest and revision
+        fields += [
+            (f"Layer {n}", f"{layer.source} {layer.digest} revision {layer.revision or '(none)'}")
+            for n, layer in enumerate(policy.layers, 1)
+        ]
     if decision.error:
         fields.append(("Error", one_line(decision.error)))
     out = _fields(fields)

@@ -45,6 +45,10 @@ def render(decision: Decision, rules: Iterable[str] | Mapping[str, str] = ()) ->
         ("policy_digest", decision.policy.digest),
         ("policy_revision", decision.policy.revision or ""),
         ("engine", f"{decision.policy.engine} {decision.policy.engine_version}"),
+        *(
+            (f"policy_layer_{n}", f"{layer.source} {layer.digest} {layer.revision or ''}".rstrip())
+            for n, layer in enumerate(decision.policy.layers, 1)
+        ),
     ):
         ET.SubElement(properties, "property", name=name, value=_x(value))
     failures = errors = 0

@@ -1,8 +1,10 @@
 """Rego unit-test results (``gate policy test``) as text, in the manner of ``opa test``.
 
 Failing tests are listed one per line with the reason; ``verbose`` lists every test, grouped by
-file. With coverage, a table per policy file follows. The last line is the summary,
-``N passed, M failed``.
+file. Under a failed test, as ``opa test --var-values`` shows it: the expression it stopped at
+(``file:line: expression``) with what was expected and what came (long values shortened), then
+what the test printed. With coverage, a table per policy file follows. The last line is the
+summary, ``N passed, M failed``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import textwrap
 from itertools import groupby
 
 from gate.output.text import table
+from gate.policy.explain import shorten
 from gate.policy.testing import Coverage, TestReport, TestResult
 
 RULER = "-" * 80
@@ -22,11 +25,13 @@ def render(report: TestReport, verbose: bool = False) -> str:
     if verbose:
         for path, results in groupby(report.results, key=lambda r: r.path):
             out.append(f"{path}:")
-            out.extend(f"  {_line(r)}" for r in results)
+            for result in results:
+                out.extend(f"  {line}" for line in _lines(result, verbose))
             out.append("")
     failures = [r for r in report.results if not r.passed]
     if failures and not verbose:
-        out.extend(_line(r) for r in failures)
+        for result in failures:
+            out.extend(_lines(result, verbose))
         out.append("")
     if report.coverage is not None:
         out.extend(_coverage(report.coverage))
@@ -42,6 +47,36 @@ def _line(result: TestResult) -> str:
     if result.passed:
         return f"PASS {result.qualified_name} ({_ms(result.duration)})"
     return f"FAIL {result.qualified_name} ({result.path}:{result.line}): {result.error or 'failed'}"
+
+
+def _lines(result: TestResult, verbose: bool) -> list[str]:
+    """The test's line, then (failed) where it stopped and the values, then (failed, or verbose) its prints."""
+    lines = [_line(result)]
+    failure = result.failure
+    if failure is not None:
+        lines.append(f"  {failure.path}:{failure.line}: {_one_line(failure.expression)}")
+        if failure.expected is not None:
+            lines.append(f"    expected: {shorten(failure.expected)}")
+        if failure.got is not None:
+            lines.append(f"    got:      {shorten(failure.got)}")
+        lines.extend(f"    where:    {text} = {shorten(value)}" for text, value in failure.where)
+        if failure.note is not None:
+            lines.append(f"    ({failure.note})")
+    if result.output and (verbose or not result.passed):
+        lines.append("  output:")
+        lines.extend(f"    {line}" for line in result.output)
+    return lines
+
+
+def _one_line(expression: str) -> str:
+    """A statement written over several lines, on one (long ones shortened): the lines that end a
+    statement (inside an ``every`` body, say) are joined with ``;``, as Rego would read them."""
+    lines = [line.strip() for line in expression.splitlines() if line.strip()]
+    joined = lines[0] if lines else ""
+    for line in lines[1:]:
+        continues = joined.endswith(("{", "[", "(", ",", "|")) or line.startswith(("}", "]", ")", "|"))
+        joined += (" " if continues else "; ") + line
+    return shorten(joined)
 
 
 def _ms(seconds: float) -> str:

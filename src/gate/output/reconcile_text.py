@@ -34,3 +34,20 @@ def render(report: dict[str, Any]) -> str:
     if report.get("event_id"):
         out += ["", f"Recorded as event {report['event_id']} in the decision log."]
     return "\n".join(out) + "\n"
+
+
+#: workloads a progress line names; the rest are counted (the line stays readable)
+SHOWN_WAITING = 5
+
+
+def progress_line(progress: dict[str, Any]) -> str:
+    """One line on where a health wait stands (``gate.reconcile.cycle.wait_for_health``): how many
+    workloads are healthy, how long it has waited of its limit, and what each one still waits for."""
+    waiting = [f"{w['object']} ({' '.join(w['detail'].split())})" if w["detail"] else w["object"]
+               for w in progress["waiting"][:SHOWN_WAITING]]
+    if len(progress["waiting"]) > SHOWN_WAITING:
+        waiting.append(f"{len(progress['waiting']) - SHOWN_WAITING} more")
+    return (
+        f"waiting for workloads to roll out: {progress['healthy']} of {progress['total']} healthy, "
+        f"{progress['waited_s']:.0f}s of {progress['limit_s']:.0f}s; still progressing: {', '.join(waiting)}"
+    )

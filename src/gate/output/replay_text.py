@@ -33,6 +33,8 @@ def render(report: ReplayReport) -> str:
     revision = f" revision {policy.revision}" if policy.revision else ""
     when = f"every input judged as at {report.now}" if report.now else "each input judged as at its own decision time"
     out.append(f"Policy {policy.digest}{revision} ({policy.bundle}); {when}; nothing recorded")
+    if len(policy.layers) > 1:
+        out += [f"  layer {layer.source} {layer.digest} revision {layer.revision or '(none)'}" for layer in policy.layers]
     if report.reasons_changed:
         out.append(f"{report.reasons_changed} unchanged denial(s) would deny for different reasons")
     for before, after, heading in _GROUPS:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gate import jsonbody
+from gate.decisions.record import LayerInfo
 from gate.errors import PolicyError
 
 DATA_FILES = ("data.json", "data.yaml", "data.yml")
@@ -38,10 +39,36 @@ class Bundle:
     digest: str
     revision: str | None = None
     roots: tuple[str, ...] = field(default_factory=tuple)
+    #: the bundles this one is made of, bottom first (gate.policy.sources.load_layers); one for a plain bundle
+    layers: tuple[LayerInfo, ...] = field(default_factory=tuple)
+    #: where each source is on disk when it is not ``root / key`` (the layers of a composite bundle)
+    files: dict[str, Path] = field(default_factory=dict)
 
     def policies(self, include_tests: bool = False) -> dict[str, str]:
         """The Rego sources to evaluate: without ``*_test.rego`` unless asked for."""
         return {p: s for p, s in self.sources.items() if include_tests or not p.endswith("_test.rego")}
+
+    def location(self, key: str) -> Path:
+        """The file a source (by its key in ``sources``) was read from: what errors name."""
+        return self.files.get(key) or self.root / key
+
+    @property
+    def name(self) -> str:
+        """The bundle as messages name it: its layers' sources, else its directory."""
+        return ", ".join(layer.source for layer in self.layers) or str(self.root)
+
+
+def bundle_files(base: Path) -> list[tuple[str, Path]]:
+    """(path relative to ``base``, path) of every file that is part of the bundle, sorted: ``.rego``, data
+    files and the root ``.manifest``, outside hidden folders (what is read, hashed and pushed)."""
+    found: list[tuple[str, Path]] = []
+    for path in sorted(base.rglob("*")):
+        rel = path.relative_to(base).as_posix()
+        if not path.is_file() or any(part.startswith(".") for part in Path(rel).parts[:-1]):
+            continue
+        if path.suffix == ".rego" or path.name in DATA_FILES or rel == MANIFEST:
+            found.append((rel, path))
+    return found
 
 
 def load_bundle(root: str | Path) -> Bundle:
@@ -53,13 +80,8 @@ def load_bundle(root: str | Path) -> Bundle:
     data: dict[str, Any] = {}
     digest_parts: list[tuple[str, str]] = []
     manifest: dict[str, Any] = {}
-    for path in sorted(base.rglob("*")):
-        rel = path.relative_to(base).as_posix()
-        if not path.is_file() or any(part.startswith(".") for part in Path(rel).parts[:-1]):
-            continue
+    for rel, path in bundle_files(base):
         is_rego = path.suffix == ".rego"
-        if not (is_rego or path.name in DATA_FILES or rel == MANIFEST):
-            continue
         raw = _read_bounded(path, str(path))
         digest_parts.append((rel, hashlib.sha256(raw).hexdigest()))
         text = _text(path, raw)

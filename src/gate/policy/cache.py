@@ -20,7 +20,9 @@ from gate.version import __version__
 
 
 def cache_home() -> Path:
-    """``$XDG_CACHE_HOME/gate`` (``~/.cache/gate`` when unset)."""
+    """``$GATE_CACHE_DIR``, else ``$XDG_CACHE_HOME/gate`` (``~/.cache/gate`` when unset)."""
+    if os.environ.get("GATE_CACHE_DIR"):
+        return Path(os.environ["GATE_CACHE_DIR"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gate"
 
 

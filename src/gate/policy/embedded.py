@@ -51,6 +51,18 @@ class RegorusEngine(Protocol):
 
     def get_coverage_report_as_json(self) -> str: ...
 
+    def set_gather_prints(self, enable: bool) -> None:
+        """Keep what Rego ``print`` writes (``take_prints``) instead of writing it to stderr."""
+        ...
+
+    def take_prints(self) -> list[str]:
+        """The ``print`` output kept since the last call, ``file:line: text`` each."""
+        ...
+
+    def clone(self) -> RegorusEngine:
+        """A copy-on-write copy: what is added to it later leaves this engine as it is."""
+        ...
+
 
 def new_regorus_engine() -> RegorusEngine:
     """A bare regorus engine: the one place gate imports regorus (the Rego test runner and
@@ -325,7 +337,7 @@ class EmbeddedEngine:
         """Compile ``sources``; an error names the file and line. A call to a builtin regorus lacks or
         only stubs (``http.send``) is refused here, as OPA refuses it: never a silently undefined rule."""
         for rel, text in sources.items():
-            path = str(bundle.root / rel)
+            path = str(bundle.location(rel))  # a layer's file where it is, for errors
             try:
                 self._engine.add_policy(path, text)
             except RuntimeError as e:

@@ -7,6 +7,11 @@ Every ``.rego`` file of the bundle, tests included, is loaded together with the 
 ``opa test DIR`` loads them. A file that does not parse is a ``PolicyError`` naming the file, line
 and message; a bundle with no test at all is a ``PolicyError`` too, never a pass.
 
+A test that fails (false or undefined, not an error) is explained as ``opa test --var-values``
+explains it: the first expression of its body that no evaluation got past, and for a comparison
+what was expected and what came (gate.policy.explain). What the test printed (Rego ``print``)
+is kept with its result.
+
 Tests are found in the sources themselves (regorus has no test discovery): ``package`` lines give
 the package, rule heads at the start of a line named ``test_*`` (``test_x if ...``, ``test_x :=``,
 ``test_x contains ...``; functions are not tests) give the tests, in file order.
@@ -14,6 +19,7 @@ the package, rule heads at the start of a line named ``test_*`` (``test_x if ...
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -23,6 +29,7 @@ from typing import Any
 from gate.errors import PolicyError
 from gate.policy.bundle import Bundle
 from gate.policy.embedded import RegorusEngine, new_regorus_engine
+from gate.policy.explain import JSON_VALUE_CHARS, Failure, explain, shorten
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z_][\w.]*)\s*(?:#.*)?$", re.MULTILINE)
 _TEST_HEAD = re.compile(r"^(test_\w*)\s*(?=if\b|contains\b|:=|=|\{|\[|#|$)", re.MULTILINE)
@@ -48,6 +55,12 @@ class TestResult:
     line: int = 0
     #: wall time of the evaluation, in seconds
     duration: float = 0.0
+    #: the evaluation raised an error (``error`` is its message), rather than not being true
+    errored: bool = False
+    #: for a failed (not errored) test: the expression it stopped at and the values compared, when known
+    failure: Failure | None = None
+    #: what the test printed (Rego ``print``), ``file:line: text`` per call
+    output: tuple[str, ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -132,6 +145,8 @@ class TestReport:
                     "file": r.path,
                     "line": r.line,
                     "duration_ms": round(r.duration * 1000, 3),
+                    **_failure_dict(r.failure),
+                    "output": list(r.output),
                 }
                 for r in self.results
             ],
@@ -152,6 +167,25 @@ class TestReport:
                 ],
             },
         }
+
+
+def _failure_dict(failure: Failure | None) -> dict[str, Any]:
+    """A failed test's ``expression`` (and its ``expression_line``), ``expected``, ``got``, ``where``
+    and ``note``; all null for a test that passed, errored or could not be explained."""
+    if failure is None:
+        return dict.fromkeys(("expression", "expression_line", "expected", "got", "where", "note"))
+
+    def cut(text: str | None) -> str | None:
+        return None if text is None else shorten(text, JSON_VALUE_CHARS)
+
+    return {
+        "expression": failure.expression,
+        "expression_line": failure.line,
+        "expected": cut(failure.expected),
+        "got": cut(failure.got),
+        "where": {text: cut(value) for text, value in failure.where},
+        "note": failure.note,
+    }
 
 
 @dataclass(frozen=True)
@@ -186,12 +220,39 @@ def run_tests(bundle: Bundle, coverage: bool = False) -> TestReport:
     tests = discover(bundle.sources)
     if not tests:
         raise PolicyError(
-            f"policy bundle {bundle.root}: no tests found "
+            f"policy bundle {bundle.name}: no tests found "
             "(rules named test_* in the bundle's .rego files, by convention in *_test.rego files)"
         )
     engine = _engine(bundle, coverage)
-    results = tuple(_run_one(engine, test) for test in tests)
-    return TestReport(results, _coverage(engine, bundle) if coverage else None)
+    engine.set_gather_prints(True)  # print() output is kept per test
+    ast: list[dict[str, Any]] | None = None  # read once, when a first test fails
+    results = []
+    for test in tests:
+        result = _run_one(engine, test)
+        if not result.passed and not result.errored:
+            ast = _ast(engine) if ast is None else ast
+            result = dataclasses.replace(result, failure=_explained(engine, ast, test))
+        results.append(result)
+    return TestReport(tuple(results), _coverage(engine, bundle) if coverage else None)
+
+
+def _ast(engine: RegorusEngine) -> list[dict[str, Any]]:
+    """Every module's AST (regorus' JSON), or none when the engine cannot give it."""
+    try:
+        modules = json.loads(engine.get_ast_as_json())
+    except (RuntimeError, ValueError):
+        return []
+    return modules if isinstance(modules, list) else []
+
+
+def _explained(engine: RegorusEngine, ast: list[dict[str, Any]], test: _Test) -> Failure | None:
+    """Why ``test`` failed; an explanation that breaks down never fails the run (the result stands)."""
+    try:
+        return explain(engine, ast, test.package, test.name, test.path)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - an unforeseen AST shape, a regorus panic: the failure unexplained
+        return None
 
 
 def _engine(bundle: Bundle, coverage: bool) -> RegorusEngine:
@@ -203,24 +264,27 @@ def _engine(bundle: Bundle, coverage: bool) -> RegorusEngine:
             engine.add_policy(path, bundle.sources[path])
         except RuntimeError as e:
             error = EngineError.parse(str(e))
-            where = error.located(bundle.root) if error.path else f"{bundle.root / path}: {error.message}"
+            file = bundle.location(error.path if error.path in bundle.sources else path)
+            where = f"{file}:{error.line}:{error.column}: {error.message}" if error.path else f"{file}: {error.message}"
             raise PolicyError(f"policy does not compile: {where}") from None
     try:
         engine.add_data_json(json.dumps(bundle.data))
     except RuntimeError as e:
-        raise PolicyError(f"policy bundle {bundle.root}: data: {EngineError.parse(str(e)).message}") from None
+        raise PolicyError(f"policy bundle {bundle.name}: data: {EngineError.parse(str(e)).message}") from None
     return engine
 
 
 def _run_one(engine: RegorusEngine, test: _Test) -> TestResult:
     started = time.perf_counter()
     error: str | None
+    errored = False
     try:
         answer = json.loads(engine.eval_query_as_json(f"data.{test.package}.{test.name}"))
     except RuntimeError as e:
-        error = EngineError.parse(str(e)).located()
+        error, errored = EngineError.parse(str(e)).located(), True
     else:
         error = _verdict(answer)
+    duration = time.perf_counter() - started
     return TestResult(
         package=test.package,
         name=test.name,
@@ -228,7 +292,9 @@ def _run_one(engine: RegorusEngine, test: _Test) -> TestResult:
         error=error,
         path=test.path,
         line=test.line,
-        duration=time.perf_counter() - started,
+        duration=duration,
+        errored=errored,
+        output=tuple(engine.take_prints()),
     )
 
 

@@ -18,8 +18,8 @@ from typing import Any
 from gate.errors import RegistryError
 from gate.redact import redact
 from gate.imageref import Reference, join, require_tag, same_repository, split
-from gate.promote.auth import load_credentials
 from gate.promote.registry import CopyResult, copy_image, resolve_digest
+from gate.registry.auth import load_credentials
 
 logger = logging.getLogger(__name__)
 

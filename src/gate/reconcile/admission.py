@@ -36,7 +36,7 @@ from gate.decisions.trust import DecisionCheck, decision_trust
 from gate.decisions.interface import DecisionStore, UndecodableRecord
 from gate.environments import declared_environments
 from gate.errors import GateError, PolicyError
-from gate.evaluation import LoadedPolicy, load_policy, make_engine
+from gate.evaluation import LoadedPolicy, PolicySpecs, load_policy, make_engine
 from gate.models import Severity
 from gate.policy.bundle import merge_data
 from gate.policy.evaluate import collect_results, effective_from, promotion_result
@@ -105,7 +105,7 @@ class AdmissionChecker:
 
     def __init__(
         self,
-        policy_dir: Path,
+        policy: PolicySpecs,
         environment: str,
         store: DecisionStore,
         *,
@@ -116,8 +116,9 @@ class AdmissionChecker:
         engine: str = "embedded",
         opa_url: str | None = None,
     ) -> None:
-        """``engine``: ``embedded`` (regorus, in process) or ``opa`` (the server at ``opa_url``; the
-        bundle and data are pushed to it, as ``gate evaluate --engine opa`` does)."""
+        """``policy``: the ``--policy`` layers (gate.policy.sources) or one bundle directory. ``engine``:
+        ``embedded`` (regorus, in process) or ``opa`` (the server at ``opa_url``; the bundle and data
+        are pushed to it, as ``gate evaluate --engine opa`` does)."""
         self.environment = environment
         self._store = store
         if trusted_keys is None:
@@ -129,7 +130,7 @@ class AdmissionChecker:
         self.lookups = 0
         #: replays evaluated (cache misses)
         self.replays = 0
-        self._policy: LoadedPolicy = load_policy(Path(policy_dir), [str(p) for p in data_files], make_engine(engine, opa_url))
+        self._policy: LoadedPolicy = load_policy(policy, [str(p) for p in data_files], make_engine(engine, opa_url))
         #: the environments the policy data declares; this checker's must be one (never a typo)
         self.environments = declared_environments(self._policy.data)
         self.environments.require(environment)
@@ -364,7 +365,7 @@ class AdmissionChecker:
                 refusal="refusing to admit", rule_ids_under="gate",
             )
         except PolicyError as e:
-            raise PolicyError(f"policy bundle {self._policy.bundle.root}: {e}") from None
+            raise PolicyError(f"policy bundle {self._policy.bundle.name}: {e}") from None
         # an object whose containers cannot be read is blocked whatever the rules say
         unreadable = tuple(_unreadable(problem) for problem in gate.get("problems") or ())
         violations = unreadable + _unreadable_log(gate.get("images")) + results.violations

@@ -28,6 +28,7 @@ from gate.decisions.events import SYNC, new_event
 from gate.decisions.record import canonical_json
 from gate.errors import GateError, UsageError
 from gate.reconcile.kube import ROLLOUT_KINDS
+from gate.reconcile.kube import ref as kube_ref
 from gate.reconcile.render import apply_order, object_key, render
 from gate.workloads import api_group
 
@@ -43,6 +44,12 @@ COMMIT_ANNOTATION = "gate.dev/commit"
 DECISIONS_ANNOTATION = "gate.dev/decisions"
 HASH_ANNOTATION = "gate.dev/applied-hash"
 SOURCE_ANNOTATION = "gate.dev/source"
+
+#: seconds between two reads of a workload's rollout status while waiting for health
+HEALTH_POLL_S = 2.0
+
+#: hears where a health wait stands (wait_for_health)
+Progress = Callable[[dict[str, Any]], None]
 
 #: kinds looked at for pruning, besides those the repository renders now
 PRUNE_KINDS = (
@@ -128,6 +135,8 @@ class CycleOptions:
     prune: bool = False
     #: seconds to wait for applied workloads to roll out (0: report their state right away)
     health_timeout: float = 0.0
+    #: seconds between progress lines while waiting for health (a long wait is never silent)
+    progress_interval: float = 10.0
     helm_values: tuple[str, ...] = ()
 
 
@@ -146,12 +155,12 @@ def holds(desired: Any, live: Any) -> bool:
 
 
 def run_cycle(source: GitSource, checker: AdmissionChecker, cluster: Cluster | None, options: CycleOptions,
-              record: Callable[[Any], str] | None = None) -> CycleReport:
+              record: Callable[[Any], str] | None = None, progress: Progress | None = None) -> CycleReport:
     """Fetch, render and judge every object; unless planning, dry-run and apply what passes.
 
     ``record`` appends the sync event to the decision log (not for plans: nothing happened). A cycle
     that fails once it may have changed the cluster is recorded too, as an ``error`` sync with what
-    it had done, and the error is raised.
+    it had done, and the error is raised. ``progress`` hears where the health wait stands (``wait_for_health``).
     """
     checkout = source.sync()
     _check_binding(checkout, options, checker)
@@ -173,7 +182,8 @@ def run_cycle(source: GitSource, checker: AdmissionChecker, cluster: Cluster | N
         if cluster is not None and not options.plan:
             if options.prune:
                 report.pruned = _prune(cluster, objects, managed, owner, options.path)
-            _wait_for_health(cluster, objects, report.objects, options.health_timeout)
+            wait_for_health(cluster, objects, report.objects, options.health_timeout,
+                            progress=progress, progress_interval=options.progress_interval)
     except GateError as e:
         if record is not None and not options.plan and any(o.action == "apply" for o in report.objects):
             record(_sync_event(report, options, source, error=e.diagnostics()))
@@ -311,10 +321,23 @@ def _prune(cluster: Cluster, objects: list[dict[str, Any]], listed: list[dict[st
     return pruned
 
 
-def _wait_for_health(cluster: Cluster, objects: list[dict[str, Any]], results: list[ObjectResult], timeout: float) -> None:
-    """Poll applied workloads until each is healthy or degraded, or ``timeout`` seconds pass."""
-    pending = [(o, r) for o, r in zip(objects, results) if r.action == "apply" and r.kind in ROLLOUT_KINDS]
-    deadline = time.monotonic() + timeout
+def wait_for_health(
+    cluster: Cluster, objects: list[dict[str, Any]], results: list[ObjectResult], timeout: float, *,
+    progress: Progress | None = None, progress_interval: float = 10.0,
+    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Poll applied workloads until each is healthy or degraded, or ``timeout`` seconds pass.
+
+    While some are still progressing, ``progress`` is told where the wait stands when it begins and
+    then every ``progress_interval`` seconds (``{"waiting": [{"object", "detail"}], "healthy",
+    "total", "waited_s", "limit_s"}``): a two-minute wait is never two silent minutes.
+    ``clock`` and ``sleep`` are injectable so the cadence can be tested without waiting.
+    """
+    watched = [(o, r) for o, r in zip(objects, results) if r.action == "apply" and r.kind in ROLLOUT_KINDS]
+    pending = watched
+    start = clock()
+    deadline = start + timeout
+    next_line = start
     while pending:
         still = []
         for obj, result in pending:
@@ -322,9 +345,21 @@ def _wait_for_health(cluster: Cluster, objects: list[dict[str, Any]], results: l
             if result.health == "progressing":
                 still.append((obj, result))
         pending = still
-        if not pending or time.monotonic() >= deadline:
+        now = clock()
+        if not pending or now >= deadline:
             return
-        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+        if progress is not None and now >= next_line:
+            progress({
+                "waiting": [{"object": kube_ref(obj), "detail": result.health_detail or ""} for obj, result in pending],
+                "healthy": sum(r.health == "healthy" for _, r in watched),
+                "total": len(watched),
+                "waited_s": now - start,
+                "limit_s": timeout,
+            })
+            while next_line <= now:  # a steady cadence from the start, even when a poll was slow
+                next_line += max(progress_interval, 0.001)
+        wake = min(now + HEALTH_POLL_S, deadline, next_line if progress is not None else deadline)
+        sleep(max(0.0, wake - now))
 
 
 def _sync_event(report: CycleReport, options: CycleOptions, source: GitSource, error: str | None = None) -> Any:

@@ -118,26 +118,30 @@ class Cluster:
         self._dyn: Any = None
         cfg = client.Configuration()
         try:
-            if host is not None:
-                cfg.host = host
-                self.source = host
-            elif kubeconfig is not None:
-                config.load_kube_config(
-                    config_file=str(kubeconfig), context=context, client_configuration=cfg, persist_config=False
-                )
-                self.source = str(kubeconfig)
-            elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(client_configuration=cfg)
-                self.source = "in-cluster service account"
-            else:
-                config.load_kube_config(context=context, client_configuration=cfg, persist_config=False)
-                self.source = os.environ.get("KUBECONFIG") or "~/.kube/config"
+            with _client_logged_errors() as logged:
+                if host is not None:
+                    cfg.host = host
+                    self.source = host
+                elif kubeconfig is not None:
+                    config.load_kube_config(
+                        config_file=str(kubeconfig), context=context, client_configuration=cfg, persist_config=False
+                    )
+                    self.source = str(kubeconfig)
+                elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+                    config.load_incluster_config(client_configuration=cfg)
+                    self.source = "in-cluster service account"
+                else:
+                    config.load_kube_config(context=context, client_configuration=cfg, persist_config=False)
+                    self.source = os.environ.get("KUBECONFIG") or "~/.kube/config"
+            if logged:  # the client logs a failed exec plugin (aws eks get-token) and goes on without a token
+                raise config.ConfigException(f"the exec credential plugin failed: {_first_line(logged[0])}")
         except (config.ConfigException, OSError, ValueError, TypeError, KeyError) as e:
             where = str(kubeconfig) if kubeconfig is not None else "Kubernetes configuration"
             raise ReconcileError(f"{where}: cannot load: {_first_line(e)}") from e
         except Exception as e:  # yaml errors and friends from the kubeconfig loader
             where = str(kubeconfig) if kubeconfig is not None else "Kubernetes configuration"
             raise ReconcileError(f"{where}: cannot load: {type(e).__name__}: {_first_line(e)}") from e
+        self._renew_credentials_or_fail(cfg)
         import urllib3
 
         # One quick retry on connect; anything longer is the reconcile loop's back-off, not ours.
@@ -147,6 +151,24 @@ class Cluster:
         # The discovery cache lives in a private folder of ours, never a shared /tmp file.
         self._cache_dir = tempfile.mkdtemp(prefix="gate-kube-discovery-")
         self._finalizer = weakref.finalize(self, _cleanup, self._api, self._cache_dir)
+
+    def _renew_credentials_or_fail(self, cfg: Any) -> None:
+        """The client runs the exec plugin again before each request once its token is about to expire,
+        and on failure only logs and sends the old token: here that failure fails the request instead,
+        naming the plugin's error, as a temporary error (the loop retries; the plugin may recover)."""
+        renew = cfg.refresh_api_key_hook
+        if renew is None:
+            return
+        source = self.source
+
+        def renew_or_fail(configuration: Any) -> None:
+            with _client_logged_errors() as logged:
+                renew(configuration)
+            configuration.refresh_api_key_hook = renew_or_fail  # the client puts its own back on each call
+            if logged:
+                raise ClusterUnavailable(f"{source}: the exec credential plugin failed: {_first_line(logged[0])}")
+
+        cfg.refresh_api_key_hook = renew_or_fail
 
     def close(self) -> None:
         """Release connections and the discovery cache."""
@@ -550,6 +572,27 @@ def _first_line(value: object) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+@contextlib.contextmanager
+def _client_logged_errors() -> Iterator[list[str]]:
+    """The errors the kubernetes client logs instead of raising while it loads a kubeconfig: a failed
+    exec credential plugin (``aws eks get-token`` missing or without AWS credentials) is only logged,
+    on the root logger, and the client then sends no token. Caught here, they are neither printed nor lost."""
+    caught: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "kubernetes" in record.pathname:
+                caught.append(record.getMessage())
+
+    root = logging.getLogger()
+    handler = Catch(logging.ERROR)
+    root.addHandler(handler)  # with a handler there, logging.error() does not print through basicConfig()
+    try:
+        yield caught
+    finally:
+        root.removeHandler(handler)
 
 
 def _cleanup(api: Any, cache_dir: str) -> None:

@@ -30,7 +30,7 @@ import httpx
 
 from gate.errors import RegistryError
 from gate.imageref import DOCKER_HUB, DOCKER_HUB_INDEX, DOCKER_HUB_INDEX_HOST
-from gate.promote.hosts import credential_key
+from gate.registry.hosts import credential_key
 
 logger = logging.getLogger(__name__)
 
