@@ -177,6 +177,19 @@ def test_a_digest_found_in_the_cache_needs_no_registry_and_a_tag_always_asks(tmp
     assert line.startswith(f"policy bundle {ref}: ") and "ConnectError" in line and "\n" not in line
 
 
+def test_a_cached_bundle_edited_after_the_pull_is_refused_not_used(registry: Registry, tmp_path: Path) -> None:
+    """The cache answers a digest without the registry, so the cache itself must not be the way around the
+    bundle that was pulled: an entry whose files changed since loads with another digest and is refused."""
+    from gate.policy.sources import load_layers
+
+    pinned = oci.push_bundle(make_bundle(tmp_path / "org"), f"oci://{registry.host}/{new_repo('policies')}:1")
+    fetched = oci.fetch_bundle(pinned)
+    assert load_layers([pinned]).digest == fetched.content_digest
+    (fetched.path / "gate/promotion/org_images.rego").write_text(RULE.replace("deny contains", "warn contains"))
+    with pytest.raises(PolicyError, match="differs from what was pulled"):
+        load_layers([pinned])
+
+
 def test_a_tag_that_does_not_exist_is_an_error_naming_the_reference(registry: Registry) -> None:
     ref = f"oci://{registry.host}/{new_repo('policies')}:missing"
     with pytest.raises(RegistryError, match=f"policy bundle {ref}: .*manifest missing not found"):

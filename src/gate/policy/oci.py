@@ -65,6 +65,8 @@ CONFIG_TYPES = frozenset({
     "application/vnd.oci.empty.v1+json",  # oras 1.x without --config
 })
 TITLE = "org.opencontainers.image.title"
+#: in a cache entry: the bundle digest of what was pulled
+CONTENT_DIGEST = "content-digest"
 #: bounds on what a pull reads and writes (a bundle is text: these are generous)
 MAX_LAYER_BYTES = 64 << 20
 MAX_LAYERS = 10_000
@@ -78,6 +80,9 @@ class FetchedBundle:
 
     path: Path
     reference: str  # oci://REGISTRY/REPO@sha256:<manifest digest>
+    #: the bundle's digest (gate.policy.bundle) when it was pulled: a cache entry edited since loads with
+    #: another digest, which the loader refuses
+    content_digest: str = ""
 
 
 def parse_reference(ref: str, what: str = "policy bundle") -> Reference:
@@ -116,7 +121,7 @@ def fetch_bundle(ref: str) -> FetchedBundle:
     ``ref`` when it cannot be had or is not a bundle gate can trust."""
     parsed = parse_reference(ref)
     if parsed.digest is not None and (_entry(parsed.digest) / "bundle").is_dir():
-        return FetchedBundle(_entry(parsed.digest) / "bundle", pinned(parsed, parsed.digest))
+        return _cached(_entry(parsed.digest), pinned(parsed, parsed.digest))
     try:
         with open_client(parsed.registry, [pull_scope(parsed)]) as client:
             repo = Repository(parsed, client)
@@ -128,7 +133,15 @@ def fetch_bundle(ref: str) -> FetchedBundle:
                 _pull_into(repo, digest, entry)
     except (RegistryError, PolicyError) as e:
         raise type(e)(f"policy bundle {ref}: {e}") from None
-    return FetchedBundle(entry / "bundle", pinned(parsed, digest))
+    return _cached(entry, pinned(parsed, digest))
+
+
+def _cached(entry: Path, reference: str) -> FetchedBundle:
+    try:
+        content_digest = (entry / CONTENT_DIGEST).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        content_digest = ""  # never matches: the loader refuses the entry, naming it
+    return FetchedBundle(entry / "bundle", reference, content_digest)
 
 
 def _pull_into(repo: Repository, digest: str, entry: Path) -> None:
@@ -153,6 +166,7 @@ def _pull_into(repo: Repository, digest: str, entry: Path) -> None:
             for title, layer in zip(titles, layers):
                 files.add(title, repo.get_blob(layer["digest"], layer["size"]), layer["digest"])
         (work / "manifest.json").write_bytes(data)
+        (work / CONTENT_DIGEST).write_text(load_bundle(work / "bundle").digest, encoding="ascii")
         try:
             work.rename(entry)
         except OSError:

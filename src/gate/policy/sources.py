@@ -83,7 +83,13 @@ def _load_one(spec: str) -> tuple[str, Bundle]:
         from gate.policy.oci import fetch_bundle  # the registry client only when a bundle comes from one
 
         fetched = fetch_bundle(spec)
-        return fetched.reference, load_bundle(fetched.path)
+        bundle = load_bundle(fetched.path)
+        if bundle.digest != fetched.content_digest:
+            raise PolicyError(
+                f"policy bundle {spec}: the cached copy {fetched.path} differs from what was pulled ({fetched.reference}); "
+                "remove its folder to pull it again"
+            )
+        return fetched.reference, bundle
     if spec.startswith("gate:") or "://" in spec:
         raise PolicyError(f"policy bundle {spec}: not a bundle gate knows (give {SPEC_FORMS})")
     if not spec.strip():
