@@ -19,6 +19,10 @@ SCANNER = "trivy"
 #: References kept per finding besides the primary advisory URL. Trivy lists dozens; they stay in
 #: the report (named by its sha256), while every finding is carried into each decision record.
 MAX_REFERENCES = 1
+#: Trivy's ArtifactType values whose Targets are paths inside the artifact rather than files of a source tree
+IMAGE_ARTIFACT_TYPES = frozenset({"container_image", "vm"})
+#: ... and those whose Targets are files of the scanned source tree (``trivy fs``, ``trivy repo``)
+SOURCE_ARTIFACT_TYPES = frozenset({"filesystem", "repository"})
 
 
 class _Struct(msgspec.Struct, frozen=True):
@@ -132,13 +136,21 @@ def read(report: Report, legacy: bool) -> tuple[list[Finding], dict[str, Any], s
         results = doc.Results or []
         artifact = {"name": doc.ArtifactName, "type": doc.ArtifactType} if doc.ArtifactName else {}
         version = (doc.Trivy.Version if doc.Trivy else None) or "unknown"
+    # In a scan of an image (or VM) a Target is a path inside it, not a file of the source tree.
+    image = (artifact.get("name") or "image") if artifact.get("type") in IMAGE_ARTIFACT_TYPES else None
+    source_tree = artifact.get("type") in SOURCE_ARTIFACT_TYPES
     findings: list[Finding] = []
     for result in results:
-        findings.extend(_vulnerability(result, v) for v in result.Vulnerabilities or ())
+        # a lock file of a source tree is where its packages' vulnerabilities are fixed
+        in_lock_file = source_tree and result.Class == "lang-pkgs" and bool(result.Target)
+        lock_file = Location(path=result.Target) if in_lock_file else None
+        findings.extend(_vulnerability(result, v, lock_file) for v in result.Vulnerabilities or ())
         findings.extend(
-            _misconfiguration(result, m) for m in result.Misconfigurations or () if (m.Status or "FAIL") == "FAIL"
+            _misconfiguration(result, m, image)
+            for m in result.Misconfigurations or ()
+            if (m.Status or "FAIL") == "FAIL"
         )
-        findings.extend(_secret(result, s) for s in result.Secrets or ())
+        findings.extend(_secret(result, s, image) for s in result.Secrets or ())
         findings.extend(_license(result, lic) for lic in result.Licenses or ())
     metrics: dict[str, Any] = {"results": len(results)}
     if artifact:
@@ -146,7 +158,7 @@ def read(report: Report, legacy: bool) -> tuple[list[Finding], dict[str, Any], s
     return findings, metrics, version
 
 
-def _vulnerability(result: Result, v: Vulnerability) -> Finding:
+def _vulnerability(result: Result, v: Vulnerability, lock_file: Location | None = None) -> Finding:
     rule = v.VulnerabilityID or "UNKNOWN"
     fixed = v.FixedVersion or None
     title = v.Title or rule
@@ -177,6 +189,7 @@ def _vulnerability(result: Result, v: Vulnerability) -> Finding:
             type=result.Type,
             path=v.PkgPath or None,
         ),
+        location=lock_file,
         cvss=_cvss(v),
         references=_references(v.PrimaryURL, v.References),
         raw=raw,
@@ -208,7 +221,7 @@ def _references(primary: str | None, others: list[str] | None) -> tuple[str, ...
     return tuple(refs)
 
 
-def _misconfiguration(result: Result, m: Misconfiguration) -> Finding:
+def _misconfiguration(result: Result, m: Misconfiguration, image: str | None) -> Finding:
     cause = m.CauseMetadata or CauseMetadata()
     rule = m.ID or m.AVDID or "UNKNOWN"
     return Finding(
@@ -219,13 +232,13 @@ def _misconfiguration(result: Result, m: Misconfiguration) -> Finding:
         severity=severity(m.Severity),
         title=m.Title or rule,
         message=m.Message or "",
-        location=Location(path=result.Target, start_line=cause.StartLine, end_line=cause.EndLine),
+        location=Location(path=result.Target, start_line=cause.StartLine, end_line=cause.EndLine, image=image),
         references=_references(m.PrimaryURL, None),
         raw={k: v for k, v in {"AVDID": m.AVDID, "Type": m.Type, "Resolution": m.Resolution}.items() if v},
     )
 
 
-def _secret(result: Result, s: Secret) -> Finding:
+def _secret(result: Result, s: Secret, image: str | None) -> Finding:
     rule = s.RuleID or "UNKNOWN"
     return Finding(
         id=fingerprint(SCANNER, FindingKind.SECRET, rule, result.Target, s.StartLine),
@@ -235,7 +248,7 @@ def _secret(result: Result, s: Secret) -> Finding:
         severity=severity(s.Severity),
         title=s.Title or rule,
         message=f"{s.Title or rule} in {result.Target}" + (f" line {s.StartLine}" if s.StartLine else ""),
-        location=Location(path=result.Target, start_line=s.StartLine, end_line=s.EndLine),
+        location=Location(path=result.Target, start_line=s.StartLine, end_line=s.EndLine, image=image),
         raw={"Category": s.Category} if s.Category else None,
     )
 

@@ -18,8 +18,9 @@ from gate.commands import (
 )
 from gate.commands.common import ExitCode, Parser
 from gate.commands.policy_test import PolicyTestFormat
-from gate.commands.scan_evaluate import DecisionFormat, ScanFormat
+from gate.commands.scan_evaluate import ScanFormat
 from gate.errors import GateError
+from gate.output.formats import DecisionFormat
 
 __all__ = ["DecisionFormat", "ExitCode", "PolicyTestFormat", "ScanFormat", "build_parser", "main"]
 
@@ -97,6 +98,7 @@ _COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], Ex
     ("decisions", "export"): decisions.cmd_decisions_export,
     ("decisions", "replay"): decisions.cmd_decisions_replay,
     ("decisions", "stats"): decisions.cmd_decisions_stats,
+    ("decisions", "waivers"): decisions.cmd_decisions_waivers,
     ("keys", "generate"): keys.cmd_keys_generate,
     ("keys", "public"): keys.cmd_keys_public,
     ("plugins", "list"): plugins.cmd_plugins_list,

@@ -69,6 +69,8 @@ class Location(msgspec.Struct, frozen=True, omit_defaults=True):
     path: str
     start_line: int | None = None
     end_line: int | None = None
+    #: the image ``path`` is inside (a scan of an image); None: a file of the scanned source tree
+    image: str | None = None
 
 
 class Finding(msgspec.Struct, frozen=True, omit_defaults=True):

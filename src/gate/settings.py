@@ -78,10 +78,17 @@ KEYS: tuple[Key, ...] = (
     Key("promote.gitops_branch", "string", help="gate promote --gitops-branch"),
     Key("environments.ENV.gitops_path", "string",
         help="gate promote --gitops-path when --env ENV is given (checked against gate-environments.yaml)"),
+    Key("notify.webhooks", "list of strings",
+        help="URLs that get a CloudEvents 1.0 JSON event per notification; env:NAME reads one from a variable"),
+    Key("notify.slack", "list of strings",
+        help="Slack-compatible webhook URLs (a secret: give env:NAME); they get {\"text\": ...}"),
+    Key("notify.on", "list of strings",
+        help="the kinds notified (default all): decision.denied, decision.error, promotion.done, "
+        "promotion.refused, reconcile.blocked, waiver.expiring"),
 )
 _BY_NAME = {key.name: key for key in KEYS}
 _BY_VARIABLE = {key.variable: key for key in KEYS if key.variable}
-_TABLES = ("promote", "environments")
+_TABLES = ("promote", "environments", "notify")
 #: keys people may try that the file refuses on purpose, with the reason
 _REFUSED = {
     "bindings": "GitOps path bindings live in gate-environments.yaml in the GitOps repository, not here",

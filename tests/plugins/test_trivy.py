@@ -115,6 +115,29 @@ def test_secrets_keep_location_but_never_the_secret() -> None:
     assert "ghp_" not in repr(result)
 
 
+def test_locations_say_whether_they_are_inside_an_image() -> None:
+    """A Target of an image scan is a path inside the image (SARIF must not call it a repository file)."""
+    in_image = [f for f in scan("trivy-image-juice-shop-v12.10.2-many-vulns.json").findings if f.location]
+    assert len(in_image) == 3 and {f.kind for f in in_image} == {FindingKind.SECRET}
+    assert {f.location.image for f in in_image if f.location} == {"bkimminich/juice-shop:v12.10.2"}
+    assert all(f.location.path.startswith("/juice-shop/") for f in in_image if f.location)
+    for name in ("trivy-fs-secrets.json", "trivy-config-helm-testchart-misconfig-lines.json"):
+        located = [f for f in scan(name).findings if f.location]
+        assert located and all(f.location.image is None for f in located if f.location), name
+    # a vulnerability of a source tree's lock file is located in that file; one of an image is not
+    (jquery,) = [f for f in scan("trivy-fs-npm-lang-pkgs.json").findings if f.kind is FindingKind.VULNERABILITY]
+    assert jquery.location is not None and (jquery.location.path, jquery.location.image) == ("package-lock.json", None)
+    image = scan("trivy-image-juice-shop-v12.10.2-many-vulns.json").findings
+    assert not any(f.location for f in image if f.kind is FindingKind.VULNERABILITY)
+    helm = {f.rule: f.location for f in scan("trivy-config-helm-testchart-misconfig-lines.json").findings}
+    assert helm["KSV-0118"] is not None
+    assert (helm["KSV-0118"].path, helm["KSV-0118"].start_line, helm["KSV-0118"].end_line) == (
+        "templates/deployment.yaml",
+        23,
+        57,
+    )
+
+
 def test_report_without_results_is_empty_and_says_so() -> None:
     result = scan("trivy-image-alpine-39-no-results-key.json")
     assert result.findings == []

@@ -97,6 +97,9 @@ def effective_settings(configured: settings.Settings) -> list[Row]:
         "promote.max_age": DEFAULT_MAX_AGE,
         "promote.gitops_repo": None,
         "promote.gitops_branch": "main",
+        "notify.webhooks": None,
+        "notify.slack": None,
+        "notify.on": "every kind",
     }
     file = str(configured.path)
     rows: list[Row] = []
@@ -107,7 +110,9 @@ def effective_settings(configured: settings.Settings) -> list[Row]:
             rows.append(Row(key.name, _shown(os.environ[key.variable], key.kind), "environment", key.variable, key.variable))
             continue
         value = configured.value(key.name)
-        if value is not None:
+        if value is not None and key.name in ("notify.webhooks", "notify.slack"):
+            rows.append(Row(key.name, _shown_targets(value), "file", file, key.variable))
+        elif value is not None:
             rows.append(Row(key.name, _shown(value, key.kind), "file", file, key.variable))
         else:
             rows.append(Row(key.name, defaults[key.name], "default", "", key.variable))
@@ -125,6 +130,14 @@ def effective_settings(configured: settings.Settings) -> list[Row]:
 
 
 _MASK_SET = "*** (set; never shown)"
+
+
+def _shown_targets(value: Any) -> list[str]:
+    """Notification URLs as scheme and host only: a webhook's path or query is often its secret."""
+    from gate.notify import ENV_PREFIX, Target
+
+    items = (value,) if isinstance(value, str) else tuple(value)
+    return [item if item.startswith(ENV_PREFIX) else Target(item, "cloudevents").shown for item in items]
 
 
 def _shown(value: Any, kind: str) -> str | list[str]:

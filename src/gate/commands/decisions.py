@@ -13,7 +13,9 @@ from gate import __version__
 from gate.commands.common import (
     ExitCode, Parser, add_policy_argument, data_files, emit, emit_stream, given_policy_specs, policy_specs,
 )
+from gate.commands.notifications import add_notify_argument
 from gate.errors import GateError
+from gate.output.formats import DecisionFormat
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,7 +69,11 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     show = decision_commands.add_parser("show", help="one decision: the whole record, its input, violations, waivers")
     show.add_argument("decision_id", metavar="ID")
-    show.add_argument("--format", choices=["text", "json"], default="text")
+    show.add_argument(
+        "--format", choices=[f.value for f in DecisionFormat], default="text",
+        help="text: the whole record with its events; the others: the decision rendered as gate evaluate "
+        "writes it (--output FORMAT=FILE), byte for byte",
+    )
 
     verify = decision_commands.add_parser(
         "verify",
@@ -209,6 +215,26 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     stats.add_argument("--top", type=int, default=10, metavar="N", help="rules and findings listed (default 10)")
     stats.add_argument("--format", choices=["text", "json"], default="text")
 
+    waivers = decision_commands.add_parser(
+        "waivers",
+        help="the waivers of the policy data that expire within a window (default: data.waiver_warning_days)",
+        description=(
+            "List the waivers the policy defines — its layers' data and every --data file, as gate evaluate would "
+            "merge them (gate.toml's policy and data by default) — that are active now and expire within --expiring, "
+            "soonest first: the waivers someone must renew or let lapse. Expired ones are not listed (gate decisions "
+            "list --waiver-expired finds the decisions that relied on them). Exit 0 whatever is listed; with --notify "
+            "(or [notify] in gate.toml) one waiver.expiring notification lists them."
+        ),
+    )
+    add_policy_argument(waivers, purpose=" whose data holds the waivers")
+    waivers.add_argument(
+        "--expiring", metavar="DURATION",
+        help="the window from now: 14d, 2w, 36h (default: data.waiver_warning_days of the policy, else 14d)",
+    )
+    waivers.add_argument("--env", metavar="ENV", help="only the waivers that apply in ENV (theirs, or no environment set)")
+    waivers.add_argument("--format", choices=["text", "json"], default="text")
+    add_notify_argument(waivers, what="with the waivers listed (waiver.expiring; none when nothing expires)")
+
 
 def cmd_decisions_replay(args: argparse.Namespace) -> ExitCode:
     from gate.replay import replay
@@ -341,14 +367,16 @@ def cmd_decisions_show(args: argparse.Namespace) -> ExitCode:
         store.close()
     if decision is None:
         raise GateError(f"no decision {args.decision_id!r} in the decision log {location}")
-    if args.format == "json":
-        from gate.output import json as json_output
-
-        emit(json_output.render(decision), None)  # the record itself: `decisions events --decision ID` has the rest
-    else:
+    if args.format == "text":
         from gate.output import decisions_text, events_text
 
         emit(decisions_text.render_show(decision) + "\nEvents:\n" + events_text.render_list(events), None)
+    else:
+        from gate.output.formats import render_decision
+
+        # json is the record itself (`decisions events --decision ID` has the rest); every format is
+        # rendered by the function gate evaluate used, so a stored decision re-renders as it was written.
+        emit(render_decision(decision, DecisionFormat(args.format)), None)
     return ExitCode.OK
 
 
@@ -627,3 +655,70 @@ def cmd_decisions_verify(args: argparse.Namespace) -> ExitCode:
             text += f"{written.describe()} written\n"
         emit(text, None)
     return ExitCode.OK if report.ok and events.ok else ExitCode.DENIED
+
+
+def cmd_decisions_waivers(args: argparse.Namespace) -> ExitCode:
+    from datetime import UTC, datetime, timedelta
+
+    from gate.commands.notifications import notify_targets
+    from gate.decisions.timefilter import parse_duration
+    from gate.environments import declared_environments
+    from gate.evaluation import load_policy_data
+    from gate.policy.waivers import expiring
+
+    targets = notify_targets(args)
+    data = load_policy_data(policy_specs(args), data_files(args))[1]
+    if args.env is not None:
+        declared_environments(data).require(args.env)  # a typo is exit 2, not an empty list
+    if args.expiring is not None:
+        window, spelled = parse_duration(args.expiring, "--expiring"), args.expiring
+    else:
+        days = data.get("waiver_warning_days")
+        days = days if isinstance(days, int) and not isinstance(days, bool) and days > 0 else 14
+        window, spelled = timedelta(days=days), f"{days}d"
+    now = datetime.now(UTC)
+    found = expiring(data, now, window, args.env)
+    from gate import rfc3339
+
+    document = {
+        "now": rfc3339.format(now, microseconds=False), "window": spelled, "environment": args.env, "waivers": found,
+    }
+    if args.format == "json":
+        from gate.output import json as json_output
+
+        emit(json_output.render(document), None)
+    else:
+        emit(_waivers_text(document), None)
+    if found:
+        from gate import notify
+
+        where = f" in {args.env}" if args.env else ""
+        first = found[0]
+        listed = [
+            {key: w[key] for key in ("id", "rule", "expires", "days_left", "approved_by", "environment", "image") if key in w}
+            for w in found[:20]
+        ]
+        notify.notify(
+            "waiver.expiring", f"{len(found)} waiver(s) expiring within {spelled}{where}",
+            {
+                "text": f"{len(found)} waiver(s) expire within {spelled}{where}; first: {first['id']} ({first['rule']}) "
+                f"on {first['expires']}",
+                "window": spelled, "environment": args.env, "count": len(found), "waivers": listed,
+            },
+            targets=targets,
+        )
+    return ExitCode.OK
+
+
+def _waivers_text(document: dict[str, Any]) -> str:
+    where = f" in {document['environment']}" if document["environment"] else ""
+    waivers = document["waivers"]
+    if not waivers:
+        return f"no waiver expires within {document['window']}{where}\n"
+    lines = [f"{len(waivers)} waiver(s) expire within {document['window']}{where}:"]
+    for w in waivers:
+        scope = ", ".join(f"{key} {w[key]}" for key in ("environment", "image") if w.get(key)) or "everywhere"
+        lines.append(
+            f"  {w['id']}  {w['rule']}  expires {w['expires']} ({w['days_left']:g} days)  {scope}  approved by {w['approved_by']}"
+        )
+    return "\n".join(lines) + "\n"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import Any
 
 from gate import settings
 from gate.commands.common import ExitCode, add_policy_argument, data_files, emit, policy_specs
+from gate.commands.notifications import add_notify_argument, notify_promotion, notify_targets
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,6 +63,22 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="push to a branch gate/promote-<hash of target and change> for a pull request, instead of to --gitops-branch",
     )
     promote.add_argument(
+        "--pr", action="store_true",
+        help="push the promotion branch as --pr-branch does, then open (or update) its GitHub pull request or GitLab "
+             "merge request into --gitops-branch, the decision's markdown summary as its body "
+             "(token: GITHUB_TOKEN/GH_TOKEN or GITLAB_TOKEN/CI_JOB_TOKEN)",
+    )
+    promote.add_argument("--pr-provider", choices=["github", "gitlab"], help="the forge (default: from the GitOps URL's host)")
+    promote.add_argument(
+        "--pr-api-url", metavar="URL",
+        help="the forge's API base (default: api.github.com, https://HOST/api/v3 for GitHub Enterprise, https://HOST/api/v4 for GitLab)",
+    )
+    promote.add_argument("--pr-repo", metavar="OWNER/NAME", help="the repository (GitLab: project path) (default: from the GitOps URL)")
+    promote.add_argument(
+        "--pr-label", action="append", metavar="LABEL",
+        help="label of the pull request, repeatable (default: gate and env:ENVIRONMENT)",
+    )
+    promote.add_argument(
         "--file-format", choices=["auto", "kustomize", "helm", "manifest", "setters"], default="auto",
         help="how the GitOps file names the image (default: detect)",
     )
@@ -73,6 +91,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     promote.add_argument("--override-hold", action="store_true", help="re-promote a digest a person rolled back (recorded in the commit)")
     promote.add_argument("--dry-run", action="store_true", help="print the registry operations and the file diff; change and record nothing")
     promote.add_argument("--format", choices=["text", "json"], default="text")
+    add_notify_argument(promote, what="when the promotion is done or refused (promotion.done, promotion.refused)")
 
 
 def cmd_promote(args: argparse.Namespace) -> ExitCode:
@@ -85,6 +104,7 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
     from gate.promote.preconditions import DEFAULT_MAX_AGE
     from gate.promote.promotion import GitOpsTarget, PromotionRequest, promote
 
+    targets = notify_targets(args)  # a bad --notify or [notify] is exit 2 before anything happens
     gitops_repo, gitops_path, gitops_branch = _gitops_flags(args)
     environments = declared_environments(load_policy_data(policy_specs(args), data_files(args))[1])
     if args.env is not None:
@@ -102,10 +122,11 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
     if gitops_repo and gitops_path:
         gitops = GitOpsTarget(
             repo=gitops_repo, path=gitops_path, branch=gitops_branch,
-            mode="branch" if args.pr_branch else "push", format=args.file_format, values_key=args.values_key,
+            mode="branch" if args.pr_branch or args.pr else "push", format=args.file_format, values_key=args.values_key,
             setter=args.setter, message_template=template,
             author_name=author.group(1), author_email=author.group(2), sign=args.sign,
         )
+    pull = _pull_target(args, gitops_repo)  # a missing token or forge is exit 2 before anything is pushed
     max_age = args.max_age or settings.current().env("GATE_PROMOTE_MAX_AGE") or DEFAULT_MAX_AGE
     request = PromotionRequest(
         decision_id=args.decision, target=args.target, gitops=gitops,
@@ -118,8 +139,19 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
     store = open_store(create=False)
     try:
         result = promote(request, store, signer, trust.keys).as_dict()
+        decision = store.get(args.decision) if pull is not None else None
     finally:
         store.close()
+    failure = None
+    if pull is not None:
+        from gate.promote.pulls import PullRequestError
+
+        try:
+            result["pull_request"] = _pull_request(args, pull, result, decision, gitops_branch)
+        except PullRequestError as e:
+            result["pull_request"] = None
+            branch = result["gitops"].get("branch")
+            failure = PullRequestError(f"{e}; the branch {branch} stays pushed: re-run gate promote --pr to retry")
     if args.format == "json":
         from gate.output import json as json_output
 
@@ -127,8 +159,68 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
     else:
         from gate.output import promotion_text
 
-        emit(promotion_text.render(result), None)
+        text = promotion_text.render(result)
+        opened = result.get("pull_request")
+        if opened:
+            noun = "Pull request" if opened["provider"] == "github" else "Merge request"
+            text += f"\n{noun}: {opened['action']} #{opened['number']} {opened['url']}\n"
+        emit(text, None)
+    notify_promotion(result, targets)  # after the outcome is recorded and printed; never changes the exit code
+    if failure is not None:
+        raise failure  # exit 2: the promotion is done and recorded, its pull request is not
     return ExitCode.DENIED if result["outcome"] == "refused" else ExitCode.OK
+
+
+def _pull_target(args: argparse.Namespace, gitops_repo: str | None) -> Any:
+    """``--pr``'s forge, API base, repository and token, checked before the promotion starts."""
+    from gate.errors import UsageError
+
+    if not args.pr:
+        if args.pr_provider or args.pr_api_url or args.pr_repo or args.pr_label:
+            raise UsageError("--pr-provider, --pr-api-url, --pr-repo and --pr-label go with --pr")
+        return None
+    if not gitops_repo:
+        raise UsageError("--pr needs the GitOps repository (--gitops-repo and --gitops-path)")
+    from gate.promote.pulls import pull_target
+
+    return pull_target(gitops_repo, provider=args.pr_provider, api_url=args.pr_api_url, repository=args.pr_repo)
+
+
+def _pull_request(args: argparse.Namespace, pull: Any, result: dict[str, Any], decision: Any,
+                  base: str) -> dict[str, Any] | None:
+    """Open or update the request for the promotion branch; None when there is nothing to propose
+    (refused, a dry run, or the base branch already pins the image)."""
+    from gate.promote.pulls import open_or_update
+
+    gitops = result.get("gitops") or {}
+    branch = gitops.get("branch")
+    if result["outcome"] not in ("done", "noop") or decision is None or not branch or branch == base \
+            or gitops.get("status") not in ("committed", "noop"):
+        return None
+    environment = result.get("environment") or decision.environment
+    labels = args.pr_label if args.pr_label else ["gate", f"env:{environment}"]
+    title = f"gate: promote {result['target']} to {environment}"
+    opened = open_or_update(pull, branch=branch, base=base, title=title, body=_pull_body(result, decision),
+                            labels=labels)
+    return opened.as_dict()
+
+
+def _pull_body(result: dict[str, Any], decision: Any) -> str:
+    """The decision's markdown summary, then the promotion's facts."""
+    from gate.output import markdown
+
+    gitops = result["gitops"]
+    commit = gitops.get("commit") or "(none new: the branch already carries the change)"
+    facts = [
+        ("target", result["target"]), ("digest", result.get("digest")), ("environment", result.get("environment")),
+        ("GitOps file", f"{gitops.get('path')} ({gitops.get('repo')})"), ("branch", gitops.get("branch")),
+        ("commit", commit), ("decision", result["decision_id"]), ("decision log event", result.get("event_id")),
+    ]
+    rows = "\n".join(f"| {name} | {markdown.inline_code(str(value))} |" for name, value in facts if value)
+    facts_table = f"\n\n### Promotion\n\n| | |\n|---|---|\n{rows}\n"
+    # a pull request body holds at most 65,536 characters: the summary gives way to the facts
+    summary = markdown.render(decision, max_chars=markdown.MAX_CHARS - len(facts_table) - 1).rstrip()
+    return summary + facts_table
 
 
 def _gitops_flags(args: argparse.Namespace) -> tuple[str | None, str | None, str]:

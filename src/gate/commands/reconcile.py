@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.commands.common import ExitCode, add_engine_arguments, add_policy_argument, data_files, emit, policy_specs
+from gate.commands.notifications import BlockedObjects, add_notify_argument, notify_targets
 from gate.errors import GateError
 
 
@@ -61,6 +62,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     reconcile.add_argument("--lease-name", default="gate-reconciler", metavar="NAME")
     reconcile.add_argument("--lease-namespace", default="gate-system", metavar="NS")
     reconcile.add_argument("--format", choices=["text", "json"], default="text")
+    add_notify_argument(
+        reconcile, what="when objects are blocked (reconcile.blocked: one per cycle, each object and digest announced once)",
+    )
 
 
 def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
@@ -82,6 +86,8 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
         health_timeout=max(0.0, args.health_timeout), helm_values=tuple(args.helm_values),
         progress_interval=args.progress_interval,
     )
+    # not for --plan: nothing was blocked, only judged
+    blocked = BlockedObjects([] if args.plan else notify_targets(args), args.env, args.path)
     source = GitSource(args.repo, args.branch, Path(args.cache_dir) if args.cache_dir else None)
     store = open_store(create=False)
     try:
@@ -109,6 +115,7 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
                 from gate.output import reconcile_text
 
                 emit(reconcile_text.render(document), None)
+            blocked.cycle(report)  # after the sync event is recorded and the report printed
 
         def cycle() -> Any:
             return run_cycle(source, checker, cluster, options, record=record, progress=_print_progress)

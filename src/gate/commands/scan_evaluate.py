@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from enum import StrEnum
 from typing import Any, assert_never
 
 from gate.commands.common import ExitCode, Output, add_engine_arguments, add_policy_argument, data_files, emit, policy_specs
-from gate.errors import GateError
+from gate.commands.notifications import add_notify_argument, notify_decision, notify_error, notify_targets
+from gate.errors import GateError, UsageError, closest_spelling
+from gate.output.formats import DecisionFormat, render_decision
 
 
 class ScanFormat(StrEnum):
@@ -16,15 +20,6 @@ class ScanFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
-
-
-class DecisionFormat(StrEnum):
-    """Output formats of ``gate evaluate``."""
-
-    TEXT = "text"
-    JSON = "json"
-    SARIF = "sarif"
-    JUNIT = "junit"
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,6 +67,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "  gate evaluate --report trivy=trivy.json --report coverage=coverage.xml \\\n"
             "                --image registry.example.com/shop/cart@sha256:<64 hex> --env prod --data waivers.yaml\n"
             "  gate evaluate ... --policy gate:library --policy ./org-policies   # the library plus an org layer\n"
+            "  gate evaluate ... --output json=gate.json --output sarif=gate.sarif \\\n"
+            "                --output markdown=\"$GITHUB_STEP_SUMMARY\"   # one decision, three renderings\n"
             "environment: GATE_DECISION_STORE (a path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
             "default: a SQLite file in the user's state folder)"
         ),
@@ -85,7 +82,15 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_policy_argument(evaluate)
     add_engine_arguments(evaluate, no_push=True)
     evaluate.add_argument("--format", choices=[f.value for f in DecisionFormat], default=DecisionFormat.TEXT.value)
-    evaluate.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE; a summary goes to stderr")
+    evaluate.add_argument(
+        "--output", "-o", action="append", default=[], metavar="[FORMAT=]FILE",
+        help=(
+            "FORMAT=FILE: write the decision rendered as FORMAT (" + ", ".join(DecisionFormat) + ") to FILE, "
+            "repeatable, all from the one recorded decision; FILE alone: the --format rendering to FILE "
+            "instead of stdout (a summary goes to stderr). Write ./NAME=… for a file whose name has '='"
+        ),
+    )
+    add_notify_argument(evaluate, what="on a deny or an error decision (decision.denied, decision.error)")
 
 
 def scanner_registry(args: argparse.Namespace) -> Any:
@@ -122,6 +127,7 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
     from gate.decisions.record import Outcome
     from gate.decisions.signing import load_signer
     from gate.decisions.store import open_store
+    from gate.errors import PolicyError
     from gate.evaluation import EvaluationRequest, evaluate, supersede_undelivered
     from gate.imageref import parse_pinned
     from gate.scanning.document import ReportSpec
@@ -137,12 +143,16 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
         opa_push=not args.opa_no_push,
     )
     fmt = DecisionFormat(args.format)
-    # Fail-closed order: open where the result goes (-o FILE or stdout) first, so an unwritable
-    # destination records nothing; then decide and record; then write. If the write still fails, a
-    # recorded allow is superseded by a newer error decision: the newest decision is never an allow
-    # whose result nobody received.
-    output = Output(args.output)
+    destinations = output_destinations(args.output, fmt)
+    targets = notify_targets(args)  # a bad --notify or [notify] is exit 2 before anything is recorded
+    # Fail-closed order: open where the result goes (stdout and every --output) first, so an unwritable
+    # destination records nothing; then decide and record ONE decision; then render it in each format
+    # and write. If a write still fails, a recorded allow is superseded by a newer error decision: the
+    # newest decision is never an allow whose result nobody received.
+    outputs: list[tuple[DecisionFormat, Output]] = []
     try:
+        for path, dest_fmt in destinations.items():
+            outputs.append((dest_fmt, Output(path)))
         # Every decision is signed: no key, no decision (exit 2), never an unsigned allow.
         signer = load_signer()
         if signer.created:
@@ -153,9 +163,15 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
             )
         store = open_store()
         try:
-            decision = evaluate(request, scanner_registry(args), store, signer=signer)
             try:
-                output.write([_render_decision(decision, fmt, request.policy)])
+                decision = evaluate(request, scanner_registry(args), store, signer=signer)
+            except PolicyError as e:  # recorded as an error decision, then raised: exit 2
+                notify_error(args.image, args.env, e.diagnostics(), targets)
+                raise
+            try:
+                rendered = [render_decision(decision, dest_fmt) for dest_fmt, _ in outputs]
+                for (_, output), data in zip(outputs, rendered):
+                    output.write([data])
             except Exception as e:  # noqa: BLE001 - any failure after recording: see above
                 problem = e.diagnostics() if isinstance(e, GateError) else f"{type(e).__name__}: {e}"
                 if decision.outcome is not Outcome.ALLOW:
@@ -169,38 +185,65 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
         finally:
             store.close()
     finally:
-        output.discard()
-    if args.output or fmt is not DecisionFormat.TEXT:
+        for _, output in outputs:
+            output.discard()
+    if None not in destinations or fmt is not DecisionFormat.TEXT:
         print(
             f"gate: {decision.outcome.value.upper()} {len(decision.violations)} violation(s), "
             f"{len(decision.warnings)} warning(s); decision {decision.decision_id}",
             file=sys.stderr,
         )
+    notify_decision(decision, targets)  # after the decision is recorded and written; never changes the exit code
     return ExitCode.OK if decision.outcome is Outcome.ALLOW else ExitCode.DENIED
 
 
-def _render_decision(decision: Any, fmt: DecisionFormat, policy: tuple[str, ...]) -> bytes | str:
-    """The decision in ``fmt``."""
-    if fmt is DecisionFormat.TEXT:
-        from gate.output import decision_text
+#: ``FORMAT=FILE``: a lowercase word before the first ``=`` (a path like ``./a=b`` is a plain FILE)
+_NAMED_OUTPUT = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)=(.*)$", re.DOTALL)
 
-        return decision_text.render(decision)
-    if fmt is DecisionFormat.JSON:
-        from gate.output import json as json_output
 
-        return json_output.render(decision)
-    if fmt is DecisionFormat.SARIF:
-        from gate.output import sarif
+def output_destinations(values: list[str], fmt: DecisionFormat) -> dict[str | None, DecisionFormat]:
+    """Where each rendering goes (``None``: stdout), from ``--output`` values and ``--format``.
 
-        return sarif.render(decision)
-    if fmt is DecisionFormat.JUNIT:
-        from gate.output import junit
-        from gate.policy.metadata import read_metadata
-        from gate.policy.sources import load_layers
-
-        # Every rule of every layer becomes a testcase, so passing rules show up too; the layers as
-        # recorded (an OCI tag pinned to the digest that decided), so the list is of the deciding bundle.
-        layers = [layer.source for layer in decision.policy.layers] or list(policy)
-        rules = {m.rule_id: m.package for m in read_metadata(load_layers(layers).policies()).values()}
-        return junit.render(decision, rules)
-    assert_never(fmt)
+    ``FORMAT=FILE`` names a rendering; ``FILE`` alone is the ``--format`` rendering instead of stdout.
+    Stdout carries the ``--format`` rendering unless a plain FILE took it. A format or a file named
+    twice, an unknown format or an empty file name is a usage error (exit 2) before anything is opened.
+    """
+    named: dict[str, DecisionFormat] = {}
+    plain: list[str] = []
+    for value in values:
+        match = _NAMED_OUTPUT.match(value)
+        if match is None:
+            plain.append(value)
+            continue
+        name, path = match.groups()
+        try:
+            dest_fmt = DecisionFormat(name)
+        except ValueError:
+            meant = closest_spelling(name, [f.value for f in DecisionFormat])
+            hint = f", did you mean {meant!r}?" if meant is not None else ""
+            raise UsageError(
+                f"--output {value}: unknown format {name!r}{hint} "
+                f"(choose from {', '.join(repr(f.value) for f in DecisionFormat)}; write ./{value} for a file of that name)"
+            ) from None
+        if not path:
+            raise UsageError(f"--output {value}: no file after '='")
+        if dest_fmt in named.values():
+            raise UsageError(f"--output {value}: format {name!r} is named twice")
+        named[path] = dest_fmt
+    if len(plain) > 1:
+        raise UsageError(f"--output {plain[1]}: only one --output FILE without FORMAT= (the --format rendering)")
+    # one file, two renderings: one would silently replace the other (a.out and ./a.out are one file)
+    seen: set[str] = set()
+    for path in [*plain, *named]:
+        if os.path.abspath(path) in seen:
+            raise UsageError(f"--output: {path} is named twice")
+        seen.add(os.path.abspath(path))
+    destinations: dict[str | None, DecisionFormat] = {}
+    if plain:
+        if fmt in named.values():
+            raise UsageError(f"--output {plain[0]}: format {fmt.value!r} (--format) is named twice")
+        destinations[plain[0]] = fmt
+    else:
+        destinations[None] = fmt
+    destinations.update(named)
+    return destinations

@@ -1,12 +1,14 @@
 """A decision as JUnit XML, the way Jenkins (and GitLab, Azure DevOps) show test reports.
 
-One ``<testsuite name="gate <environment>">``; one ``<testcase>`` per policy rule, named by its
-rule id with the Rego package as class name. A rule that denied fails (one ``<failure>`` listing
-its violations), a rule that warned passes with the warnings in ``<system-out>``, a rule with no
-result passes. The decision only knows the rules that produced results, so the caller passes every
-rule id of the bundle (from its METADATA) for the passing ones to appear — preferably as a mapping
-rule id → package, so a rule keeps the same class name whether it passes or fails, and the CI
-server's per-test history stays joined up.
+One ``<testsuite name="gate <environment>">``; one ``<testcase>`` per promotion rule that was evaluated,
+named by its rule id with the Rego package as class name: a rule that denied fails (one ``<failure>``
+listing its violations), a rule that warned passes with the warnings in ``<system-out>``, a rule whose
+findings were waived is ``<skipped message="waived by W-…">`` (a waiver names a finding rule, e.g. a CVE,
+which is then a skipped testcase of ``gate.promotion.waivers``), a rule with no result passes. The
+decision only knows the rules that produced results, so the caller passes the promotion rules of the
+bundle that decided (``promotion_rules(bundle)``) for the passing ones to appear — with their packages,
+so a rule keeps the same class name whether it passes or fails, and the CI server's per-test history
+stays joined up. Admission rules (``gate.admission``) are no part of a promotion and never listed.
 """
 
 from __future__ import annotations
@@ -14,19 +16,43 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gate.decisions.record import Decision, Outcome, Violation
+from gate.decisions.record import AppliedWaiver, Decision, Outcome, Violation
 from gate.output.decision_view import artifact_ref, describe_finding, findings_by_id, one_line, ordered
+from gate.policy.interface import PROMOTION_ROOT
 
-DEFAULT_PACKAGE = "gate.promotion"
+if TYPE_CHECKING:
+    from gate.policy.bundle import Bundle
+    from gate.policy.metadata import RuleMeta
+
+DEFAULT_PACKAGE = PROMOTION_ROOT
+WAIVERS_PACKAGE = f"{PROMOTION_ROOT}.waivers"
 # XML 1.0 cannot carry most control characters even escaped; ElementTree would write them anyway.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def render(decision: Decision, rules: Iterable[str] | Mapping[str, str] = ()) -> bytes:
-    """The JUnit XML document (UTF-8, with declaration). ``rules``: ids, or ids mapped to packages."""
-    packages: dict[str, str | None] = dict(rules) if isinstance(rules, Mapping) else dict.fromkeys(rules)
+def promotion_rules(bundle: Bundle) -> dict[str, RuleMeta]:
+    """The promotion rules of a loaded bundle (every layer), by rule id: the deny and warn rules of the
+    ``gate.promotion`` packages that carry METADATA. Admission rules and helper rules are left out: they
+    are not evaluated for a promotion. ``RuleMeta.package`` is the rule's package."""
+    from gate.policy.metadata import read_metadata
+
+    found = {}
+    for (package, rule_id), meta in sorted(read_metadata(bundle.policies()).items()):
+        if _is_promotion(package) and meta.rule in ("deny", "warn"):
+            found[rule_id] = meta
+    return found
+
+
+def render(decision: Decision, rules: Iterable[str] | Mapping[str, RuleMeta] | Mapping[str, str] = ()) -> bytes:
+    """The JUnit XML document (UTF-8, with declaration). ``rules``: ``promotion_rules(bundle)``, or rule ids
+    (mapped to their packages); a rule of a package outside ``gate.promotion`` is left out."""
+    packages: dict[str, str | None] = {}
+    for rule_id, meta in (rules.items() if isinstance(rules, Mapping) else dict.fromkeys(rules).items()):
+        package = meta if meta is None or isinstance(meta, str) else meta.package
+        if package is None or _is_promotion(package if package.startswith("gate.") else f"gate.{package}"):
+            packages[rule_id] = package
     denied: dict[str, list[Violation]] = {}
     warned: dict[str, list[Violation]] = {}
     for target, results in ((denied, decision.violations), (warned, decision.warnings)):
@@ -34,6 +60,12 @@ def render(decision: Decision, rules: Iterable[str] | Mapping[str, str] = ()) ->
             target.setdefault(v.rule, []).append(v)
             if not packages.get(v.rule):
                 packages[v.rule] = v.package
+    waived: dict[str, list[AppliedWaiver]] = {}
+    for w in decision.waivers:
+        # A waiver names a finding rule (a CVE, a check id), which no policy rule denied for the waived
+        # findings: it shows as a skipped testcase of its own, unless a promotion rule has its id.
+        waived.setdefault(w.rule, []).append(w)
+        packages.setdefault(w.rule, WAIVERS_PACKAGE)
     findings = findings_by_id(decision)
 
     suite = ET.Element("testsuite", name=_x(f"gate {decision.environment}"), timestamp=decision.timestamp[:19])
@@ -51,7 +83,7 @@ def render(decision: Decision, rules: Iterable[str] | Mapping[str, str] = ()) ->
         ),
     ):
         ET.SubElement(properties, "property", name=name, value=_x(value))
-    failures = errors = 0
+    failures = errors = skipped = 0
     if decision.outcome is Outcome.ERROR:
         errors += 1
         case = ET.SubElement(suite, "testcase", classname="gate", name="evaluate", time="0")
@@ -65,14 +97,25 @@ def render(decision: Decision, rules: Iterable[str] | Mapping[str, str] = ()) ->
             message = first if len(violations) == 1 else f"{len(violations)} violations; first: {first}"
             failure = ET.SubElement(case, "failure", message=_x(message), type=violations[0].severity)
             failure.text = _x("\n".join(_describe(v, findings) for v in violations))
-        if rule in warned:
-            ET.SubElement(case, "system-out").text = _x("\n".join(_describe(v, findings) for v in warned[rule]))
-    waived = [f"waiver {w.id}: {w.rule}, expires {w.expires}, approved by {w.approved_by}" for w in decision.waivers]
-    waived += [f"stale waiver {i}: matches nothing" for i in decision.stale_waivers]
-    if waived:
-        ET.SubElement(suite, "system-out").text = _x("\n".join(waived))
+        elif rule in waived:
+            # what it would have denied was waived: neither passed nor failed
+            skipped += 1
+            ids = ", ".join(w.id for w in waived[rule])
+            ET.SubElement(case, "skipped", message=_x(f"waived by {ids}"))
+        out = [_describe(v, findings) for v in warned.get(rule, ())] + [_waiver(w) for w in waived.get(rule, ())]
+        if out:
+            ET.SubElement(case, "system-out").text = _x("\n".join(out))
+    if decision.stale_waivers:
+        stale = [f"stale waiver {i}: matches nothing" for i in decision.stale_waivers]
+        ET.SubElement(suite, "system-out").text = _x("\n".join(stale))
     tests = len(suite.findall("testcase"))
-    counts = {"tests": str(tests), "failures": str(failures), "errors": str(errors), "skipped": "0", "time": "0"}
+    counts = {
+        "tests": str(tests),
+        "failures": str(failures),
+        "errors": str(errors),
+        "skipped": str(skipped),
+        "time": "0",
+    }
     suite.attrib.update(counts)
     root = ET.Element("testsuites", {"name": "gate", **{k: v for k, v in counts.items() if k != "skipped"}})
     root.append(suite)
@@ -90,6 +133,14 @@ def _describe(violation: Violation, findings: dict[str, dict[str, Any]]) -> str:
     if violation.solution:
         lines.append(f"  solution: {one_line(violation.solution)}")
     return "\n".join(lines)
+
+
+def _waiver(w: AppliedWaiver) -> str:
+    return f"waiver {w.id}: expires {w.expires}, approved by {w.approved_by}: {one_line(w.reason)}"
+
+
+def _is_promotion(package: str) -> bool:
+    return package == PROMOTION_ROOT or package.startswith(f"{PROMOTION_ROOT}.")
 
 
 def _classname(package: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from gate import rfc3339
@@ -38,3 +39,22 @@ def validate_waivers(data: dict[str, Any]) -> None:
         if waiver["id"] in seen:
             raise PolicyError(f"{where}: the id is used by another waiver")
         seen.add(waiver["id"])
+
+
+def expiring(data: dict[str, Any], now: datetime, window: timedelta, environment: str | None = None) -> list[dict[str, Any]]:
+    """The waivers of ``data`` still active at ``now`` that expire within ``window``, soonest first.
+
+    With ``environment``, only those that apply there (their environment is it, or unset: every
+    environment). Checked first (``validate_waivers``): a malformed waiver is an error, not left out.
+    """
+    validate_waivers(data)
+    found = []
+    for waiver in data.get("waivers") or ():
+        expires = rfc3339.parse(waiver["expires"])
+        if not now < expires <= now + window:
+            continue
+        if environment is not None and waiver.get("environment") not in (None, environment):
+            continue
+        found.append({**waiver, "expires": rfc3339.format(expires, microseconds=False),
+                      "days_left": round((expires - now).total_seconds() / 86400, 1)})
+    return sorted(found, key=lambda w: (w["expires"], w["id"]))

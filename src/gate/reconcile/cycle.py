@@ -71,6 +71,8 @@ class ObjectResult:
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     decision_ids: list[str] = field(default_factory=list)
+    #: the images its containers run, as written (``image@digest`` when pinned); not in ``as_dict``
+    images: list[str] = field(default_factory=list)
     #: the live object had been edited in the cluster and was put back
     drift: bool = False
     #: healthy | progressing | degraded, for applied workloads after the health wait
@@ -235,6 +237,7 @@ def _judged(obj: dict[str, Any], verdict: Verdict) -> ObjectResult:
         kind=str(obj.get("kind")), name=str(meta.get("name")), namespace=meta.get("namespace"),
         action="blocked" if verdict.blocked else "apply",
         reasons=list(verdict.reasons), warnings=list(verdict.warnings), decision_ids=list(verdict.decision_ids),
+        images=[str(i.get("image")) for i in verdict.images],
     )
 
 
