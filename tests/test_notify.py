@@ -7,7 +7,7 @@ and tests/reconcile/test_reconcile_notify.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
