@@ -21,17 +21,14 @@ the file: exit 2, never a silent fallback to defaults.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gate.environments import NAME as ENVIRONMENT_NAME
-from gate.errors import UsageError
+from gate.errors import UsageError, closest_spelling
 
 __all__ = [
     "CONFIG_ENV", "FILE_NAME", "KEYS", "Key", "Settings", "current", "find", "load", "use",
@@ -227,6 +224,8 @@ def _parse(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot read: {e.strerror or e}") from None
     if len(raw) > MAX_BYTES:
         raise UsageError(f"{path}: larger than {MAX_BYTES // 1024} KiB; a configuration file is a few lines")
+    import tomllib  # only when there is a file to read
+
     try:
         return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -277,6 +276,8 @@ def _validate(document: Mapping[str, Any], where: str, base: Path) -> dict[str, 
 
 
 def _environment(name: str, table: Any, where: str, base: Path, values: dict[str, str | tuple[str, ...]]) -> None:
+    from gate.environments import NAME as ENVIRONMENT_NAME
+
     if not ENVIRONMENT_NAME.match(name):
         raise UsageError(f"{where}: environments.{name}: an environment name is lowercase letters, digits, '-', '_', '.'")
     if not isinstance(table, Mapping):
@@ -294,8 +295,8 @@ def _set(
         if last in _REFUSED:
             raise UsageError(f"{where}: {name}: {_REFUSED[last]}")
         known = [k.name for k in KEYS if k.name.count(".") == (generic or name).count(".")]
-        close = difflib.get_close_matches(generic or name, known, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0].replace('ENV', name.split('.')[1]) if generic else close[0]}?)" if close else ""
+        close = closest_spelling(generic or name, known)
+        hint = f" (did you mean {close.replace('ENV', name.split('.')[1]) if generic else close}?)" if close else ""
         raise UsageError(f"{where}: unknown key {name}{hint}; known keys: {', '.join(k.name for k in KEYS)}")
     if key.kind == "string":
         if not isinstance(value, str) or not value.strip():

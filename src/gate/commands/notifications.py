@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gate import notify
-from gate.notify import Target
+if TYPE_CHECKING:
+    from gate.notify import Target
 
 __all__ = [
     "BlockedObjects", "add_notify_argument", "notify_decision", "notify_error", "notify_promotion", "notify_targets",
@@ -33,10 +33,14 @@ def add_notify_argument(parser: argparse.ArgumentParser, *, what: str) -> None:
 
 def notify_targets(args: argparse.Namespace) -> list[Target]:
     """The targets of this call, checked before anything is decided (a bad one is exit 2)."""
+    from gate import notify
+
     return notify.targets(getattr(args, "notify", None) or ())
 
 
 def _reasons(messages: Iterable[str]) -> list[str]:
+    from gate import notify
+
     listed = list(messages)
     top = listed[: notify.TOP_REASONS]
     if len(listed) > len(top):
@@ -46,6 +50,8 @@ def _reasons(messages: Iterable[str]) -> list[str]:
 
 def notify_decision(decision: Any, targets: Sequence[Target]) -> None:
     """``decision.denied`` or ``decision.error`` for a recorded decision; nothing for an allow."""
+    from gate import notify
+
     from gate.output.decision_view import artifact_ref
 
     kind = {"deny": "decision.denied", "error": "decision.error"}.get(str(decision.outcome.value))
@@ -69,6 +75,8 @@ def notify_decision(decision: Any, targets: Sequence[Target]) -> None:
 
 def _markdown(decision: Any) -> str | None:
     """The decision's markdown summary (the one renderer, gate.output.markdown), cut to a small size."""
+    from gate import notify
+
     try:
         from gate.output.markdown import render
 
@@ -79,6 +87,8 @@ def _markdown(decision: Any) -> str | None:
 
 def notify_error(image: str, environment: str, problem: str, targets: Sequence[Target]) -> None:
     """``decision.error`` when evaluation failed after recording an error decision (``problem`` names it)."""
+    from gate import notify
+
     if not targets:
         return
     data = {"text": f"ERROR for {environment}: {problem}", "outcome": "error", "image": image,
@@ -88,6 +98,8 @@ def notify_error(image: str, environment: str, problem: str, targets: Sequence[T
 
 def notify_promotion(result: Mapping[str, Any], targets: Sequence[Target]) -> None:
     """``promotion.done`` or ``promotion.refused`` for a promotion's result (no-ops, dry runs and errors: none)."""
+    from gate import notify
+
     outcome = result.get("outcome")
     kind = {"done": "promotion.done", "refused": "promotion.refused"}.get(str(outcome))
     if kind is None or not targets:
@@ -129,6 +141,8 @@ class BlockedObjects:
 
     def cycle(self, report: Any) -> None:
         """Notify about ``report``'s newly blocked objects (nothing when there are none)."""
+        from gate import notify
+
         blocked = [o for o in report.objects if o.action == "blocked"]
         current = {(o.ref, tuple(getattr(o, "images", ()))) for o in blocked}
         fresh = [o for o in blocked if (o.ref, tuple(getattr(o, "images", ()))) not in self._announced]
