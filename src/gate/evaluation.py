@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gate import rfc3339
 from gate.context import ci_context
 from gate.decisions.record import Decision, Outcome, PolicyInfo, new_decision_id, sha256_digest, summarize
-from gate.decisions.interface import DecisionStore
+from gate.decisions.interface import DecisionQuery, DecisionStore
 from gate.environments import require_environment
 from gate.errors import PolicyError, UsageError
 from gate.imageref import ImageRef
@@ -133,11 +133,58 @@ def evaluate(
         require_environment(request.environment, loaded.data)
         extra = loaded.extra_data or None
         info = policy_info(loaded.bundle, engine, request.policy)
+        if max_days_fixable_set(loaded.data):
+            findings = policy_input["findings"]
+            policy_input["first_seen_fixable"] = first_seen_fixable(store, findings, policy_input["now"])
         result = evaluate_promotion(engine, loaded.metadata, policy_input, request.now)
     except PolicyError as e:
         failed = store.append(_decision(request, policy_input, info, None, extra, error=e.diagnostics()), signer)
         raise PolicyError(f"{e.diagnostics()} (recorded as error decision {failed.decision_id})") from e
     return store.append(_decision(request, policy_input, info, result, extra), signer)
+
+
+def max_days_fixable_set(data: dict[str, Any]) -> bool:
+    """Whether any environment's settings (shipped, or ``--data``) set ``max_days_fixable``. Only then
+    does the input carry ``first_seen_fixable``: it costs a log query per fixable finding."""
+    config = data.get("gate", {}).get("config", {}) if isinstance(data.get("gate"), dict) else {}
+    sources = (config.get("thresholds") if isinstance(config, dict) else None, data.get("thresholds"))
+    return any(
+        isinstance(entry, dict) and entry.get("max_days_fixable") is not None
+        for thresholds in sources
+        if isinstance(thresholds, dict)
+        for entry in thresholds.values()
+    )
+
+
+def _fixed_version(finding: Any) -> str | None:
+    package = finding.get("package") if isinstance(finding, dict) else None
+    fixed = package.get("fixed_version") if isinstance(package, dict) else None
+    return fixed if isinstance(fixed, str) and fixed else None
+
+
+def first_seen_fixable(store: DecisionStore, findings: list[Any], now: str) -> dict[str, str]:
+    """Finding id -> the timestamp of the oldest recorded decision (any image or environment) whose
+    input held that id with a fixed version; ``now`` for one the log never saw with a fix.
+
+    One indexed ``--finding`` query per fixable finding, read oldest first and stopped at the first
+    record that had the fix. The limit: the log only knows what gate was shown, so a fix released
+    before gate first saw it counts from that first sighting, and a record whose stored input cannot
+    be read fails the evaluation (UndecodableRecord), as listing it would."""
+    seen: dict[str, str] = {}
+    for finding in findings:
+        finding_id = finding.get("id") if isinstance(finding, dict) else None
+        if not isinstance(finding_id, str) or finding_id in seen or _fixed_version(finding) is None:
+            continue
+        seen[finding_id] = now
+        for decision in store.query(DecisionQuery(finding=finding_id, oldest_first=True)):
+            recorded = decision.input.get("findings") if isinstance(decision.input, dict) else None
+            if any(
+                isinstance(old, dict) and old.get("id") == finding_id and _fixed_version(old) is not None
+                for old in recorded or ()
+            ):
+                seen[finding_id] = min(decision.timestamp, now, key=rfc3339.parse)
+                break
+    return seen
 
 
 def supersede_undelivered(

@@ -200,6 +200,81 @@ def test_waiver_out_of_scope_does_not_waive(gate: Callable[..., Run], data: Path
     assert code == 1 and decision["waivers"] == []
 
 
+# The juice-shop report has CVE-2021-42378 in busybox and in ssl_client (same version), and
+# CVE-2021-43138 in async 2.6.3 (three copies) and async 3.2.1.
+JUICE_IMAGE = ("trivy/trivy-image-juice-shop-v12.10.2-many-vulns.json",)
+
+
+
+def findings_of(decision: dict[str, Any], rule: str) -> dict[str, str]:
+    """The ids of the findings of ``rule``, each with its package's purl."""
+    return {f["id"]: f["package"]["purl"] for f in decision["input"]["findings"] if f["rule"] == rule}
+
+
+def denied_ids(decision: dict[str, Any]) -> set[str]:
+    return {i for v in decision["violations"] if v["rule"] == "vulnerabilities.severity" for i in v["finding_ids"]}
+
+
+def test_purl_scoped_waiver_waives_that_package_only(
+    gate: Callable[..., Run], data: Path, tmp_path: Path, validate_decision: Callable[[Any], None]
+) -> None:
+    busybox = "pkg:apk/alpine/busybox@1.31.1-r10"
+    waivers = waivers_file(tmp_path, waiver("W-BUSYBOX", timedelta(days=90), rule="CVE-2021-42378", purl=busybox))
+    code, decision = decision_of(gate, data, JUICE_IMAGE, "prod", "--data", waivers)
+    assert code == 1
+    validate_decision(decision)
+    found = findings_of(decision, "CVE-2021-42378")
+    [waived] = [i for i, purl in found.items() if purl.startswith(busybox + "?")]
+    [other] = [i for i, purl in found.items() if purl.startswith("pkg:apk/alpine/ssl_client@")]
+    assert waived not in denied_ids(decision) and other in denied_ids(decision)
+    [applied] = decision["waivers"]
+    assert applied["id"] == "W-BUSYBOX" and applied["finding_ids"] == [waived]
+    assert applied["scope"] == {"purl": busybox}
+
+
+def test_versionless_purl_waiver_covers_every_version(gate: Callable[..., Run], data: Path, tmp_path: Path) -> None:
+    waivers = waivers_file(tmp_path, waiver("W-ASYNC", timedelta(days=90), rule="CVE-2021-43138", purl="pkg:npm/async"))
+    code, decision = decision_of(gate, data, JUICE_IMAGE, "prod", "--data", waivers)
+    found = findings_of(decision, "CVE-2021-43138")
+    assert {purl for purl in found.values()} == {"pkg:npm/async@2.6.3", "pkg:npm/async@3.2.1"}
+    assert not set(found) & denied_ids(decision)
+    [applied] = decision["waivers"]
+    assert sorted(applied["finding_ids"]) == sorted(found)
+
+
+@pytest.mark.parametrize("scope", ["path", "target"])
+def test_path_scoped_waiver_waives_that_file_only(
+    gate: Callable[..., Run], data: Path, tmp_path: Path, validate_decision: Callable[[Any], None], scope: str
+) -> None:
+    # The same private-key rule fires in two files; the waiver names one (its path, or its Trivy target).
+    fixture = "/juice-shop/lib/insecurity.js"
+    waivers = waivers_file(tmp_path, waiver("W-KEY", timedelta(days=90), rule="private-key", **{scope: fixture}))
+    code, decision = decision_of(gate, data, JUICE_IMAGE, "prod", "--data", waivers)
+    validate_decision(decision)
+    keys = {f["id"]: f["location"]["path"] for f in decision["input"]["findings"] if f["rule"] == "private-key"}
+    [waived] = [i for i, path in keys.items() if path == fixture]
+    [other] = [i for i, path in keys.items() if path != fixture]
+    secret_ids = {i for v in decision["violations"] if v["rule"] == "secrets.exposed" for i in v["finding_ids"]}
+    assert waived not in secret_ids and other in secret_ids
+    [applied] = decision["waivers"]
+    assert applied["id"] == "W-KEY" and applied["finding_ids"] == [waived] and applied["scope"] == {scope: fixture}
+
+
+def test_most_specific_waiver_is_named_per_finding(gate: Callable[..., Run], data: Path, tmp_path: Path) -> None:
+    waivers = waivers_file(
+        tmp_path,
+        waiver("W-WIDE", timedelta(days=90), rule="CVE-2021-43138"),
+        waiver("W-OLD-ASYNC", timedelta(days=90), rule="CVE-2021-43138", purl="pkg:npm/async@2.6.3"),
+    )
+    code, decision = decision_of(gate, data, JUICE_IMAGE, "prod", "--data", waivers)
+    found = findings_of(decision, "CVE-2021-43138")
+    applied = {w["id"]: w for w in decision["waivers"]}
+    assert set(applied["W-OLD-ASYNC"]["finding_ids"]) == {i for i, purl in found.items() if purl.endswith("@2.6.3")}
+    assert set(applied["W-WIDE"]["finding_ids"]) == {i for i, purl in found.items() if purl.endswith("@3.2.1")}
+    assert applied["W-WIDE"]["scope"] == {} and applied["W-OLD-ASYNC"]["scope"] == {"purl": "pkg:npm/async@2.6.3"}
+    assert not set(found) & denied_ids(decision)
+
+
 def test_waiver_matching_nothing_is_stale(gate: Callable[..., Run], data: Path, tmp_path: Path) -> None:
     waivers = waivers_file(tmp_path, waiver("W-STALE", timedelta(days=90), rule="CVE-1999-0001"))
     code, decision = decision_of(gate, data, CLEAN, "prod", "--data", waivers)

@@ -432,6 +432,7 @@ def test_waivers_applied_stale_expiring_and_expired(scan: Callable[..., dict[str
         "approved_by": "secops@example.com",
         "reason": "not reachable",
         "finding_ids": applied["W-0042"]["finding_ids"],
+        "scope": {"image": IMAGE, "environment": "prod"},
     }
     assert sorted(applied["W-0042"]["finding_ids"]) == minimist
     assert decision["waivers"]["stale"] == ["W-0044"]
@@ -556,6 +557,8 @@ SHIPPED_RULES = {
     "settings.invalid": "high",
     "vulnerabilities.severity": "high",
     "vulnerabilities.severity_warning": "medium",
+    "vulnerabilities.unfixed_warning": "medium",
+    "vulnerabilities.fixable_too_long": "high",
     "waivers.expired": "medium",
     "waivers.expiring": "low",
 }

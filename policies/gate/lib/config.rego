@@ -23,7 +23,13 @@ severity_settings := {"vulnerabilities", "misconfigurations", "secrets", "licens
 # What a rule that is not about severities does with what it finds.
 actions := {"deny", "warn", "off"}
 
-known_settings := {"required_scanners", "min_line_coverage", "quality_gate", "waiver_warning_days"} | severity_settings
+known_settings := {
+	"required_scanners", "min_line_coverage", "quality_gate", "waiver_warning_days",
+	"unfixed", "max_days_fixable",
+} | severity_settings
+
+# What the vulnerabilities rules do with a finding that has no fixed version (deny: as its severity says).
+unfixed_actions := {"deny", "warn"}
 
 default shipped := {}
 
@@ -125,6 +131,20 @@ problems contains "input.now is missing or not an RFC 3339 timestamp: waivers ca
 }
 
 problems contains "data.gate.config.thresholds is missing from the policy bundle" if not shipped_present
+
+# input.first_seen_fixable (set by gate evaluate): finding id -> RFC 3339 time. A malformed one
+# cannot be judged, so it denies rather than let a fix look new.
+problems contains msg if {
+	value := input.first_seen_fixable
+	not is_object(value)
+	msg := sprintf("input.first_seen_fixable must map finding ids to RFC 3339 times, not be a %s", [type_name(value)])
+}
+
+problems contains msg if {
+	some id, seen in input.first_seen_fixable
+	not time_ns(seen)
+	msg := sprintf("input.first_seen_fixable.%v is not an RFC 3339 timestamp", [id])
+}
 
 shipped_present if is_object(data.gate.config.thresholds)
 
@@ -248,6 +268,20 @@ problems contains msg if {
 	declared_environment
 	not object.get(settings, "quality_gate", null) in actions
 	msg := sprintf("setting quality_gate for environment %s must be one of deny, warn, off", [environment])
+}
+
+problems contains msg if {
+	declared_environment
+	not object.get(settings, "unfixed", "deny") in unfixed_actions
+	msg := sprintf("setting unfixed for environment %s must be one of deny, warn", [environment])
+}
+
+problems contains msg if {
+	declared_environment
+	value := object.get(settings, "max_days_fixable", null)
+	value != null
+	not non_negative(value)
+	msg := sprintf("setting max_days_fixable for environment %s must be a number of days (0 or more), or null for no limit", [environment])
 }
 
 problems contains msg if {

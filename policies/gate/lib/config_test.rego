@@ -168,3 +168,23 @@ test_environment_defaults_to_empty if {
 	config.environment == "" with input as object.remove(fx.clean, ["environment"])
 	config.environment == "" with input as object.union(fx.clean, {"environment": 7})
 }
+
+test_unfixed_and_max_days_fixable_must_be_well_typed if {
+	doc := {"environment": "prod", "now": "2027-01-22T00:00:00Z"}
+	bad := {"prod": {"unfixed": "off", "max_days_fixable": "30"}}
+	problems := config.problems with input as doc with data.thresholds as bad
+	"setting unfixed for environment prod must be one of deny, warn" in problems
+	"setting max_days_fixable for environment prod must be a number of days (0 or more), or null for no limit" in problems
+	good := {"prod": {"unfixed": "warn", "max_days_fixable": 30}}
+	count(config.problems) == 0 with input as doc with data.thresholds as good
+}
+
+test_first_seen_fixable_must_hold_rfc3339_times if {
+	doc := {"environment": "prod", "now": "2027-01-22T00:00:00Z", "first_seen_fixable": {"f1": "yesterday"}}
+	"input.first_seen_fixable.f1 is not an RFC 3339 timestamp" in config.problems with input as doc
+}
+
+test_first_seen_fixable_must_be_a_mapping if {
+	doc := {"environment": "prod", "now": "2027-01-22T00:00:00Z", "first_seen_fixable": ["f1"]}
+	"input.first_seen_fixable must map finding ids to RFC 3339 times, not be a array" in config.problems with input as doc
+}

@@ -2,11 +2,16 @@
 # title: Waiver matching
 # description: >-
 #   Waivers come from data.waivers (the engine has checked their shape: id, rule, reason,
-#   approved_by and expires required; image and environment optional). A waiver is in scope when
-#   its image (if set) is input.artifact.image and its environment (if set) is input.environment;
-#   it is active while it has not expired (expires > input.now). An active waiver waives every
-#   finding whose rule (CVE id, Trivy check id, secret rule, license, quality-gate metric) is the
-#   waiver's rule. Time comes from input.now only, so a stored decision replays identically.
+#   approved_by and expires required; the scope fields optional). A waiver is in scope when its
+#   image (if set) is input.artifact.image, its image_digest (if set) is input.artifact.digest and
+#   its environment (if set) is input.environment; it is active while it has not expired
+#   (expires > input.now). An active waiver waives the findings of its rule (CVE id, Trivy check
+#   id, secret rule, license, quality-gate metric) that also match its finding scope: purl (the
+#   package's purl; without a version it covers every version; compared canonically), package
+#   (the package name), path (location.path or package.path), target (the Trivy target: raw.Target
+#   or location.path) and finding_id, compared exactly. When several waivers match a finding the most specific one applies: the one with
+#   the most scope fields set (rule not counted), ties broken by the smallest id. Time comes from
+#   input.now only, so a stored decision replays identically.
 package gate.lib.waivers
 
 import rego.v1
@@ -25,16 +30,31 @@ default declared := []
 
 declared := data.waivers if is_array(data.waivers)
 
-image_matches(waiver) if object.get(waiver, "image", null) == null
+# The scope fields a waiver may set besides its rule: how many it sets is its specificity.
+scope_keys := ["image", "image_digest", "environment", "purl", "package", "path", "target", "finding_id"]
 
-image_matches(waiver) if waiver.image == input.artifact.image
+# Scope fields compared with the artifact being judged, and with each finding.
+artifact_scope := {"image": "image", "image_digest": "digest"}
+
+finding_scope_keys := {"purl", "package", "path", "target", "finding_id"}
+
+# The scope fields a waiver sets, with their values (the matched scope shown in the decision).
+scope(waiver) := {key: waiver[key] | some key in scope_keys; is_string(object.get(waiver, key, null))}
+
+specificity(waiver) := count(scope(waiver))
+
+artifact_matches(waiver, key) if object.get(waiver, key, null) == null
+
+# No artifact (input.artifact null): an image or image_digest scope matches nothing.
+artifact_matches(waiver, key) if waiver[key] == input.artifact[artifact_scope[key]]
 
 environment_matches(waiver) if object.get(waiver, "environment", null) == null
 
 environment_matches(waiver) if waiver.environment == input.environment
 
 in_scope(waiver) if {
-	image_matches(waiver)
+	artifact_matches(waiver, "image")
+	artifact_matches(waiver, "image_digest")
 	environment_matches(waiver)
 }
 
@@ -54,10 +74,29 @@ expired contains waiver if {
 	expires_ns(waiver) <= now_ns
 }
 
-waived(finding) if finding.rule in active_rules
+# Active waivers by rule: a finding is compared with the waivers of its rule only.
+active_by_rule[rule] contains waiver if {
+	some waiver in active
+	rule := waiver.rule
+}
 
-# The rules active waivers name: a set lookup per finding instead of a scan of every waiver.
-active_rules := {waiver.rule | some waiver in active}
+# Waived: an active waiver of the finding's rule matches the finding's scope.
+waived(finding) if {
+	some waiver in active_by_rule[finding.rule]
+	finding_matches(waiver, finding)
+}
+
+# The rules active waivers waive wholly (no finding scope): a set lookup per finding for callers
+# that judge many findings. A waiver with a finding scope is not here: use waived_positions.
+active_rules := {waiver.rule |
+	some waiver in active
+	not has_finding_scope(waiver)
+}
+
+has_finding_scope(waiver) if {
+	some key in finding_scope_keys
+	object.get(waiver, key, null) != null
+}
 
 # Where the findings of each rule are in input.findings, found in one pass: a waiver's findings are
 # looked up there instead of every finding being visited once per waiver (and per use).
@@ -66,11 +105,134 @@ positions[rule] contains i if {
 	rule := finding.rule
 }
 
-# The ids of the findings a waiver names (those of its rule), in input order.
+# The active waivers matching the finding at each position of input.findings.
+candidates[i] contains waiver if {
+	some waiver in active
+	some i in positions[waiver.rule]
+	finding_matches(waiver, input.findings[i])
+}
+
+# The waiver that applies at each waived position: the most specific, ties broken by smallest id.
+applied_at[i] := waiver if {
+	some i, matching in candidates
+	best := max({specificity(w) | some w in matching})
+	best_id := min({w.id | some w in matching; specificity(w) == best})
+	some waiver in matching
+	waiver.id == best_id
+}
+
+# The positions in input.findings of waived findings: `not i in waived_positions` is waived(finding)
+# without a function call per finding.
+waived_positions := {i | some i, _ in applied_at}
+
+# The ids of the findings a waiver applies to (it is their most specific match), in input order.
 matched_ids(waiver) := [finding.id |
 	some i in positions[waiver.rule]
+	applied_at[i].id == waiver.id
 	finding := input.findings[i]
 ]
+
+# The finding's values for the finding scope fields ("" when the finding has none).
+finding_value(finding, key) := object.get(object.get(finding, "package", {}), "name", "") if key == "package"
+else := object.get(finding, "id", "")
+
+# Every finding scope field the waiver sets matches the finding.
+finding_matches(waiver, finding) if {
+	every key in finding_scope_keys {
+		field_matches(waiver, key, finding)
+	}
+}
+
+field_matches(waiver, key, _) if object.get(waiver, key, null) == null
+
+field_matches(waiver, "purl", finding) if purl_matches(waiver.purl, object.get(object.get(finding, "package", {}), "purl", ""))
+
+field_matches(waiver, "path", finding) if waiver.path == object.get(object.get(finding, "location", {}), "path", null)
+
+field_matches(waiver, "path", finding) if waiver.path == object.get(object.get(finding, "package", {}), "path", null)
+
+# The Trivy target: kept in raw.Target for a vulnerability; a secret's, misconfiguration's or
+# license's target is its location.path.
+field_matches(waiver, "target", finding) if waiver.target == object.get(object.get(finding, "raw", {}), "Target", null)
+
+field_matches(waiver, "target", finding) if waiver.target == object.get(object.get(finding, "location", {}), "path", null)
+
+field_matches(waiver, key, finding) if {
+	key in {"package", "finding_id"}
+	value := waiver[key]
+	value != ""
+	value == finding_value(finding, key)
+}
+
+# purl matching (https://github.com/package-url/purl-spec): type, namespace and name must be equal
+# after canonicalizing; the waiver's version, if it has one, must be equal; each qualifier the
+# waiver gives must be the finding's; the finding's other qualifiers and any subpath are ignored.
+purl_matches(pattern, purl) if {
+	want := parse_purl(pattern)
+	have := parse_purl(purl)
+	want.type == have.type
+	want.namespace == have.namespace
+	want.name == have.name
+	version_matches(want.version, have.version)
+	every key, value in want.qualifiers {
+		have.qualifiers[key] == value
+	}
+}
+
+version_matches(want, _) if want == ""
+
+version_matches(want, have) if {
+	want != ""
+	want == have
+}
+
+# Types whose namespace and name are case-insensitive (the purl spec's PURL-TYPES): lowercased.
+lowercase_types := {"alpm", "apk", "bitbucket", "composer", "deb", "github", "hex", "npm", "pypi"}
+
+# pkg:type/namespace/name@version?qualifiers#subpath, split into its canonical parts.
+parse_purl(purl) := parsed if {
+	startswith(purl, "pkg:")
+	no_subpath := split(purl, "#")[0]
+	halves := split(no_subpath, "?")
+	segments := split(trim_left(trim_prefix(halves[0], "pkg:"), "/"), "/")
+	count(segments) >= 2
+	type := lower(segments[0])
+	last := segments[count(segments) - 1]
+	at := indexof(last, "@")
+	raw_name := name_before(last, at)
+	raw_namespace := concat("/", array.slice(segments, 1, count(segments) - 1))
+	parsed := {
+		"type": type,
+		"namespace": canonical_name(type, decode(raw_namespace)),
+		"name": canonical_name(type, decode(raw_name)),
+		"version": decode(version_after(last, at)),
+		"qualifiers": qualifiers(array.slice(halves, 1, 2)),
+	}
+}
+
+name_before(segment, at) := segment if at < 0
+
+name_before(segment, at) := substring(segment, 0, at) if at >= 0
+
+version_after(_, at) := "" if at < 0
+
+version_after(segment, at) := substring(segment, at + 1, count(segment)) if at >= 0
+
+# pypi names also treat "_" as "-".
+canonical_name(type, name) := replace(lower(name), "_", "-") if type == "pypi"
+else := lower(name) if type in lowercase_types
+else := name
+
+# "%40" (the @ of an npm scope) and the other escapes scanners write.
+decode(text) := strings.replace_n({"%40": "@", "%2F": "/", "%2f": "/", "%3A": ":", "%3a": ":", "%2B": "+", "%2b": "+", "%20": " "}, text)
+
+# The qualifiers after "?" (a list of zero or one text), as a key -> value object.
+qualifiers(texts) := {lower(pair[0]): decode(concat("=", array.slice(pair, 1, count(pair)))) |
+	some text in texts
+	some item in split(text, "&")
+	item != ""
+	pair := split(item, "=")
+}
 
 # Whole days until the waiver expires (rounded down).
 days_left(waiver) := floor((expires_ns(waiver) - now_ns) / day_ns)

@@ -106,7 +106,8 @@ test_matched_ids_keep_input_order if {
 	findings := [fx.vulnerability("b", "CVE-1", "high"), fx.vulnerability("a", "CVE-1", "low"), cve]
 	d := fx.with_findings("prod", findings)
 	w := fx.waiver("W-1", "CVE-1", "2027-06-01T00:00:00Z", {})
-	waivers.matched_ids(w) == ["b", "a"] with input as d
+	ws := [w]
+	waivers.matched_ids(w) == ["b", "a"] with input as d with data.waivers as ws
 }
 
 test_days_left_rounds_down if {
@@ -114,4 +115,156 @@ test_days_left_rounds_down if {
 	w := fx.waiver("W-1", "CVE-1", "2027-01-31T23:59:59Z", {})
 	waivers.days_left(w) == 9 with input as d
 	waivers.days_left_text(w) == "in 9 days" with input as d
+}
+
+# --- finer scope: purl, package, path, target, finding id, image digest --------------------------
+
+lodash(id, version, path) := object.union(fx.vulnerability(id, "CVE-2021-23337", "high"), {
+	"package": {
+		"name": "lodash", "version": version, "type": "npm", "path": path,
+		"purl": sprintf("pkg:npm/lodash@%s", [version]),
+	},
+	"raw": {"Target": "Node.js"},
+})
+
+lodash_old := lodash("l1", "4.17.20", "app/node_modules/lodash/package.json")
+
+lodash_new := lodash("l2", "4.17.21", "app/node_modules/a/node_modules/lodash/package.json")
+
+lodash_doc := fx.with_findings("prod", [lodash_old, lodash_new])
+
+lodash_waiver(id, scope) := fx.waiver(id, "CVE-2021-23337", "2027-06-01T00:00:00Z", scope)
+
+test_purl_with_version_scope if {
+	d := lodash_doc
+	old := lodash_old
+	new := lodash_new
+	ws := [lodash_waiver("W-1", {"purl": "pkg:npm/lodash@4.17.20"})]
+	waivers.waived(old) with input as d with data.waivers as ws
+	not waivers.waived(new) with input as d with data.waivers as ws
+}
+
+test_purl_without_version_covers_every_version if {
+	d := lodash_doc
+	old := lodash_old
+	new := lodash_new
+	ws := [lodash_waiver("W-1", {"purl": "pkg:npm/lodash"})]
+	waivers.waived(old) with input as d with data.waivers as ws
+	waivers.waived(new) with input as d with data.waivers as ws
+	waivers.matched_ids(ws[0]) == ["l1", "l2"] with input as d with data.waivers as ws
+}
+
+test_purl_is_compared_canonically if {
+	d := lodash_doc
+	old := lodash_old
+	ws := [lodash_waiver("W-1", {"purl": "PKG:NPM/LoDash@4.17.20"})]
+	ws2 := [lodash_waiver("W-1", {"purl": "pkg:NPM/LoDash@4.17.20"})]
+	not waivers.waived(old) with input as d with data.waivers as ws # the scheme "pkg:" is lowercase by the spec
+	waivers.waived(old) with input as d with data.waivers as ws2
+	waivers.purl_matches("pkg:pypi/Django_Rest@3.0", "pkg:pypi/django-rest@3.0")
+	waivers.purl_matches("pkg:npm/@babel/core", "pkg:npm/%40babel/core@7.0.0")
+	not waivers.purl_matches("pkg:golang/github.com/Foo/bar", "pkg:golang/github.com/foo/bar@v1.0.0")
+}
+
+test_purl_qualifiers_are_ignored_unless_given if {
+	waivers.purl_matches("pkg:deb/debian/curl@7.50", "pkg:deb/debian/curl@7.50?arch=amd64&distro=bookworm")
+	waivers.purl_matches("pkg:deb/debian/curl?arch=amd64", "pkg:deb/debian/curl@7.50?arch=amd64&distro=bookworm")
+	not waivers.purl_matches("pkg:deb/debian/curl?arch=arm64", "pkg:deb/debian/curl@7.50?arch=amd64")
+	not waivers.purl_matches("pkg:deb/debian/curl", "pkg:deb/ubuntu/curl@7.50")
+	not waivers.purl_matches("pkg:npm/lodash", "")
+}
+
+test_package_scope if {
+	d := lodash_doc
+	old := lodash_old
+	ws := [lodash_waiver("W-1", {"package": "lodash"})]
+	other := [lodash_waiver("W-1", {"package": "underscore"})]
+	waivers.waived(old) with input as d with data.waivers as ws
+	not waivers.waived(old) with input as d with data.waivers as other
+}
+
+test_path_scope if {
+	d := lodash_doc
+	old := lodash_old
+	new := lodash_new
+	ws := [lodash_waiver("W-1", {"path": "app/node_modules/lodash/package.json"})]
+	waivers.waived(old) with input as d with data.waivers as ws
+	not waivers.waived(new) with input as d with data.waivers as ws
+}
+
+test_target_scope if {
+	d := lodash_doc
+	old := lodash_old
+	same := [lodash_waiver("W-1", {"target": "Node.js"})]
+	other := [lodash_waiver("W-1", {"target": "alpine 3.10"})]
+	waivers.waived(old) with input as d with data.waivers as same
+	not waivers.waived(old) with input as d with data.waivers as other
+}
+
+test_target_scope_is_a_secrets_location if {
+	key := object.union(fx.vulnerability("s1", "private-key", "high"), {"kind": "secret", "location": {"path": "/app/key.pem"}})
+	d := fx.with_findings("prod", [key])
+	same := [fx.waiver("W-1", "private-key", "2027-06-01T00:00:00Z", {"target": "/app/key.pem"})]
+	other := [fx.waiver("W-1", "private-key", "2027-06-01T00:00:00Z", {"target": "/app/other.pem"})]
+	waivers.waived(key) with input as d with data.waivers as same
+	not waivers.waived(key) with input as d with data.waivers as other
+}
+
+test_finding_id_scope if {
+	d := lodash_doc
+	old := lodash_old
+	new := lodash_new
+	ws := [lodash_waiver("W-1", {"finding_id": "l2"})]
+	not waivers.waived(old) with input as d with data.waivers as ws
+	waivers.waived(new) with input as d with data.waivers as ws
+}
+
+test_image_digest_scope if {
+	d := lodash_doc
+	old := lodash_old
+	same := [lodash_waiver("W-1", {"image_digest": d.artifact.digest})]
+	other := [lodash_waiver("W-1", {"image_digest": "sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"})]
+	waivers.waived(old) with input as d with data.waivers as same
+	not waivers.waived(old) with input as d with data.waivers as other
+}
+
+test_combined_scope_needs_every_field if {
+	d := lodash_doc
+	old := lodash_old
+	new := lodash_new
+	ws := [lodash_waiver("W-1", {"package": "lodash", "purl": "pkg:npm/lodash@4.17.21", "environment": "prod"})]
+	not waivers.waived(old) with input as d with data.waivers as ws
+	waivers.waived(new) with input as d with data.waivers as ws
+}
+
+test_scoped_waiver_is_not_a_rule_wide_waiver if {
+	d := lodash_doc
+	ws := [lodash_waiver("W-1", {"purl": "pkg:npm/lodash@4.17.20"}), lodash_waiver("W-2", {"environment": "prod"})]
+	scoped := [ws[0]]
+	count(waivers.active_rules) == 0 with input as d with data.waivers as scoped
+	waivers.waived_positions == {0} with input as d with data.waivers as scoped
+	waivers.active_rules == {"CVE-2021-23337"} with input as d with data.waivers as ws
+}
+
+test_most_specific_waiver_applies if {
+	d := lodash_doc
+	ws := [
+		lodash_waiver("W-A", {}),
+		lodash_waiver("W-B", {"purl": "pkg:npm/lodash"}),
+		lodash_waiver("W-C", {"purl": "pkg:npm/lodash@4.17.20", "path": "app/node_modules/lodash/package.json"}),
+	]
+	applied := waivers.applied_at with input as d with data.waivers as ws
+	applied[0].id == "W-C"
+	applied[1].id == "W-B"
+	waivers.matched_ids(ws[0]) == [] with input as d with data.waivers as ws
+	waivers.matched_ids(ws[1]) == ["l2"] with input as d with data.waivers as ws
+	waivers.matched_ids(ws[2]) == ["l1"] with input as d with data.waivers as ws
+}
+
+test_equally_specific_waivers_tie_on_the_smallest_id if {
+	d := lodash_doc
+	ws := [lodash_waiver("W-2", {"package": "lodash"}), lodash_waiver("W-1", {"purl": "pkg:npm/lodash"})]
+	applied := waivers.applied_at with input as d with data.waivers as ws
+	applied[0].id == "W-1"
+	applied[1].id == "W-1"
 }

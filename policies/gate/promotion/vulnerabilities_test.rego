@@ -122,3 +122,71 @@ test_deny_names_where_a_language_package_was_found if {
 	some r in vulnerabilities.deny with input as fx.with_findings("prod", [npm])
 	r.msg == "critical vulnerability CVE-2021-44906 in minimist 1.2.5 (juice-shop/node_modules/minimist/package.json): fixed in 1.2.6, 0.2.4"
 }
+
+# --- unfixed: warn | deny ----------------------------------------------------------------------
+
+unfixed_high := fx.unfixed("f5", "CVE-2023-52425", "high")
+
+test_unfixed_denies_by_default if {
+	doc := fx.with_findings("prod", [unfixed_high])
+	ids(vulnerabilities.deny) == {"f5"} with input as doc
+	count(vulnerabilities.warn) == 0 with input as doc
+}
+
+test_unfixed_warn_turns_the_deny_into_a_warning_and_says_so if {
+	doc := fx.with_findings("prod", [unfixed_high, critical])
+	denies := vulnerabilities.deny with input as doc with data.thresholds as {"prod": {"unfixed": "warn"}}
+	warns := vulnerabilities.warn with input as doc with data.thresholds as {"prod": {"unfixed": "warn"}}
+	ids(denies) == {"f1"}
+	some r in warns
+	r.rule == "vulnerabilities.unfixed_warning"
+	r.finding_ids == ["f5"]
+	r.msg == "high vulnerability CVE-2023-52425 in libexpat 2.5.0-r2: no fixed version available (warns instead of denying: setting unfixed is warn in prod)"
+}
+
+test_unfixed_warn_leaves_non_blocking_severities_alone if {
+	doc := fx.with_findings("prod", [fx.unfixed("f8", "CVE-3", "medium")])
+	count(vulnerabilities.warn) == 0 with input as doc with data.thresholds as {"prod": {"unfixed": "warn"}}
+}
+
+# --- max_days_fixable --------------------------------------------------------------------------
+
+fixable_since(seen) := object.union(fx.with_findings("prod", [critical, medium, unfixed_high]), {"first_seen_fixable": {"f1": seen, "f3": seen}})
+
+too_long(denies) := {r | some r in denies; r.rule == "vulnerabilities.fixable_too_long"}
+
+limit(days) := {"prod": {"max_days_fixable": days}}
+
+test_max_days_fixable_denies_a_fix_older_than_the_limit_naming_the_days if {
+	denies := vulnerabilities.deny with input as fixable_since("2026-12-01T00:00:00Z") with data.thresholds as limit(30)
+	results := too_long(denies)
+	ids(results) == {"f1", "f3"}
+	some r in results
+	r.finding_ids == ["f3"]
+	r.severity == "medium"
+	r.msg == "medium vulnerability CVE-2019-1549 in libssl1.1 1.1.1c-r0: fixed in 1.1.1d-r0, available for 52 days (more than max_days_fixable 30 in prod)"
+}
+
+test_max_days_fixable_allows_a_fix_within_the_limit if {
+	denies := vulnerabilities.deny with input as fixable_since("2027-01-01T00:00:00Z") with data.thresholds as limit(30)
+	count(too_long(denies)) == 0
+}
+
+test_max_days_fixable_counts_a_finding_never_seen_as_new if {
+	denies := vulnerabilities.deny with input as fx.with_findings("prod", [medium]) with data.thresholds as limit(0)
+	count(too_long(denies)) == 0
+}
+
+test_max_days_fixable_is_off_by_default if {
+	denies := vulnerabilities.deny with input as fixable_since("2000-01-01T00:00:00Z")
+	count(too_long(denies)) == 0
+}
+
+test_max_days_fixable_respects_waivers if {
+	doc := object.union(fixable_since("2000-01-01T00:00:00Z"), {"findings": [medium]})
+	denies := vulnerabilities.deny with input as doc with data.thresholds as limit(30)
+	count(too_long(denies)) == 1
+	waivers := [fx.waiver("W-1", "CVE-2019-1549", "2027-06-01T00:00:00Z", {})]
+	waived := vulnerabilities.deny with input as doc with data.thresholds as limit(30) with data.waivers as waivers
+	count(too_long(waived)) == 0
+}

@@ -1,8 +1,9 @@
 # METADATA
 # title: Waivers
 # description: >-
-#   Reports on data.waivers for the decision record: `applied` (waivers that matched at least one
-#   finding, with the ids of those findings), `stale` (ids of waivers in scope and unexpired that
+#   Reports on data.waivers for the decision record: `applied` (waivers that apply to at least one
+#   finding, with the ids of those findings and the scope fields the waiver set: a finding matched
+#   by several waivers is listed under the most specific one only), `stale` (ids of waivers in scope and unexpired that
 #   matched nothing), and warnings for waivers about to expire and for expired waivers whose
 #   findings are back. Whether a finding is waived is decided in gate.lib.waivers.
 package gate.promotion.waivers
@@ -22,6 +23,7 @@ applied contains entry if {
 		"approved_by": object.get(waiver, "approved_by", null),
 		"reason": object.get(waiver, "reason", null),
 		"finding_ids": ids,
+		"scope": waivers.scope(waiver),
 	}
 }
 
@@ -73,6 +75,7 @@ warn contains result if {
 	ids := [finding.id |
 		some i in waivers.positions[waiver.rule]
 		finding := input.findings[i]
+		waivers.finding_matches(waiver, finding)
 		not waivers.waived(finding)
 	]
 	count(ids) > 0

@@ -24,6 +24,7 @@ test_applied_lists_the_waiver_with_the_findings_it_waived if {
 		"approved_by": "secops@example.com",
 		"reason": "not reachable: the vulnerable function is never called",
 		"finding_ids": ["f1", "f2"],
+		"scope": {"image": fx.image, "environment": "prod"},
 	}}
 	count(waivers.stale) == 0 with input as doc with data.waivers as [w]
 	count(waivers.warn) == 0 with input as doc with data.waivers as [w]
@@ -141,4 +142,31 @@ test_no_waivers_no_reports if {
 	count(waivers.applied) == 0 with input as doc
 	count(waivers.stale) == 0 with input as doc
 	count(waivers.warn) == 0 with input as doc
+}
+
+scoped(id, finding_id) := object.union(fx.vulnerability(finding_id, "CVE-2023-52425", "high"), {"package": {
+	"name": "expat", "version": "2.5.0-r0", "purl": "pkg:apk/alpine/expat@2.5.0-r0?arch=x86_64",
+}})
+
+test_applied_names_the_most_specific_waiver_per_finding if {
+	d := fx.with_findings("prod", [scoped("W", "f1"), fx.vulnerability("f2", "CVE-2023-52425", "high")])
+	ws := [
+		fx.waiver("W-WIDE", "CVE-2023-52425", "2027-06-30T00:00:00Z", {}),
+		fx.waiver("W-PURL", "CVE-2023-52425", "2027-06-30T00:00:00Z", {"purl": "pkg:apk/alpine/expat"}),
+	]
+	applied := {a.id: [a.finding_ids, a.scope] | some a in waivers.applied} with input as d with data.waivers as ws
+	applied == {"W-WIDE": [["f2"], {}], "W-PURL": [["f1"], {"purl": "pkg:apk/alpine/expat"}]}
+}
+
+test_scoped_waiver_matching_nothing_is_stale if {
+	d := doc
+	ws := [fx.waiver("W-PURL", "CVE-2023-52425", "2027-06-30T00:00:00Z", {"purl": "pkg:apk/alpine/expat"})]
+	waivers.stale == {"W-PURL"} with input as d with data.waivers as ws
+}
+
+test_expired_scoped_waiver_warns_only_for_its_findings if {
+	d := fx.with_findings("prod", [scoped("W", "f1"), fx.vulnerability("f2", "CVE-2023-52425", "high")])
+	ws := [fx.waiver("W-OLD", "CVE-2023-52425", "2027-01-01T00:00:00Z", {"purl": "pkg:apk/alpine/expat"})]
+	warnings := waivers.warn with input as d with data.waivers as ws
+	[["f1"]] == [w.finding_ids | some w in warnings; w.rule == "waivers.expired"]
 }

@@ -55,7 +55,11 @@ class AppliedWaiver(msgspec.Struct, frozen=True, omit_defaults=True):
     expires: str
     approved_by: str
     reason: str
+    #: the findings it applies to: those it matches where no more specific waiver does
     finding_ids: tuple[str, ...] = ()
+    #: the scope fields the waiver sets (image, image_digest, environment, purl, package, path, target,
+    #: finding_id): why it matched; None on records made before waivers had a finding scope
+    scope: dict[str, str] | None = None
 
 
 class LayerInfo(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -174,8 +174,9 @@ def _applied(raw: Any) -> AppliedWaiver:
             approved_by=str(raw.get("approved_by", "")),
             reason=str(raw.get("reason", "")),
             finding_ids=tuple(sorted(raw.get("finding_ids") or ())),
+            scope={str(k): str(v) for k, v in raw["scope"].items()} if raw.get("scope") is not None else None,
         )
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         raise PolicyError(f"data.{WAIVERS_PACKAGE}.applied: each entry needs id, rule and expires") from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,26 @@ from gate import rfc3339
 from gate.errors import PolicyError
 
 REQUIRED = ("id", "rule", "reason", "approved_by", "expires")
-OPTIONAL = ("image", "environment")
+#: the scope fields (gate.lib.waivers matches them; the most specific matching waiver applies)
+SCOPE = ("image", "image_digest", "environment", "purl", "package", "path", "target", "finding_id")
+
+# pkg:type/[namespace/]name[@version][?qualifiers][#subpath]: the purl spec's shape, no more.
+_PURL = re.compile(
+    r"pkg:(?P<type>[A-Za-z][A-Za-z0-9.+-]*)/(?:[^/?#@]+/)*(?P<name>[^/?#@]+)"
+    r"(?:@(?P<version>[^?#]+))?(?:\?(?P<qualifiers>[^#]*))?(?:#.*)?"
+)
+_QUALIFIER = re.compile(r"[A-Za-z.\-_][A-Za-z0-9.\-_]*=[^&=]+")
+
+
+def purl_problem(purl: str) -> str | None:
+    """Why ``purl`` is not a package URL, or None when it is one."""
+    match = _PURL.fullmatch(purl)
+    if match is None:
+        return "is not a package URL (pkg:type/namespace/name[@version][?qualifiers])"
+    qualifiers = match["qualifiers"]
+    if qualifiers is not None and not all(_QUALIFIER.fullmatch(q) for q in qualifiers.split("&")):
+        return "has a malformed qualifier (key=value pairs joined by &)"
+    return None
 
 
 def validate_waivers(data: dict[str, Any]) -> None:
@@ -29,9 +49,19 @@ def validate_waivers(data: dict[str, Any]) -> None:
         for key in REQUIRED:
             if not isinstance(waiver.get(key), str) or not waiver[key].strip():
                 raise PolicyError(f"{where}: {key} is required and must be a non-empty string")
-        for key in OPTIONAL:
-            if key in waiver and not isinstance(waiver[key], str):
+        unknown = sorted(str(key) for key in waiver if key not in REQUIRED and key not in SCOPE)
+        if unknown:
+            raise PolicyError(f"{where}: unknown field {', '.join(unknown)} (scope fields: {', '.join(SCOPE)})")
+        for key in SCOPE:
+            if key not in waiver:
+                continue
+            if not isinstance(waiver[key], str):
                 raise PolicyError(f"{where}: {key} must be a string")
+            if not waiver[key].strip():
+                # an empty scope would match nothing, or everything: neither is what was meant
+                raise PolicyError(f"{where}: {key} is empty")
+        if "purl" in waiver and (problem := purl_problem(waiver["purl"])):
+            raise PolicyError(f"{where}: purl {waiver['purl']!r} {problem}")
         try:
             rfc3339.parse(waiver["expires"])
         except rfc3339.TimeFormatError as e:
