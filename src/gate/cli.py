@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from gate import __version__, settings
+from gate import __version__
 from gate.commands import (
     config, decisions, keys, plugins, policy_bundles, policy_test, promote, reconcile, scan_evaluate, serve,
 )
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, usage errors: argparse already printed
         return int(e.code or 0)
     _configure_logging(args.verbose)
+    from gate import settings  # the configuration file: read only once a command runs (not for --version)
+
     try:
         settings.use(settings.load(args.config))  # once per call; reset below, so calls in one process never share it
         command = _COMMANDS.get((args.command, _subcommand(args)))

@@ -6,10 +6,12 @@ import argparse
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gate import settings
 from gate.commands.common import ExitCode, emit
+
+if TYPE_CHECKING:
+    from gate import settings
 
 #: settings only environment variables give (gate.toml never holds them): name -> (default, secret)
 _ENVIRONMENT_ONLY: tuple[tuple[str, str, bool], ...] = (
@@ -58,6 +60,8 @@ class Row:
 
 
 def cmd_config_show(args: argparse.Namespace) -> ExitCode:
+    from gate import settings
+
     rows = effective_settings(settings.current())
     configured = settings.current()
     if args.format == "json":
@@ -82,6 +86,8 @@ def cmd_config_show(args: argparse.Namespace) -> ExitCode:
 
 def effective_settings(configured: settings.Settings) -> list[Row]:
     """Every setting: its value (redacted) and where it comes from, in the order docs/configuration.md gives."""
+    from gate import settings
+
     from gate.decisions.signing import local_key_path
     from gate.decisions.store import default_store_path
     from gate.policy.embedded import DEFAULT_TIMEOUT

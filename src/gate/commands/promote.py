@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gate import settings
 from gate.commands.common import ExitCode, add_policy_argument, data_files, emit, policy_specs
 from gate.commands.notifications import add_notify_argument, notify_promotion, notify_targets
 
@@ -127,6 +126,8 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
             author_name=author.group(1), author_email=author.group(2), sign=args.sign,
         )
     pull = _pull_target(args, gitops_repo)  # a missing token or forge is exit 2 before anything is pushed
+    from gate import settings
+
     max_age = args.max_age or settings.current().env("GATE_PROMOTE_MAX_AGE") or DEFAULT_MAX_AGE
     request = PromotionRequest(
         decision_id=args.decision, target=args.target, gitops=gitops,
@@ -229,6 +230,7 @@ def _gitops_flags(args: argparse.Namespace) -> tuple[str | None, str | None, str
     gate.toml gives defaults only: the path it names for ``--env`` is checked against the GitOps
     repository's gate-environments.yaml exactly as a flag would be (the binding lives there, not here).
     """
+    from gate import settings
     from gate.errors import UsageError
 
     configured = settings.current()
