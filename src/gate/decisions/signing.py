@@ -102,6 +102,10 @@ class Ed25519Signer:
             raise SigningError("cannot sign a record hash that is not ASCII") from None
         return base64.b64encode(self._key.sign(message)).decode("ascii")
 
+    def sign_bytes(self, data: bytes) -> bytes:
+        """Raw Ed25519 signature over ``data`` (DSSE envelopes sign their PAE with it: gate.dsse)."""
+        return self._key.sign(data)
+
     def __repr__(self) -> str:  # never the key itself
         return f"Ed25519Signer(key_id={self.key_id!r}, path={str(self.path)!r})"
 
