@@ -61,6 +61,15 @@ def signing_env(
 
 
 @pytest.fixture(autouse=True)
+def log_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reconcile and the webhook judge by the decision log alone (``--evidence log``, the behaviour before
+    VSAs) unless a test says otherwise: most tests deploy images that have no registry, hence no VSA.
+    The tests of VSA evidence and of the default (tests/reconcile/test_evidence*.py) unset or override it."""
+    monkeypatch.setenv("GATE_EVIDENCE", "log")
+    monkeypatch.delenv("GATE_VSA_MAX_AGE", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def no_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
     """The test machine's GATE_CONFIG never names the configuration file (gate.settings) of a test."""
     monkeypatch.delenv("GATE_CONFIG", raising=False)

@@ -1,5 +1,9 @@
 """``gate serve --admission``: a Kubernetes ValidatingAdmissionWebhook judging with the admission policy.
 
+With ``--evidence vsa`` it needs no decision log: each image is admitted on the VSA attached to it
+in its registry (gate.reconcile.evidence: each fetch bounded to a few seconds, passes cached
+briefly, a failed or slow fetch denies).
+
 ``gate reconcile`` re-checks every object before it applies it; this webhook asks the same
 question (``AdmissionChecker.check_review``) of every object anyone else sends to the API server —
 ``kubectl apply`` by hand, another controller — so an image without a signed allow decision is
@@ -266,12 +270,18 @@ class AdmissionWebhook:
         *,
         data_files: Sequence[str | Path] = (),
         store_url: str | None = None,
+        evidence: str | None = None,
         checker_options: dict[str, Any] | None = None,
     ) -> None:
-        """Open the store (``store_url``, else GATE_DECISION_STORE) and compile the bundle on the
-        worker thread; a ``GateError`` there is raised here. ``checker_options`` go to
-        ``AdmissionChecker`` (``trusted_keys``, ``now``; default: GATE_TRUSTED_KEYS, the clock)."""
+        """Choose the evidence (``evidence``, else GATE_EVIDENCE, gate.toml, the default of
+        gate.reconcile.evidence.choose), open the store when it uses the log (``store_url``, else
+        GATE_DECISION_STORE) and compile the bundle on the worker thread; a ``GateError`` there is
+        raised here. ``checker_options`` go to ``AdmissionChecker`` (``trusted_keys``, ``now``,
+        ``vsa_max_age``; default: GATE_TRUSTED_KEYS, the clock, 30 days)."""
         self.environment = environment
+        #: the evidence in force, and why (set at start)
+        self.evidence = ""
+        self.evidence_why = ""
         self._worker = _Worker(f"gate-admission-{environment}")
         self._store: DecisionStore | None = None
         self._checker: AdmissionChecker | None = None
@@ -281,6 +291,7 @@ class AdmissionWebhook:
         def start() -> None:
             from gate.decisions.store import open_store
             from gate.reconcile.admission import AdmissionChecker
+            from gate.reconcile.evidence import choose
 
             if "trusted_keys" not in options:
                 from gate.decisions.signing import load_trust
@@ -288,9 +299,13 @@ class AdmissionWebhook:
                 trust = load_trust()
                 (logger.info if trust.configured else logger.warning)("admission webhook: %s", trust.source)
                 options["trusted_keys"] = trust
-            self._store = open_store(store_url, create=False)
+            chosen = choose(evidence, lambda: open_store(store_url, create=False), store_url=store_url)
+            self.evidence, self.evidence_why = chosen.evidence.value, chosen.why
+            logger.info("admission webhook: evidence %s (%s)", chosen.evidence.value, chosen.why)
+            self._store = chosen.store  # None with vsa evidence: no decision log is opened
             self._checker = AdmissionChecker(
-                policy, environment, self._store, data_files=[Path(p) for p in data_files], **options
+                policy, environment, self._store, data_files=[Path(p) for p in data_files], evidence=chosen.evidence,
+                **options,
             )
 
         try:

@@ -748,7 +748,7 @@ def make_server(
     upload) and admission judges with the shipped library.
     ``admission=ENV`` also answers AdmissionReviews for that environment with the policy's
     admission rules and the decision log (GATE_DECISION_STORE); ``admission_options`` go to the
-    ``AdmissionWebhook`` (``store_url``, ``checker_options``). ``tls_cert`` and ``tls_key`` (both
+    ``AdmissionWebhook`` (``store_url``, ``evidence``, ``checker_options``). ``tls_cert`` and ``tls_key`` (both
     or neither) serve HTTPS. ``request_timeout`` and ``max_connections`` bound what each client may
     hold (``GateServer``).
     """

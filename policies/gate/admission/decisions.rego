@@ -1,7 +1,8 @@
 # METADATA
 # title: Gate decisions behind every image
 # description: >-
-#   Every pinned image must carry a gate decision for its digest in this environment: the newest
+#   With the decision log as evidence (input.gate.evidence log or both, the default for an input
+#   without it), every pinned image must carry a gate decision for its digest in this environment: the newest
 #   one counts, and it must be an allow, signed by a trusted key with a record that verifies, no
 #   older than max_decision_age, and every waiver it relied on must still be in force.
 package gate.admission.decisions
@@ -25,6 +26,7 @@ max_age_ns := admission.max_age_ns
 #   severity: high
 #   solution: Run gate evaluate for this image digest and environment, and deploy it only after an allow.
 deny contains result if {
+	admission.uses_log
 	some image in admission.images
 	admission.pinned(image)
 	not admission.newest(image)

@@ -24,6 +24,21 @@ digest_pattern := `^sha256:[0-9a-f]{64}$`
 
 default environment := ""
 
+# The evidence that admits an image (input.gate.evidence): "log" (the decision log), "vsa" (the
+# VSA attached to the image) or "both". An input without it comes from a gate that had only the
+# log: "log". Any other value is a problem (and then neither kind of evidence can admit).
+known_evidence := {"vsa", "log", "both"}
+
+default evidence := "log"
+
+evidence := input.gate.evidence if "evidence" in object.keys(object.get(input, "gate", {}))
+
+# The decision log must admit the image.
+uses_log if evidence in {"log", "both"}
+
+# The VSA attached to the image must admit it.
+uses_vsa if evidence in {"vsa", "both"}
+
 environment := input.gate.environment if is_string(input.gate.environment)
 
 # The evaluation time; undefined without a valid input.gate.now.
@@ -157,6 +172,11 @@ problems contains msg if {
 }
 
 problems contains msg if some msg in config.declaration_problems
+
+problems contains msg if {
+	not evidence in known_evidence
+	msg := sprintf("input.gate.evidence must be one of both, log, vsa, not %v", [evidence])
+}
 
 problems contains "input.gate.now is missing or not an RFC 3339 timestamp: decision age and waivers cannot be checked" if {
 	not now_ns

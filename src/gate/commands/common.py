@@ -240,6 +240,25 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, no_push: bool = Fal
         )
 
 
+def add_evidence_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--evidence`` and ``--vsa-max-age`` (gate reconcile, gate serve --admission; gate.reconcile.evidence)."""
+    parser.add_argument(
+        "--evidence", choices=["vsa", "log", "both"], default=None,
+        help="what admits an image: log = its newest trusted allow in the decision log (replayed under today's "
+        "policy); vsa = the signed SLSA VSA gate promote attached to it in its registry (valid, trusted key, "
+        "this environment, PASSED, fresh), no decision log needed; both = both must pass. Default "
+        "GATE_EVIDENCE, else evidence in gate.toml, else both when a decision log is configured "
+        "(GATE_DECISION_STORE) or exists, else vsa; a configured log that cannot be opened is an error, never "
+        "a silent step down to vsa",
+    )
+    parser.add_argument(
+        "--vsa-max-age", metavar="AGE",
+        help="with vsa or both evidence: the oldest VSA accepted, e.g. 30d or 720h (default GATE_VSA_MAX_AGE, "
+        "else vsa_max_age in gate.toml, else 30d: as prod's max_decision_age, so today's policy reaches every "
+        "running image within a month without the log's replay)",
+    )
+
+
 def add_policy_argument(
     parser: argparse.ArgumentParser,
     *,

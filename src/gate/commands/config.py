@@ -92,6 +92,7 @@ def effective_settings(configured: settings.Settings) -> list[Row]:
     from gate.decisions.store import default_store_path
     from gate.policy.embedded import DEFAULT_TIMEOUT
     from gate.promote.preconditions import DEFAULT_MAX_AGE
+    from gate.reconcile.evidence import DEFAULT_VSA_MAX_AGE_TEXT
     from gate.scanning.report import DEFAULT_MAX_REPORT_MB
 
     defaults: dict[str, str | None] = {
@@ -100,6 +101,8 @@ def effective_settings(configured: settings.Settings) -> list[Row]:
         "decision_store": str(default_store_path()),
         "trusted_keys": "only this machine's signing key",
         "signing_key": f"{local_key_path()} (created on first use)",
+        "evidence": "both when a decision log is configured or exists, else vsa",
+        "vsa_max_age": DEFAULT_VSA_MAX_AGE_TEXT,
         "promote.max_age": DEFAULT_MAX_AGE,
         "promote.gitops_repo": None,
         "promote.gitops_branch": "main",

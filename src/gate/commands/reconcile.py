@@ -10,7 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gate.commands.common import ExitCode, add_engine_arguments, add_policy_argument, data_files, emit, policy_specs
+from gate.commands.common import (
+    ExitCode,
+    add_engine_arguments,
+    add_evidence_arguments,
+    add_policy_argument,
+    data_files,
+    emit,
+    policy_specs,
+)
 from gate.commands.notifications import BlockedObjects, add_notify_argument, notify_targets
 from gate.errors import GateError
 
@@ -23,8 +31,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description=(
             "Fetch the GitOps repository (a local mirror kept between cycles), render PATH (plain YAML, "
             "kustomize, Helm when helm is on PATH) and judge every object with the gate.admission rules: every "
-            "image pinned by digest, with a verified, signed allow decision for ENV that is not too old, relied "
-            "on no expired waiver, and still passes today's promotion policy. Objects that pass are dry-run "
+            "image pinned by digest, with the evidence --evidence asks for: a verified, signed allow decision for "
+            "ENV in the decision log that is not too old, relied on no expired waiver, and still passes today's "
+            "promotion policy (log); a valid, trusted, fresh PASSED VSA for ENV attached to the image in its "
+            "registry (vsa: no decision log needed, for clusters that cannot reach it); or both. Objects that pass are dry-run "
             "server-side (the cluster's webhooks speak) and then applied server-side (field manager gate), "
             "Namespaces and CRDs first. Blocked objects are not applied: what runs stays, and the block is "
             "reported here, as a Kubernetes Event and in the decision log. Exit 0 all synced, 1 something "
@@ -35,7 +45,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "  gate reconcile --repo https://git.example.com/ops/deploy.git --path apps/prod --env prod --once\n"
             "  gate reconcile --repo URL --path apps/prod --env prod --plan --format json   # pre-merge check\n"
             "  gate reconcile --repo URL --path apps/prod --env prod --interval 60 --prune --leader-elect\n"
-            "environment: GATE_DECISION_STORE, GATE_TRUSTED_KEYS, KUBECONFIG (in a pod: its service account)"
+            "  gate reconcile --repo URL --path apps/prod --env prod --once --evidence vsa   # air-gapped: no log\n"
+            "environment: GATE_DECISION_STORE, GATE_TRUSTED_KEYS, GATE_EVIDENCE, GATE_VSA_MAX_AGE, DOCKER_CONFIG "
+            "(registry credentials for VSAs), KUBECONFIG (in a pod: its service account)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -54,6 +66,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         reconcile, purpose=" with the gate.admission rules", data_help="data files (thresholds, max decision age); repeatable"
     )
     add_engine_arguments(reconcile, purpose=" (the admission rules and replays; the bundle is pushed to an OPA server)")
+    add_evidence_arguments(reconcile)
     reconcile.add_argument("--helm-values", action="append", default=[], metavar="FILE", help="values file in the repository for a Helm chart path; repeatable")
     reconcile.add_argument("--health-timeout", type=float, default=120.0, metavar="S", help="wait up to S seconds for applied workloads to roll out (default 120; 0 reports at once)")
     reconcile.add_argument("--progress-interval", type=float, default=10.0, metavar="S", help="while waiting for workloads to roll out, a progress line on stderr every S seconds (default 10)")
@@ -73,6 +86,7 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
     from gate.errors import UsageError
     from gate.reconcile.admission import AdmissionChecker
     from gate.reconcile.cycle import CycleOptions, run_cycle
+    from gate.reconcile.evidence import choose, vsa_max_age
     from gate.reconcile.source import GitSource
 
     if args.plan and args.interval is not None:
@@ -89,20 +103,25 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
     # not for --plan: nothing was blocked, only judged
     blocked = BlockedObjects([] if args.plan else notify_targets(args), args.env, args.path)
     source = GitSource(args.repo, args.branch, Path(args.cache_dir) if args.cache_dir else None)
-    store = open_store(create=False)
+    max_age = vsa_max_age(args.vsa_max_age)
+    chosen = choose(args.evidence, lambda: open_store(create=False))
+    if chosen.why.startswith("default"):  # say which bar was chosen when nobody named it
+        print(f"gate: evidence {chosen.evidence.value} ({chosen.why})", file=sys.stderr, flush=True)
+    store = chosen.store  # None with vsa evidence: no decision log is opened, and no sync event recorded
     try:
         checker = AdmissionChecker(
             policy_specs(args), args.env, store, data_files=[Path(d) for d in data_files(args)], engine=args.engine,
-            opa_url=args.opa_url,
+            opa_url=args.opa_url, evidence=chosen.evidence, vsa_max_age=max_age,
         )
         cluster = None
         if not args.plan:
             from gate.reconcile.kube import Cluster
 
             cluster = Cluster(args.kubeconfig, context=args.context)
-        signer = None if args.plan else load_signer()
+        signer = None if args.plan or store is None else load_signer()
 
         def record(event: Any) -> str:
+            assert store is not None
             return str(store.append_event(event, signer).event_id)
 
         def show(report: Any) -> None:
@@ -118,7 +137,8 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
             blocked.cycle(report)  # after the sync event is recorded and the report printed
 
         def cycle() -> Any:
-            return run_cycle(source, checker, cluster, options, record=record, progress=_print_progress)
+            return run_cycle(source, checker, cluster, options, record=record if store is not None else None,
+                             progress=_print_progress)
 
         if args.interval is None:
             report = cycle()
@@ -126,7 +146,8 @@ def cmd_reconcile(args: argparse.Namespace) -> ExitCode:
             return ExitCode.DENIED if report.outcome == "blocked" else ExitCode.OK
         return _reconcile_forever(args, cycle, show, cluster)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _print_progress(progress: dict[str, Any]) -> None:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-from gate.commands.common import ExitCode, add_engine_arguments, add_policy_argument, data_files, given_policy_specs
+from gate.commands.common import (
+    ExitCode,
+    add_engine_arguments,
+    add_evidence_arguments,
+    add_policy_argument,
+    data_files,
+    given_policy_specs,
+)
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +29,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ),
         epilog=(
             "environment: GATE_SERVE_TOKEN requires that bearer token on every endpoint but /health and the "
-            "admission endpoints; with --admission, GATE_DECISION_STORE and GATE_TRUSTED_KEYS as for reconcile"
+            "admission endpoints; with --admission, GATE_DECISION_STORE, GATE_TRUSTED_KEYS, GATE_EVIDENCE, "
+            "GATE_VSA_MAX_AGE and DOCKER_CONFIG (registry credentials for VSAs) as for reconcile"
         ),
     )
     add_policy_argument(
@@ -34,11 +43,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--admission",
         action="store_true",
         help="also answer Kubernetes AdmissionReviews at POST /v1/admission (and /validate) with the bundle's "
-        "admission rules and the decision log: a ValidatingAdmissionWebhook (needs --env; the policy "
-        "defaults to gate:library)",
+        "admission rules and the evidence --evidence names (the decision log, the attached VSA, or both): a "
+        "ValidatingAdmissionWebhook (needs --env; the policy defaults to gate:library)",
     )
     serve.add_argument("--env", metavar="ENV", help="with --admission: the environment this cluster is, declared in the policy data")
     add_engine_arguments(serve, purpose=" for --admission (the Data API itself always uses regorus)")
+    add_evidence_arguments(serve)
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; webhooks need HTTPS)")
     serve.add_argument("--tls-key", metavar="FILE", help="the private key (PEM) of --tls-cert")
 
@@ -53,6 +63,13 @@ def cmd_serve(args: argparse.Namespace) -> ExitCode:
         raise UsageError("serve --env is for --admission: add --admission to answer AdmissionReviews")
     if (args.engine != "embedded" or args.opa_url) and not args.admission:
         raise UsageError("serve --engine/--opa-url are for --admission: the Data API always evaluates with regorus")
+    if (args.evidence is not None or args.vsa_max_age is not None) and not args.admission:
+        raise UsageError("serve --evidence/--vsa-max-age are for --admission: add --admission to answer AdmissionReviews")
+    checker_options: dict[str, object] = {"engine": args.engine, "opa_url": args.opa_url}
+    if args.admission:
+        from gate.reconcile.evidence import vsa_max_age
+
+        checker_options["vsa_max_age"] = vsa_max_age(args.vsa_max_age)
     host, port = parse_addr(args.addr)
     # no --policy and none configured: the Data API starts empty for clients to upload (admission: gate:library)
     serve(
@@ -60,11 +77,19 @@ def cmd_serve(args: argparse.Namespace) -> ExitCode:
         data_files(args),
         host,
         port,
-        ready_callback=lambda server: print(f"gate: serving on {server.url}", file=sys.stderr, flush=True),
+        ready_callback=_ready,
         token=os.environ.get("GATE_SERVE_TOKEN") or None,
         admission=args.env if args.admission else None,
-        admission_options={"checker_options": {"engine": args.engine, "opa_url": args.opa_url}},
+        admission_options={"evidence": args.evidence, "checker_options": checker_options},
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )
     return ExitCode.OK
+
+
+def _ready(server: Any) -> None:
+    """The start-up lines on stderr: the evidence the webhook admits by (and why), then the URL."""
+    webhook = getattr(server, "admission", None)
+    if webhook is not None:
+        print(f"gate: admission evidence {webhook.evidence} ({webhook.evidence_why})", file=sys.stderr, flush=True)
+    print(f"gate: serving on {server.url}", file=sys.stderr, flush=True)

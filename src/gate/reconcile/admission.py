@@ -11,6 +11,12 @@ an allow) the outcome of replaying its stored input under today's ``gate.promoti
 deny/warn results are read by ``gate.policy.evaluate.collect_results``, as promotion's are, on
 either engine (embedded regorus or an OPA server).
 
+Which evidence counts is the checker's ``evidence`` (gate.reconcile.evidence): ``log`` (the above),
+``vsa`` (the SLSA VSA gate promote attached to the image, verified by gate.attestation; no decision
+log is read: ``input.gate.images[].vsa`` holds the verdict, with no ``decisions``) or ``both``.
+``input.gate.evidence`` tells the rules which; whatever the rules say, an image whose required
+evidence does not pass is blocked (gate.decisions.trust and gate.attestation are the authorities).
+
 Fail closed: a bundle that does not compile, an engine failure or no admission rule evaluated is a
 ``PolicyError``; a decision log that cannot be read is a ``StoreError``. The caller blocks the
 object in either case. A record or document that is edited or missing blocks only the images whose
@@ -24,7 +30,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,20 +41,21 @@ from gate.decisions.signing import TrustedKeys, load_trusted_keys
 from gate.decisions.trust import DecisionCheck, decision_trust
 from gate.decisions.interface import DecisionStore, UndecodableRecord
 from gate.environments import declared_environments
-from gate.errors import GateError, PolicyError
+from gate.errors import GateError, PolicyError, UsageError
 from gate.evaluation import LoadedPolicy, PolicySpecs, load_policy, make_engine
 from gate.models import Severity
 from gate.policy.bundle import merge_data
 from gate.policy.evaluate import collect_results, effective_from, promotion_result
 from gate.policy.interface import ADMISSION_ROOT, PROMOTION_ROOT, PolicyEngine
 from gate.policy.waivers import validate_waivers
+from gate.reconcile.evidence import DEFAULT_VSA_MAX_AGE, Evidence, VsaEvidence
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ADMISSION_ROOT", "DEFAULT_USER", "AdmissionChecker", "Verdict"]
+__all__ = ["ADMISSION_ROOT", "DEFAULT_USER", "AdmissionChecker", "Evidence", "Verdict"]
 
 #: Who applies the objects, as the request's userInfo says (the reconciler's service account).
 DEFAULT_USER: dict[str, Any] = {"username": "system:serviceaccount:gate-system:gate"}
@@ -79,7 +86,8 @@ class Verdict:
     warnings: tuple[str, ...]
     #: the newest decision of each image, in image order (for annotations and the sync record)
     decision_ids: tuple[str, ...]
-    #: per container: ``container``, ``image``, ``digest`` (None when unpinned), ``decision_id`` (None when none)
+    #: per container: ``container``, ``image``, ``digest`` (None when unpinned), ``decision_id`` (None when none;
+    #: with ``vsa`` evidence, the decision the VSA names), and with VSA evidence ``vsa``: the attestation that passed
     images: tuple[dict[str, Any], ...]
     #: the deny results behind ``reasons``, with rule ids, severities and solutions
     violations: tuple[Violation, ...] = ()
@@ -107,8 +115,11 @@ class AdmissionChecker:
         self,
         policy: PolicySpecs,
         environment: str,
-        store: DecisionStore,
+        store: DecisionStore | None,
         *,
+        evidence: Evidence | str = Evidence.LOG,
+        vsa_max_age: timedelta = DEFAULT_VSA_MAX_AGE,
+        vsa: VsaEvidence | None = None,
         data_files: Sequence[Path] = (),
         trusted_keys: TrustedKeys | dict[str, Ed25519PublicKey] | None = None,
         now: datetime | None = None,
@@ -118,18 +129,28 @@ class AdmissionChecker:
     ) -> None:
         """``policy``: the ``--policy`` layers (gate.policy.sources) or one bundle directory. ``engine``:
         ``embedded`` (regorus, in process) or ``opa`` (the server at ``opa_url``; the bundle and data
-        are pushed to it, as ``gate evaluate --engine opa`` does)."""
+        are pushed to it, as ``gate evaluate --engine opa`` does). ``evidence``: what admits an image
+        (gate.reconcile.evidence); ``store`` is needed for ``log`` and ``both`` only, and ``vsa_max_age``
+        (or ``vsa``, a ready VsaEvidence) is how old a VSA may be."""
         self.environment = environment
+        self.evidence = Evidence(evidence)
+        if self.evidence.uses_log and store is None:
+            raise UsageError(f"evidence {self.evidence.value} reads the decision log, but no decision store was given")
         self._store = store
         if trusted_keys is None:
             trusted_keys = load_trusted_keys()
         self._trusted = trusted_keys.keys if isinstance(trusted_keys, TrustedKeys) else dict(trusted_keys)
+        self._vsa: VsaEvidence | None = None
+        if self.evidence.uses_vsa:
+            self._vsa = vsa if vsa is not None else VsaEvidence(environment, trusted_keys, max_age=vsa_max_age)
         self._now = now
         self._user = dict(user) if user is not None else dict(DEFAULT_USER)
         #: decision lookups made (one per distinct image digest per check)
         self.lookups = 0
         #: replays evaluated (cache misses)
         self.replays = 0
+        #: VSA checks made (one per distinct image reference per check; VsaEvidence may answer from its cache)
+        self.vsa_checks = 0
         self._policy: LoadedPolicy = load_policy(policy, [str(p) for p in data_files], make_engine(engine, opa_url))
         #: the environments the policy data declares; this checker's must be one (never a typo)
         self.environments = declared_environments(self._policy.data)
@@ -168,8 +189,9 @@ class AdmissionChecker:
         """
         now = self._moment()
         found: dict[str, list[dict[str, Any]]] = {}  # one time and one lookup per digest for the whole batch
+        attested: dict[str, dict[str, Any]] = {}  # and one VSA check per image reference
         inputs = [
-            {"request": self.request_for(obj, old_obj), "gate": self._gate_part(obj, now, commit, found)}
+            {"request": self.request_for(obj, old_obj), "gate": self._gate_part(obj, now, commit, found, attested)}
             for obj, old_obj in objects
         ]
         self._run_replays()
@@ -222,27 +244,45 @@ class AdmissionChecker:
         now: datetime,
         commit: dict[str, Any] | None,
         found: dict[str, list[dict[str, Any]]] | None = None,
+        attested: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """``input.gate`` for ``obj``; ``found`` shares decision lookups by digest between objects.
+        """``input.gate`` for ``obj``; ``found`` shares decision lookups by digest between objects, ``attested``
+        VSA checks by image reference.
         ``problems``: why gate.workloads cannot read the object's containers (each blocks it)."""
         found = {} if found is None else found
+        attested = {} if attested is None else attested
         workload = workloads.of(obj)
         images = []
         for container in workload.containers:
             digest = imageref.digest_of(container.image)  # None: not pinned, or not a valid reference at all
             decisions: list[dict[str, Any]] = []
-            if digest is not None:
+            if digest is not None and self.evidence.uses_log:
                 if digest not in found:
                     found[digest] = self._decisions(digest, now)
                 decisions = found[digest]
-            images.append({"container": container.path, "image": container.image, "pinned": digest is not None,
-                           "digest": digest, "decisions": decisions})
-        return {"environment": self.environment, "now": rfc3339.format(now), "commit": commit, "images": images,
-                "problems": list(workload.problems)}
+            image: dict[str, Any] = {"container": container.path, "image": container.image, "pinned": digest is not None,
+                                     "digest": digest, "decisions": decisions}
+            if self._vsa is not None:
+                image["vsa"] = self._attested(container.image, now, attested) if digest is not None else None
+            images.append(image)
+        return {"environment": self.environment, "evidence": self.evidence.value, "now": rfc3339.format(now),
+                "commit": commit, "images": images, "problems": list(workload.problems)}
+
+    def _attested(self, image: str, now: datetime, attested: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """What the rules see of the VSA attached to ``image`` (pinned), from its own repository."""
+        assert self._vsa is not None
+        reference = imageref.parse(image)  # pinned: digest_of parsed it already
+        assert reference.digest is not None
+        pinned = str(reference.with_digest(reference.digest))
+        if pinned not in attested:
+            self.vsa_checks += 1
+            attested[pinned] = self._vsa.check(pinned, now).as_input()
+        return dict(attested[pinned])
 
     def _decisions(self, digest: str, now: datetime) -> list[dict[str, Any]]:
         """The newest decisions for ``digest`` in this environment, as the rules see them."""
         self.lookups += 1
+        assert self._store is not None  # uses_log: the constructor required one
         try:
             trust = decision_trust(self._store, digest, self.environment, self._trusted, now, history=DECISIONS_PER_IMAGE)
         except UndecodableRecord as e:  # an edited or missing record or document: this image is blocked, the rest judged
@@ -369,18 +409,11 @@ class AdmissionChecker:
         # an object whose containers cannot be read is blocked whatever the rules say
         unreadable = tuple(_unreadable(problem) for problem in gate.get("problems") or ())
         violations = unreadable + _unreadable_log(gate.get("images")) + results.violations
-        if not violations:  # gate.decisions.trust is the authority; the rules only explain (a bundle may lack them)
-            violations = _untrusted(gate.get("images"), self.environment)
-        images = tuple(
-            {
-                "container": image.get("container"),
-                "image": image.get("image"),
-                "digest": image.get("digest"),
-                "decision_id": image["decisions"][0]["decision_id"] if image.get("decisions") else None,
-            }
-            for image in gate.get("images") or ()
-            if isinstance(image, dict)
-        )
+        if not violations:  # gate.decisions.trust and gate.attestation are the authorities; the rules only explain
+            violations = (_untrusted(gate.get("images"), self.environment) if self.evidence.uses_log else ()) + (
+                _unattested(gate.get("images"), self.environment) if self.evidence.uses_vsa else ()
+            )
+        images = tuple(_image_summary(image) for image in gate.get("images") or () if isinstance(image, dict))
         ids = tuple(dict.fromkeys(i["decision_id"] for i in images if i["decision_id"]))
         return Verdict(
             action="blocked" if violations else "apply",
@@ -499,6 +532,52 @@ def _untrusted(images: Any, environment: str) -> tuple[Violation, ...]:
             elif problems:
                 found.append(_distrust(f"container {container}: {'; '.join(str(p) for p in problems)}"))
     return tuple(found)
+
+
+def _image_summary(image: dict[str, Any]) -> dict[str, Any]:
+    """One container of a verdict: its image, digest, the decision it was admitted on (the log's newest,
+    else the one the VSA names) and, when a VSA was verified, where it was found."""
+    decisions, vsa = image.get("decisions"), image.get("vsa")
+    decision_id = decisions[0].get("decision_id") if isinstance(decisions, list) and decisions and isinstance(decisions[0], dict) else None
+    summary = {"container": image.get("container"), "image": image.get("image"), "digest": image.get("digest"),
+               "decision_id": decision_id}
+    if isinstance(vsa, dict):
+        if summary["decision_id"] is None and isinstance(vsa.get("decision_id"), str):
+            summary["decision_id"] = vsa["decision_id"]
+        summary["vsa"] = vsa.get("attestation") if vsa.get("passed") is True else None
+    return summary
+
+
+def _unattested(images: Any, environment: str) -> tuple[Violation, ...]:
+    """The denies of gate.attestation, whatever the admission rules said: with VSA evidence, an image not
+    pinned by a valid digest, or whose attached VSA for this environment does not pass, is never admitted."""
+    if not isinstance(images, list):
+        return (_unverified("input.gate.images is not a list: the object's images cannot be judged"),)
+    found: list[Violation] = []
+    for image in images:
+        if not isinstance(image, dict):
+            found.append(_unverified("an entry of input.gate.images is not a mapping: it cannot be judged"))
+            continue
+        container, ref, vsa = image.get("container"), image.get("image"), image.get("vsa")
+        if not image.get("pinned") or not isinstance(image.get("digest"), str):
+            found.append(_unverified(f"container {container}: image {ref} is not pinned by a valid sha256 digest, "
+                                     "so no VSA can be looked up for it"))
+        elif not isinstance(vsa, dict):
+            found.append(_unverified(f"container {container}: no VSA verdict for {ref} in {environment}"))
+        elif vsa.get("passed") is not True or vsa.get("error") is not False:
+            found.append(_unverified(f"container {container}: {vsa.get('reason') or 'its VSA did not pass'}"))
+    return tuple(found)
+
+
+def _unverified(message: str) -> Violation:
+    return Violation(
+        rule="admission.vsa.not_passed",
+        message=f"{message}: blocked (gate.attestation)",
+        severity=Severity.CRITICAL.value,
+        title="No valid PASSED VSA",
+        solution="Deploy only images gate promote attached a signed, fresh PASSED VSA for this environment to",
+        package=ADMISSION_ROOT,
+    )
 
 
 def _distrust(message: str) -> Violation:
