@@ -36,8 +36,8 @@ deny contains result if {
 	some image in admission.images
 	admission.pinned(image)
 	vsa := verdict(image)
-	vsa.error != true
-	vsa.passed != true
+	object.get(vsa, "error", false) != true
+	object.get(vsa, "passed", false) != true
 	result := {
 		"msg": sprintf("container %v: %v", [image.container, reason(vsa)]),
 		"rule": "admission.vsa.not_passed",
@@ -62,7 +62,7 @@ deny contains result if {
 	some image in admission.images
 	admission.pinned(image)
 	vsa := verdict(image)
-	vsa.error == true
+	object.get(vsa, "error", false) == true
 	result := {
 		"msg": sprintf("container %v: %v", [image.container, reason(vsa)]),
 		"rule": "admission.vsa.unavailable",

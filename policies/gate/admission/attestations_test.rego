@@ -75,3 +75,9 @@ test_an_unpinned_image_is_left_to_the_images_rule if {
 	doc := object.union(fx.review("prod", [tagged]), {"gate": {"evidence": "vsa"}})
 	count(attestations.deny) == 0 with input as doc
 }
+
+test_a_verdict_without_passed_or_error_does_not_pass if {
+	doc := attested("vsa", {"reason": "half a verdict"})
+	denies := attestations.deny with input as doc
+	rules(denies) == ["admission.vsa.not_passed"]
+}
