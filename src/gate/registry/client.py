@@ -121,8 +121,9 @@ class Repository:
             raise RegistryError(f"{self.label}: manifest {digest} has unsupported media type {media_type!r}")
         return data, media_type
 
-    def put_manifest(self, reference: str, data: bytes, media_type: str, digest: str) -> None:
-        """PUT the exact bytes under ``reference`` and check the digest the registry reports."""
+    def put_manifest(self, reference: str, data: bytes, media_type: str, digest: str) -> httpx.Response:
+        """PUT the exact bytes under ``reference`` and check the digest the registry reports; the response
+        (its headers: ``OCI-Subject`` says a registry took a referrer)."""
         what = f"put manifest {digest} as {reference}"
         response = self.request(
             "PUT", self.url("manifests", reference), what, content=data, headers={"Content-Type": media_type}
@@ -132,6 +133,7 @@ class Repository:
         echoed = response.headers.get("Docker-Content-Digest")
         if echoed and echoed != digest:
             raise RegistryError(f"{self.label}: {what}: the registry stored it as {echoed}; refusing")
+        return response
 
     def has_blob(self, digest: str) -> bool:
         what = f"check blob {digest}"
