@@ -142,7 +142,7 @@ class AdmissionChecker:
         self._trusted = trusted_keys.keys if isinstance(trusted_keys, TrustedKeys) else dict(trusted_keys)
         self._vsa: VsaEvidence | None = None
         if self.evidence.uses_vsa:
-            self._vsa = vsa if vsa is not None else VsaEvidence(environment, trusted_keys, max_age=vsa_max_age)
+            self._vsa = vsa if vsa is not None else VsaEvidence(environment, self._trusted, max_age=vsa_max_age)
         self._now = now
         self._user = dict(user) if user is not None else dict(DEFAULT_USER)
         #: decision lookups made (one per distinct image digest per check)
