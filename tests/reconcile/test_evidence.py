@@ -260,3 +260,18 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for ref in refs:
         vsa.check(ref, NOW)
     assert len(vsa._passes) == 3 and list(vsa._passes) == refs[2:]
+
+
+def test_a_hung_fetch_is_joined_not_repeated_and_images_are_fetched_at_once() -> None:
+    verifier = StandinVerifier(passed())
+    verifier.release.clear()
+    vsa = VsaEvidence("prod", {}, verifier=verifier, timeout=0.2)
+    other = "registry.example.com/shop/api@sha256:" + "b2" * 32
+    try:
+        first = vsa.check_all([REF, other, REF], NOW)
+        assert list(first) == [REF, other] and all(r.error for r in first.values())
+        second = vsa.check(REF, NOW)  # the first fetch of REF still hangs: joined, not started again
+        assert second.error and "could not be fetched within 0.2 s" in second.reason
+        assert vsa.fetches == 2 and sorted(c[0] for c in verifier.calls) == sorted([REF, other])
+    finally:
+        verifier.release.set()

@@ -189,7 +189,7 @@ class AdmissionChecker:
         """
         now = self._moment()
         found: dict[str, list[dict[str, Any]]] = {}  # one time and one lookup per digest for the whole batch
-        attested: dict[str, dict[str, Any]] = {}  # and one VSA check per image reference
+        attested = self._attest_all([obj for obj, _ in objects], now)  # and the VSA checks of all images at once
         inputs = [
             {"request": self.request_for(obj, old_obj), "gate": self._gate_part(obj, now, commit, found, attested)}
             for obj, old_obj in objects
@@ -250,7 +250,7 @@ class AdmissionChecker:
         VSA checks by image reference.
         ``problems``: why gate.workloads cannot read the object's containers (each blocks it)."""
         found = {} if found is None else found
-        attested = {} if attested is None else attested
+        attested = self._attest_all([obj], now) if attested is None else attested
         workload = workloads.of(obj)
         images = []
         for container in workload.containers:
@@ -268,13 +268,21 @@ class AdmissionChecker:
         return {"environment": self.environment, "evidence": self.evidence.value, "now": rfc3339.format(now),
                 "commit": commit, "images": images, "problems": list(workload.problems)}
 
+    def _attest_all(self, objects: Sequence[Any], now: datetime) -> dict[str, dict[str, Any]]:
+        """The VSA checks of every pinned image of ``objects``, made at once (with VSA evidence; else none)."""
+        if self._vsa is None:
+            return {}
+        references = [_pinned(c.image) for obj in objects for c in workloads.of(obj).containers]
+        wanted = list(dict.fromkeys(r for r in references if r is not None))
+        self.vsa_checks += len(wanted)
+        return {ref: result.as_input() for ref, result in self._vsa.check_all(wanted, now).items()}
+
     def _attested(self, image: str, now: datetime, attested: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What the rules see of the VSA attached to ``image`` (pinned), from its own repository."""
         assert self._vsa is not None
-        reference = imageref.parse(image)  # pinned: digest_of parsed it already
-        assert reference.digest is not None
-        pinned = str(reference.with_digest(reference.digest))
-        if pinned not in attested:
+        pinned = _pinned(image)
+        assert pinned is not None  # digest_of found its digest
+        if pinned not in attested:  # _attest_all saw every image of the object; this is only a safety net
             self.vsa_checks += 1
             attested[pinned] = self._vsa.check(pinned, now).as_input()
         return dict(attested[pinned])
@@ -532,6 +540,12 @@ def _untrusted(images: Any, environment: str) -> tuple[Violation, ...]:
             elif problems:
                 found.append(_distrust(f"container {container}: {'; '.join(str(p) for p in problems)}"))
     return tuple(found)
+
+
+def _pinned(image: str) -> str | None:
+    """``REPO@sha256:D`` of a valid reference pinned by digest (its tag dropped): where its VSA is attached."""
+    digest = imageref.digest_of(image)
+    return None if digest is None else str(imageref.parse(image).with_digest(digest))
 
 
 def _image_summary(image: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -190,8 +190,9 @@ Verifier = Callable[[str, str, Any, datetime, timedelta], VsaResult]
 class VsaEvidence:
     """Verifies the VSA attached to an image (``REPO@sha256:…``) for one environment.
 
-    Each image is verified on a thread of its own and waited for at most ``timeout`` seconds: a
-    registry that hangs blocks the image ("timed out"), never the webhook. A PASSED result is
+    Each image is verified on a thread of its own, the images of a batch at once, and waited for at most
+    ``timeout`` seconds in all: a registry that hangs blocks the image ("could not be fetched within"),
+    never the webhook. A PASSED result is
     reused for ``ttl`` seconds (never past the moment the VSA turns stale); a fail or an error is
     never reused, so an image whose VSA is attached a moment later is admitted on the next try.
     """
@@ -216,24 +217,43 @@ class VsaEvidence:
         self._clock = clock
         self._passes: OrderedDict[str, tuple[float, VsaResult]] = OrderedDict()
         self._lock = threading.Lock()
-        #: VSA verifications made (cache misses)
+        self._inflight: dict[str, Future[VsaResult]] = {}
+        #: VSA verifications started (cache misses not joining one in flight)
         self.fetches = 0
 
     def check(self, reference: str, now: datetime) -> VsaResult:
         """The VSA verdict for ``reference`` (an image pinned by digest) at ``now``."""
-        with self._lock:
-            cached = self._passes.get(reference)
-            if cached is not None and cached[0] > self._clock():
-                self._passes.move_to_end(reference)
-                return cached[1]
-            self._passes.pop(reference, None)
-        self.fetches += 1
-        result = self._bounded(reference, now)
-        if result.passed and not result.error:
-            self._remember(reference, result, now)
-        return result
+        return self.check_all([reference], now)[reference]
 
-    def _bounded(self, reference: str, now: datetime) -> VsaResult:
+    def check_all(self, references: Sequence[str], now: datetime) -> dict[str, VsaResult]:
+        """The verdicts for ``references``: passes from the cache, the others fetched at once (a thread each;
+        a reference already being fetched joins that fetch, so a hung registry holds one thread per image,
+        not one per request), all waited for within one ``timeout``."""
+        results: dict[str, VsaResult] = {}
+        pending: dict[str, Future[VsaResult]] = {}
+        with self._lock:
+            for reference in dict.fromkeys(references):
+                cached = self._passes.get(reference)
+                if cached is not None and cached[0] > self._clock():
+                    self._passes.move_to_end(reference)
+                    results[reference] = cached[1]
+                    continue
+                self._passes.pop(reference, None)
+                future = self._inflight.get(reference)
+                if future is None or future.done():  # a finished fetch is never reused: only passes are
+                    future = self._inflight[reference] = self._start(reference, now)
+                pending[reference] = future
+        deadline = time.monotonic() + self._timeout
+        for reference, future in pending.items():
+            result = self._outcome(reference, future, max(0.0, deadline - time.monotonic()))
+            if result.passed and not result.error:
+                self._remember(reference, result, now)
+            results[reference] = result
+        return {reference: results[reference] for reference in references}
+
+    def _start(self, reference: str, now: datetime) -> Future[VsaResult]:
+        """Fetch and verify ``reference`` on a thread of its own; its future."""
+        self.fetches += 1
         future: Future[VsaResult] = Future()
 
         def run() -> None:
@@ -241,10 +261,18 @@ class VsaEvidence:
                 future.set_result(self._verifier(reference, self.environment, self._trusted, now, self.max_age))
             except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, which fails closed
                 future.set_exception(e)
+            finally:
+                with self._lock:
+                    if self._inflight.get(reference) is future:
+                        del self._inflight[reference]
 
         threading.Thread(target=run, name="gate-vsa-fetch", daemon=True).start()
+        return future
+
+    def _outcome(self, reference: str, future: Future[VsaResult], wait: float) -> VsaResult:
+        """The fetch's verdict, or a not-passed error result: it failed, or took longer than ``wait``."""
         try:
-            return future.result(self._timeout)
+            return future.result(wait)
         except FutureTimeout:
             return VsaResult(False, f"the VSA of {reference} could not be fetched within {self._timeout:g} s", error=True)
         except GateError as e:
