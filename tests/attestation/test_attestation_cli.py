@@ -139,3 +139,24 @@ def test_exit_codes_through_a_subprocess(registry: Registry) -> None:
                            "--env", "prod"], capture_output=True, text=True, check=False)
     assert done.returncode == 1, done.stderr
     assert "no valid VSA" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_the_configured_verifier_id_is_signed_and_required(
+    gate: Callable[..., Run], data: Path, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = App(registry, tmp_path)
+    decision = evaluate(gate, data, app.source)
+    monkeypatch.setenv("GATE_VSA_VERIFIER_ID", "https://gate.example.com/prod-gate")
+    assert app.promote(gate, decision["decision_id"]).code == 0
+    released = f"{app.release_name}@{app.image.digest}"
+    assert verify(gate, released).code == 0
+    monkeypatch.delenv("GATE_VSA_VERIFIER_ID")
+    run = verify(gate, released)
+    assert run.code == 1 and "1 by another verifier" in run.out
+    assert verify(gate, released, "--verifier-id", "https://gate.example.com/prod-gate").code == 0
+    (tmp_path / "gate.toml").write_text('[attestation]\nverifier_id = "https://gate.example.com/prod-gate"\n')
+    assert gate("--config", str(tmp_path / "gate.toml"), "attestation", "verify", released, "--env", "prod",
+                "--policy", str(POLICIES)).code == 0
+    monkeypatch.setenv("GATE_VSA_VERIFIER_ID", " ")
+    bad = verify(gate, released)
+    assert bad.code == 2 and "GATE_VSA_VERIFIER_ID: the verifier id must be a URI" in bad.err

@@ -42,7 +42,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     verify.add_argument("--max-age", default="30d", metavar="DURATION", help="a VSA verified longer ago does not pass (default 30d)")
     verify.add_argument(
         "--verifier-id", metavar="URI",
-        help="the verifier id the VSA must carry (default https://github.com/promotion-gate/gate)",
+        help="the verifier id the VSA must carry (default: GATE_VSA_VERIFIER_ID, else attestation.verifier_id in "
+             "gate.toml, else https://github.com/promotion-gate/gate)",
     )
     add_policy_argument(
         verify, purpose=" whose data declares the environments (--env must be declared)",
@@ -74,7 +75,6 @@ def _trusted(keys: list[str] | None) -> Any:
 
 def cmd_attestation_verify(args: argparse.Namespace) -> ExitCode:
     from gate.attestation.verify import verify_image
-    from gate.attestation.vsa import DEFAULT_VERIFIER_ID
     from gate.decisions.timefilter import parse_duration
     from gate.environments import declared_environments
     from gate.evaluation import load_policy_data
@@ -85,7 +85,7 @@ def cmd_attestation_verify(args: argparse.Namespace) -> ExitCode:
     declared_environments(load_policy_data(policy_specs(args), data_files(args))[1]).require(args.env, "--env")
     trusted = _trusted(args.key)
     check = verify_image(args.image, args.env, trusted, max_age=max_age,
-                         verifier_id=args.verifier_id or DEFAULT_VERIFIER_ID)
+                         verifier_id=args.verifier_id)
     if args.format == "json":
         emit(json.dumps(check.as_dict(), indent=2) + "\n", None)
     else:
