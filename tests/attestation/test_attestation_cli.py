@@ -14,6 +14,7 @@ import pytest
 from gate.attestation import oci, vsa
 from gate.decisions.signing import load_signer
 from gate.decisions.store import open_store
+from tests.attestation.referrers_standin import ReferrersStandIn
 from tests.conftest import Run
 from tests.promote.gitrepo import trailers
 from tests.promote.servers import Registry, manifest_digest, push_index
@@ -160,3 +161,19 @@ def test_the_configured_verifier_id_is_signed_and_required(
     monkeypatch.setenv("GATE_VSA_VERIFIER_ID", " ")
     bad = verify(gate, released)
     assert bad.code == 2 and "GATE_VSA_VERIFIER_ID: the verifier id must be a URI" in bad.err
+
+
+def test_promote_through_a_registry_with_the_referrers_api(
+    gate: Callable[..., Run], data: Path, referrers_registry: ReferrersStandIn, tmp_path: Path
+) -> None:
+    """The referrers path end to end, through the referrers-API STAND-IN in front of the real registry."""
+    app = App(Registry(tmp_path / "standin", host=referrers_registry.host), tmp_path)
+    decision = evaluate(gate, data, app.source)
+    run = app.promote(gate, decision["decision_id"], "--format", "json")
+    assert run.code == 0, run.err
+    attestation = run.json()["attestation"]
+    assert attestation["mode"] == "referrer"
+    assert attestation["reference"] == f"{app.release_name}@{attestation['manifest_digest']}"
+    assert f"Gate-Attestation: {attestation['reference']}" in trailers(app.remote)
+    ok = verify(gate, f"{app.release_name}@{app.image.digest}")
+    assert ok.code == 0 and f"found at: referrer {app.release_name}@{attestation['manifest_digest']}" in ok.out
