@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from gate import __version__
 from gate.commands import (
-    config, decisions, keys, plugins, policy_bundles, policy_test, promote, reconcile, scan_evaluate, serve,
+    attestation, config, decisions, keys, plugins, policy_bundles, policy_test, promote, reconcile, scan_evaluate, serve,
 )
 from gate.commands.common import ExitCode, Parser
 from gate.commands.policy_test import PolicyTestFormat
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not load this scanner plugin (repeatable; also GATE_DISABLE_PLUGINS=a,b)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for group in (scan_evaluate, promote, reconcile, policy_test, decisions, keys, serve, plugins, config):
+    for group in (scan_evaluate, promote, attestation, reconcile, policy_test, decisions, keys, serve, plugins, config):
         group.add_parsers(commands)
     return parser
 
@@ -86,6 +86,8 @@ _COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], Ex
     ("scan", None): scan_evaluate.cmd_scan,
     ("evaluate", None): scan_evaluate.cmd_evaluate,
     ("promote", None): promote.cmd_promote,
+    ("attestation", "verify"): attestation.cmd_attestation_verify,
+    ("attestation", "show"): attestation.cmd_attestation_show,
     ("reconcile", None): reconcile.cmd_reconcile,
     ("serve", None): serve.cmd_serve,
     ("policy", "test"): policy_test.cmd_policy_test,

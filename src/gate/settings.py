@@ -77,6 +77,9 @@ KEYS: tuple[Key, ...] = (
     Key("promote.max_age", "string", "GATE_PROMOTE_MAX_AGE", help="gate promote --max-age"),
     Key("promote.gitops_repo", "string", help="gate promote --gitops-repo"),
     Key("promote.gitops_branch", "string", help="gate promote --gitops-branch"),
+    Key("attestation.verifier_id", "string", "GATE_VSA_VERIFIER_ID",
+        help="the verifier id (a URI) in the VSAs gate promote attaches, and the one gate attestation verify "
+        "requires (default https://github.com/promotion-gate/gate)"),
     Key("environments.ENV.gitops_path", "string",
         help="gate promote --gitops-path when --env ENV is given (checked against gate-environments.yaml)"),
     Key("notify.webhooks", "list of strings",
@@ -89,7 +92,7 @@ KEYS: tuple[Key, ...] = (
 )
 _BY_NAME = {key.name: key for key in KEYS}
 _BY_VARIABLE = {key.variable: key for key in KEYS if key.variable}
-_TABLES = ("promote", "environments", "notify")
+_TABLES = ("promote", "environments", "notify", "attestation")
 #: keys people may try that the file refuses on purpose, with the reason
 _REFUSED = {
     "bindings": "GitOps path bindings live in gate-environments.yaml in the GitOps repository, not here",

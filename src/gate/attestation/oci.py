@@ -33,6 +33,7 @@ from gate.attestation.vsa import PREDICATE_TYPE, AttestationError, envelope_byte
 from gate.errors import RegistryError
 from gate.imageref import DIGEST, Reference, require_digest
 from gate.registry.client import (
+    DOCKER_MANIFEST,
     MAX_MANIFEST_BYTES,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -79,6 +80,8 @@ class Attachment:
     envelope_digest: str
     operations: tuple[str, ...] = ()
     dry_run: bool = False
+    #: the envelope was attached there already (nothing written)
+    already_present: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The attachment as JSON outputs carry it."""
@@ -89,6 +92,7 @@ class Attachment:
             "envelope_digest": self.envelope_digest,
             "operations": list(self.operations),
             "dry_run": self.dry_run,
+            "already_present": self.already_present,
         }
 
 
@@ -219,13 +223,15 @@ def _attach_tag(repo: Repository, ref: Reference, layer: dict[str, Any], operati
         else:
             raw, media_type = repo.get_manifest(current)
             manifest = json.loads(raw)
-            if not isinstance(manifest, dict) or not isinstance(manifest.get("layers", []), list):
+            if media_type not in (OCI_MANIFEST, DOCKER_MANIFEST) or not isinstance(manifest, dict) \
+                    or not isinstance(manifest.get("layers", []), list):
                 raise RegistryError(f"{repo.label}: manifest {current} under :{tag} is not an image manifest; refusing")
             manifest.setdefault("layers", [])
         layers = manifest["layers"]
         if any(isinstance(item, dict) and item.get("digest") == layer["digest"] for item in layers):
             operations.append(f":{tag} already holds envelope {layer['digest']}")
-            return Attachment("tag", f"{ref.name}:{tag}@{current}", current, layer["digest"], tuple(operations), dry_run)
+            return Attachment("tag", f"{ref.name}:{tag}@{current}", current, layer["digest"], tuple(operations), dry_run,
+                              already_present=True)
         if len(layers) >= MAX_ENVELOPES:
             raise AttestationError(f"{repo.label}: :{tag} already holds {len(layers)} layers; refusing to add more")
         layers.append(layer)

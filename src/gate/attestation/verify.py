@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gate import dsse, rfc3339
 from gate.attestation.oci import Candidate
-from gate.attestation.vsa import DEFAULT_VERIFIER_ID, FAILED, PASSED, AttestationError, VsaFacts, read_statement
+from gate.attestation.vsa import FAILED, PASSED, AttestationError, VsaFacts, configured_verifier_id, read_statement
 from gate.environments import NAME as ENVIRONMENT_NAME
 from gate.environments import quoted
 from gate.errors import UsageError
@@ -82,7 +82,7 @@ def verify_image(
     now: datetime | None = None,
     max_age: timedelta = DEFAULT_MAX_AGE,
     *,
-    verifier_id: str = DEFAULT_VERIFIER_ID,
+    verifier_id: str | None = None,
 ) -> VsaCheck:
     """Fetch the envelopes attached to ``reference`` (``REPO@sha256:D``) and ``judge`` them.
 
@@ -109,14 +109,15 @@ def judge(
     now: datetime | None = None,
     max_age: timedelta = DEFAULT_MAX_AGE,
     *,
-    verifier_id: str = DEFAULT_VERIFIER_ID,
+    verifier_id: str | None = None,
 ) -> VsaCheck:
     """The verdict on ``reference`` for ``environment`` from envelopes already fetched (``oci.fetch``,
-    or a cache of them): the rules in this module's docstring. Pure: no registry, no clock unless
-    ``now`` is None."""
+    or a cache of them): the rules in this module's docstring. ``verifier_id`` None: the configured one
+    (gate.attestation.vsa.configured_verifier_id). Pure: no registry, no clock unless ``now`` is None."""
     ref = require_digest(reference, "image")
     _require_environment(environment)
     now = now or datetime.now(UTC)
+    verifier_id = verifier_id or configured_verifier_id()
     ignored: Counter[str] = Counter()
     valid: list[_Valid] = []
     for candidate in candidates:

@@ -69,6 +69,21 @@ class VsaFacts:
     record_hash: str | None
 
 
+def configured_verifier_id() -> str:
+    """The verifier id of this installation: GATE_VSA_VERIFIER_ID, else ``attestation.verifier_id`` in
+    gate.toml, else DEFAULT_VERIFIER_ID."""
+    from gate import settings
+
+    configured = settings.current().env("GATE_VSA_VERIFIER_ID")
+    if configured is None:
+        return DEFAULT_VERIFIER_ID
+    if not configured.strip() or any(c.isspace() for c in configured):
+        raise AttestationError(
+            f"{settings.current().source('GATE_VSA_VERIFIER_ID')}: the verifier id must be a URI without spaces"
+        )
+    return configured
+
+
 def _hex(digest: str, what: str) -> str:
     if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
         raise AttestationError(f"{what} {digest!r} is not sha256:<64 hex digits>")
@@ -78,11 +93,12 @@ def _hex(digest: str, what: str) -> str:
 def statement(
     decision: Decision,
     *,
-    verifier_id: str = DEFAULT_VERIFIER_ID,
+    verifier_id: str | None = None,
     time_verified: datetime,
     image: str | None = None,
 ) -> dict[str, Any]:
-    """The in-toto Statement v1 with the VSA v1 predicate for ``decision``.
+    """The in-toto Statement v1 with the VSA v1 predicate for ``decision``; ``verifier_id`` None: the
+    configured one (``configured_verifier_id``).
 
     ``image`` (``REPO@sha256:D``, default the decision's artifact) is the repository the VSA names —
     promote passes the release repository; its digest must be the decision's.
@@ -119,7 +135,7 @@ def statement(
         "subject": [{"name": ref.name, "digest": {"sha256": hex_digest}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
-            "verifier": {"id": verifier_id, "version": {"promotion-gate": __version__}},
+            "verifier": {"id": verifier_id or configured_verifier_id(), "version": {"promotion-gate": __version__}},
             "timeVerified": rfc3339.format(time_verified),
             "resourceUri": f"{ref.name}@{ref.digest}",
             "policy": policy,
@@ -245,6 +261,7 @@ __all__ = [
     "STATEMENT_TYPE",
     "AttestationError",
     "VsaFacts",
+    "configured_verifier_id",
     "envelope_bytes",
     "payload",
     "read_statement",

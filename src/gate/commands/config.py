@@ -88,6 +88,7 @@ def effective_settings(configured: settings.Settings) -> list[Row]:
     """Every setting: its value (redacted) and where it comes from, in the order docs/configuration.md gives."""
     from gate import settings
 
+    from gate.attestation.vsa import DEFAULT_VERIFIER_ID
     from gate.decisions.signing import local_key_path
     from gate.decisions.store import default_store_path
     from gate.policy.embedded import DEFAULT_TIMEOUT
@@ -106,6 +107,7 @@ def effective_settings(configured: settings.Settings) -> list[Row]:
         "promote.max_age": DEFAULT_MAX_AGE,
         "promote.gitops_repo": None,
         "promote.gitops_branch": "main",
+        "attestation.verifier_id": DEFAULT_VERIFIER_ID,
         "notify.webhooks": None,
         "notify.slack": None,
         "notify.on": "every kind",

@@ -22,8 +22,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "declared in the policy data), the GitOps "
             "repository's gate-environments.yaml (it must bind --gitops-path to the decision's environment) and "
             "the GitOps history (a human rollback holds the digest), then copy the image by digest to --target "
-            "(or push it from a Docker daemon) and commit the pinned reference to the GitOps file with Gate-Decision, "
-            "Gate-Image-Digest and Gate-Log-Head trailers. Every outcome is recorded in the decision log as an event. "
+            "(or push it from a Docker daemon), attach the decision's DSSE-signed SLSA VSA to the promoted digest "
+            "(gate attestation verify checks it), and commit the pinned reference to the GitOps file with Gate-Decision, "
+            "Gate-Image-Digest, Gate-Log-Head and Gate-Attestation trailers. Every outcome is recorded in the decision log as an event. "
             "Exit 0 done or already done, 1 refused (nothing changed), 2 error."
         ),
         epilog=(
@@ -88,6 +89,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     promote.add_argument("--sign", action=argparse.BooleanOptionalAction, default=None, help="sign the commit (default: as git's commit.gpgsign says)")
     promote.add_argument("--max-age", metavar="DURATION", help="refuse decisions older than this (default GATE_PROMOTE_MAX_AGE or 7d)")
     promote.add_argument("--override-hold", action="store_true", help="re-promote a digest a person rolled back (recorded in the commit)")
+    promote.add_argument(
+        "--no-attest", dest="attest", action="store_false",
+        help="do not attach the decision's signed SLSA VSA to the promoted digest (by default gate attaches it, as an "
+             "OCI referrer or under cosign's sha256-<hex>.att tag, and names it in the Gate-Attestation trailer); "
+             "for release registries that refuse it, e.g. with immutable tags",
+    )
     promote.add_argument("--dry-run", action="store_true", help="print the registry operations and the file diff; change and record nothing")
     promote.add_argument("--format", choices=["text", "json"], default="text")
     add_notify_argument(promote, what="when the promotion is done or refused (promotion.done, promotion.refused)")
@@ -133,7 +140,7 @@ def cmd_promote(args: argparse.Namespace) -> ExitCode:
         decision_id=args.decision, target=args.target, gitops=gitops,
         max_age=parse_duration(max_age, "--max-age"), environment=args.env, source=args.source,
         from_daemon=args.from_daemon, docker_host=args.docker_host,
-        override_hold=args.override_hold, dry_run=args.dry_run, environments=environments,
+        override_hold=args.override_hold, dry_run=args.dry_run, environments=environments, attest=args.attest,
     )
     trust = load_trust()
     signer = None if args.dry_run else load_signer()

@@ -31,6 +31,17 @@ def render(result: dict[str, Any]) -> str:
         else:
             out.append("Registry (would do):" if result["outcome"] == "dry-run" else "Registry:")
             out += [f"  {op}" for op in registry.get("operations", [])]
+    attestation = result.get("attestation") or {}
+    if attestation:
+        out.append("")
+        if attestation.get("dry_run"):
+            out.append("Attestation (would do):")
+            out += [f"  {op}" for op in attestation.get("operations", [])]
+        elif attestation.get("already_present"):
+            out.append(f"Attestation: the VSA is already attached ({attestation.get('reference')})")
+        else:
+            how = "OCI referrer" if attestation.get("mode") == "referrer" else "cosign .att tag"
+            out.append(f"Attestation: VSA signed by {attestation.get('key_id')} attached as {attestation.get('reference')} ({how})")
     gitops = result.get("gitops") or {}
     if gitops:
         out.append("")

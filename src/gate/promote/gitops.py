@@ -80,6 +80,11 @@ def _short(ref: str | None) -> str:
     return tag or (digest[:19] if digest else name)
 
 
+#: the trailer naming the manifest that holds the promotion's VSA (gate.attestation): ``REPO@sha256:M`` for an
+#: OCI referrer, ``REPO:sha256-<hex>.att@sha256:M`` for cosign's tag (the manifest as it was after attaching)
+ATTESTATION_TRAILER = "Gate-Attestation"
+
+
 def build_message(template: str | None, *, image: str, old: str | None, new: str, environment: str,
                   decision_id: str, policy_revision: str | None, digest: str, path: str,
                   extra_trailers: Mapping[str, str] | None = None) -> str:

@@ -70,6 +70,8 @@ class PromotionRequest:
     dry_run: bool = False
     #: the environments the policy data declares: the decision's must be one of them
     environments: Environments | None = None
+    #: attach a DSSE-signed SLSA VSA of the decision to the promoted digest (gate.attestation)
+    attest: bool = True
 
 
 @dataclass
@@ -85,6 +87,8 @@ class PromotionResult:
     reasons: list[str] = field(default_factory=list)
     registry: dict[str, Any] = field(default_factory=dict)
     gitops: dict[str, Any] = field(default_factory=dict)
+    #: the VSA attached to the promoted digest (gate.attestation.oci.Attachment.as_dict), or {} when none
+    attestation: dict[str, Any] = field(default_factory=dict)
     event_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -99,6 +103,7 @@ class PromotionResult:
             "reasons": self.reasons,
             "registry": self.registry,
             "gitops": self.gitops,
+            "attestation": self.attestation,
             "event_id": self.event_id,
         }
 
@@ -146,15 +151,20 @@ def _carry_out(request: PromotionRequest, store: Any, signer: Any, decision: Dec
             return _record(result, request, store, signer, known=decision is not None)
         assert decision is not None and source is not None and digest is not None
         result.registry = _registry(request, source, digest)
+        if request.attest:
+            # before the GitOps commit: a promotion whose VSA cannot be attached stops here (exit 2)
+            result.attestation = _attest(request, signer, decision, digest)
         if request.gitops is not None:
             # the log's head now, kept in the commit: a copy outside the log that `decisions verify` checks
-            result.gitops = _write_back(request, request.gitops, decision, digest, log_head=store.head())
+            result.gitops = _write_back(request, request.gitops, decision, digest, log_head=store.head(),
+                                        attestation=result.attestation.get("reference"))
     except GateError as e:
         result.outcome = "error"
         result.reasons = [e.diagnostics()]
         _record(result, request, store, signer, known=decision is not None)
         raise
-    changed = not result.registry.get("already_present") or result.gitops.get("status") == "committed"
+    changed = (not result.registry.get("already_present") or result.gitops.get("status") == "committed"
+               or (bool(result.attestation) and not result.attestation.get("already_present")))
     result.outcome = "dry-run" if request.dry_run else ("done" if changed else "noop")
     return _record(result, request, store, signer, known=decision is not None)
 
@@ -248,18 +258,44 @@ def _registry(request: PromotionRequest, source: str, digest: str) -> dict[str, 
     return {"operations": list(copied.operations), "already_present": copied.already_present}
 
 
+def _attest(request: PromotionRequest, signer: Any, decision: Decision, digest: str) -> dict[str, Any]:
+    """Sign the decision's VSA for the release repository and attach it to the promoted digest there.
+
+    ``timeVerified`` is the decision's time, so a re-run signs the same envelope (Ed25519 signatures are
+    deterministic) and attaching it again changes nothing. A dry run signs and attaches nothing."""
+    from gate import rfc3339
+    from gate.attestation import oci, vsa
+
+    repository, _ = _target_parts(request.target)
+    image = f"{repository}@{digest}"
+    if request.dry_run:
+        return {"mode": None, "reference": None, "manifest_digest": None, "envelope_digest": None,
+                "operations": [f"sign the decision's VSA and attach it to {image} "
+                               f"(OCI referrer, or the {oci.att_tag(digest)} tag)"],
+                "dry_run": True}
+    statement = vsa.statement(decision, time_verified=rfc3339.parse(decision.timestamp), image=image)
+    envelope = vsa.sign(statement, signer)
+    attached = oci.attach(image, envelope, environment=decision.environment, decision_id=decision.decision_id,
+                          created=datetime.now(UTC))
+    logger.info("VSA of decision %s attached as %s", decision.decision_id, attached.reference)
+    return {**attached.as_dict(), "key_id": signer.key_id}
+
+
 def _write_back(request: PromotionRequest, gitops: GitOpsTarget, decision: Decision, digest: str,
-                log_head: str | None = None) -> dict[str, Any]:
+                log_head: str | None = None, attestation: str | None = None) -> dict[str, Any]:
     """Edit the GitOps file to the pinned reference and commit it (or, dry-run, show the diff);
-    the commit carries ``log_head`` (the decision log's head) as its Gate-Log-Head trailer."""
+    the commit carries ``log_head`` (the decision log's head) as its Gate-Log-Head trailer and
+    ``attestation`` (the manifest holding the VSA) as its Gate-Attestation trailer."""
     from gate.promote.edit import update_image
     from gate.gitrepo import LOG_HEAD_TRAILER
-    from gate.promote.gitops import CommitSpec, build_message, write_back
+    from gate.promote.gitops import ATTESTATION_TRAILER, CommitSpec, build_message, write_back
     from gate.redact import redact_url
 
     trailers = {"Gate-Override-Hold": "true"} if request.override_hold else {}
     if log_head is not None:
         trailers[LOG_HEAD_TRAILER] = log_head
+    if attestation:
+        trailers[ATTESTATION_TRAILER] = attestation
 
     repository, tag = _target_parts(request.target)
     new_ref = f"{repository}:{tag}@{digest}"
@@ -314,6 +350,8 @@ def _record(result: PromotionResult, request: PromotionRequest, store: Any, sign
     details: dict[str, Any] = {"reasons": result.reasons}
     if result.registry:
         details["registry"] = result.registry
+    if result.attestation:
+        details["attestation"] = {k: v for k, v in result.attestation.items() if k != "operations"}
     if result.gitops:
         details["gitops"] = {k: v for k, v in result.gitops.items() if k != "diff"}
         if result.gitops.get("commit"):
