@@ -385,3 +385,39 @@ def test_a_real_cycle_with_both_records_the_sync_event(
                "--once", "--kubeconfig", kubeconfig, "--health-timeout", "0", "--format", "json", "--evidence", "both")
     assert run.code == 0, run.out + run.err
     assert sync_events()[-1].decision_ids == (decision_id,)
+
+
+# --- the whole flow: gate promote attaches, the air-gapped cluster admits ------------------------------
+
+
+def test_promote_then_an_air_gapped_reconcile_admits_the_released_digest(
+    gate: Callable[..., Run], registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staging, release = new_repo("staging"), new_repo("release")
+    pushed = push_image(registry, staging, "1.0", content=f"web {staging}\n".encode())
+    release_name = f"{registry.host}/{release}"
+    remote = make_remote(tmp_path, {
+        "gate-environments.yaml": "paths:\n  apps/prod: prod\n",
+        "apps/prod/namespace.yaml": NAMESPACE,
+        "apps/prod/web.yaml": deployment(f"{release_name}:0.9", name="web0"),
+    })
+    decision_id = evaluate(gate, Image(f"{registry.host}/{staging}", pushed.digest))
+    promote = gate("promote", "--decision", decision_id, "--target", f"{release_name}:1.0", "--gitops-repo", remote.url,
+                   "--gitops-path", "apps/prod/web.yaml", "--format", "json")
+    assert promote.code == 0, promote.err
+    assert promote.json()["attestation"]["reference"].startswith(release_name)
+
+    air_gapped(monkeypatch, tmp_path)
+    run = gate("reconcile", "--repo", remote.url, "--path", "apps/prod", "--env", "prod", "--policy", POLICIES,
+               "--once", "--plan", "--format", "json", "--evidence", "vsa")
+    assert run.code == 0, run.out + run.err
+    web = verdicts(run)["web0"]
+    assert web["action"] == "apply" and web["decision_ids"] == [decision_id]
+    # the staging repository's copy of the same digest has no VSA: the attestation lives with the release
+    person = make_remote(tmp_path / "hand", {
+        "gate-environments.yaml": "paths:\n  apps/prod: prod\n",
+        "apps/prod/web.yaml": deployment(f"{registry.host}/{staging}:1.0@{pushed.digest}", name="web0"),
+    })
+    hand = gate("reconcile", "--repo", person.url, "--path", "apps/prod", "--env", "prod", "--policy", POLICIES,
+                "--once", "--plan", "--format", "json", "--evidence", "vsa")
+    assert hand.code == 1 and "no valid VSA for environment prod" in reasons(hand)
