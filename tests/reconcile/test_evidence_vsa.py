@@ -421,3 +421,17 @@ def test_promote_then_an_air_gapped_reconcile_admits_the_released_digest(
     hand = gate("reconcile", "--repo", person.url, "--path", "apps/prod", "--env", "prod", "--policy", POLICIES,
                 "--once", "--plan", "--format", "json", "--evidence", "vsa")
     assert hand.code == 1 and "no valid VSA for environment prod" in reasons(hand)
+
+
+def test_every_command_in_the_offline_docs_parses() -> None:
+    from gate.cli import build_parser
+    from tests.reconcile.test_deploy import doc_commands
+
+    # whole commands (a span such as `gate serve --admission` names a mode, it is not a command)
+    commands = [c for c in doc_commands(ROOT / "docs" / "evidence-offline.md") if "--env" in c]
+    assert sum(c[0] == "reconcile" for c in commands) >= 2 and any(c[0] == "serve" for c in commands)
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        if args.command in ("reconcile", "serve"):
+            assert args.evidence in ("vsa", "both", "log", None)

@@ -37,7 +37,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "registry (vsa: no decision log needed, for clusters that cannot reach it); or both. Objects that pass are dry-run "
             "server-side (the cluster's webhooks speak) and then applied server-side (field manager gate), "
             "Namespaces and CRDs first. Blocked objects are not applied: what runs stays, and the block is "
-            "reported here, as a Kubernetes Event and in the decision log. Exit 0 all synced, 1 something "
+            "reported here, as a Kubernetes Event and in the decision log (when the evidence uses it). Exit 0 all synced, 1 something "
             "blocked, 2 error (nothing more is applied). See docs/reconcile.md."
         ),
         epilog=(
