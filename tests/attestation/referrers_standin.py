@@ -33,6 +33,8 @@ class ReferrersStandIn:
 
     upstream: str
     page_size: int = 0
+    #: answer referrers GETs with this status and an error body instead (0: answer the listing)
+    fail_status: int = 0
     #: (name, digest) -> descriptors of the referrers PUT through the proxy
     referrers: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     #: (name, digest) -> descriptors listed besides the real ones
@@ -78,6 +80,14 @@ class ReferrersStandIn:
                 match = _REFERRERS.match(url.path)
                 if match is None:
                     self._forward()
+                    return
+                if standin.fail_status:
+                    error = b'{"errors":[{"code":"UNKNOWN","message":"stand-in failure"}]}'
+                    self.send_response(standin.fail_status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
                     return
                 query = dict(parse_qsl(url.query))
                 key = (match.group("name"), match.group("digest"))

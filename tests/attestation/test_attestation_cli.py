@@ -3,6 +3,7 @@ CLI on the real registry and real git."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from gate.attestation import oci, vsa
-from gate.decisions.signing import load_signer
+from gate.decisions.signing import Ed25519Signer, load_signer
 from gate.decisions.store import open_store
 from tests.attestation.referrers_standin import ReferrersStandIn
 from tests.conftest import Run
 from tests.promote.gitrepo import trailers
-from tests.promote.servers import Registry, manifest_digest, push_index
+from tests.attestation.decisions import make_decision
+from tests.promote.servers import Registry, manifest_digest, new_repo, push_image, push_index
 from tests.promote.test_promote_cli import ONE_CRITICAL, POLICIES, App, evaluate, events
 
 pytestmark = pytest.mark.server
@@ -177,3 +179,23 @@ def test_promote_through_a_registry_with_the_referrers_api(
     assert f"Gate-Attestation: {attestation['reference']}" in trailers(app.remote)
     ok = verify(gate, f"{app.release_name}@{app.image.digest}")
     assert ok.code == 0 and f"found at: referrer {app.release_name}@{attestation['manifest_digest']}" in ok.out
+
+
+def test_an_authenticated_registry_uses_the_docker_config_and_never_prints_the_password(
+    gate: Callable[..., Run], auth_registry: Registry, docker_config: Path, signer: Ed25519Signer
+) -> None:
+    repo = new_repo("vsa")
+    digest = push_image(auth_registry, repo).digest
+    image = f"{auth_registry.host}/{repo}@{digest}"
+    denied = gate("attestation", "verify", image, "--env", "prod", "--policy", str(POLICIES))
+    assert denied.code == 2 and "UNAUTHORIZED" in denied.err and len(denied.err.strip().splitlines()) == 1
+    (docker_config / "config.json").write_text(json.dumps(
+        {"auths": {auth_registry.host: {"username": auth_registry.user, "password": auth_registry.password}}}))
+    decision = make_decision(f"{auth_registry.host}/{repo}", digest)
+    envelope = vsa.sign(vsa.statement(decision, time_verified=datetime.now(UTC)), signer)
+    oci.attach(image, envelope, environment="prod", decision_id=decision.decision_id, created=datetime.now(UTC))
+    key = docker_config / "signer.pub.pem"
+    key.write_bytes(signer.public_pem())
+    run = gate("attestation", "verify", image, "--env", "prod", "--policy", str(POLICIES), "--key", str(key))
+    assert run.code == 0, run.out + run.err
+    assert auth_registry.password and auth_registry.password not in run.out + run.err + denied.err

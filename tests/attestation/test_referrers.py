@@ -11,6 +11,7 @@ import pytest
 from gate.attestation import oci, vsa
 from gate.attestation.verify import verify_image
 from gate.decisions.signing import Ed25519Signer
+from gate.errors import RegistryError
 from tests.attestation.decisions import make_decision
 from tests.attestation.referrers_standin import ReferrersStandIn
 from tests.promote.servers import Registry, manifest_digest, new_repo, push_image
@@ -92,3 +93,18 @@ def test_a_listed_referrer_of_another_subject_is_a_problem(
     found = oci.fetch(image)
     assert [(c.digest, c.problem) for c in found] == [(attached.manifest_digest, "its subject is another manifest")]
     assert not verify_image(image, "prod", _trusted(signer), NOW).passed
+
+
+@pytest.mark.parametrize("status, raises", [(404, False), (405, False), (403, True), (500, True), (503, True)])
+def test_a_listing_that_fails_is_an_error_not_no_api(
+    registry: Registry, referrers_registry: ReferrersStandIn, signer: Ed25519Signer, status: int, raises: bool
+) -> None:
+    repo, digest, image = _pushed(registry, referrers_registry)
+    oci.attach(image, _envelope(referrers_registry, repo, digest, signer), environment="prod", decision_id="d",
+               created=NOW, mode="tag")
+    referrers_registry.fail_status = status
+    if raises:
+        with pytest.raises(RegistryError, match=f"list referrers of {digest} failed: HTTP {status}"):
+            verify_image(image, "prod", _trusted(signer), NOW)
+    else:
+        assert verify_image(image, "prod", _trusted(signer), NOW).passed

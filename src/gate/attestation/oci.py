@@ -130,10 +130,23 @@ def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
 
 def referrers_supported(repo: Repository, digest: str) -> bool:
     """Whether the registry answers ``GET /v2/<name>/referrers/<digest>`` with an image index."""
-    response = repo.request(
-        "GET", repo.url("referrers", digest), f"list referrers of {digest}", headers={"Accept": OCI_INDEX}
-    )
-    return response.status_code == 200 and _media_type(response) == OCI_INDEX
+    what = f"list referrers of {digest}"
+    response = repo.request("GET", repo.url("referrers", digest), what, headers={"Accept": OCI_INDEX})
+    return _has_referrers_api(repo, what, response)
+
+
+#: what a registry without the referrers API answers (distribution 2.8: 404)
+_NO_REFERRERS_API = (400, 404, 405)
+
+
+def _has_referrers_api(repo: Repository, what: str, response: httpx.Response) -> bool:
+    """Whether ``response`` (to a referrers GET) is a listing; an auth or server error is raised, not taken
+    for "no API": a verifier that cannot read the listing must not go on as if there were none."""
+    if response.status_code == 200:
+        return _media_type(response) == OCI_INDEX
+    if response.status_code in _NO_REFERRERS_API:
+        return False
+    raise repo.fail(what, response)
 
 
 def _media_type(response: httpx.Response) -> str:
@@ -298,8 +311,9 @@ def _referrer_manifests(repo: Repository, digest: str) -> list[str]:
     params: dict[str, str] | None = {"artifactType": DSSE_MEDIA_TYPE}
     digests: list[str] = []
     for _page in range(MAX_REFERRER_PAGES):
-        response = repo.request("GET", url, f"list referrers of {digest}", headers={"Accept": OCI_INDEX}, params=params)
-        if response.status_code != 200 or _media_type(response) != OCI_INDEX:
+        what = f"list referrers of {digest}"
+        response = repo.request("GET", url, what, headers={"Accept": OCI_INDEX}, params=params)
+        if not _has_referrers_api(repo, what, response):
             return digests  # no referrers API (404, or an old registry's answer of another kind)
         digests += parse_referrers(response.content, f"{repo.label}: referrers of {digest}")
         if len(digests) > MAX_ENVELOPES:
