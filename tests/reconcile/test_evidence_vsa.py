@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gate.decisions.signing import Ed25519Signer, load_signer
 from gate.decisions.store import open_store
 from tests.conftest import DATA, ROOT, Run
-from tests.promote.conftest import docker_config, registry  # noqa: F401 — fixtures used here too
+from tests.promote.conftest import auth_registry, docker_config, registry  # noqa: F401 — fixtures used here too
 from tests.promote.gitrepo import Remote, make_remote
 from tests.promote.servers import Registry, new_repo, push_image
 from tests.reconcile.emulator import EmulatorThread
@@ -435,3 +435,42 @@ def test_every_command_in_the_offline_docs_parses() -> None:
         args = parser.parse_args(argv)
         if args.command in ("reconcile", "serve"):
             assert args.evidence in ("vsa", "both", "log", None)
+
+
+# --- credentials, and gate as the authority ----------------------------------------------------------
+
+
+def test_a_private_registry_is_read_with_the_docker_config_credentials(
+    gate: Callable[..., Run], auth_registry: Registry, docker_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    path = new_repo("offline")
+    login = {"auths": {auth_registry.host: {"username": auth_registry.user, "password": auth_registry.password}}}
+    (docker_config / "config.json").write_text(json.dumps(login))
+    private = Image(f"{auth_registry.host}/{path}", push_image(auth_registry, path).digest)
+    promoted(gate, private)
+    air_gapped(monkeypatch, tmp_path)
+    assert plan(gate, tmp_path, private.pinned, extra=("--evidence", "vsa")).code == 0
+    (docker_config / "config.json").write_text("{}")  # no credentials: the VSA cannot be read
+    run = plan(gate, tmp_path / "b", private.pinned, extra=("--evidence", "vsa"))
+    assert run.code == 1 and "could not be checked" in reasons(run) and "401" in reasons(run)
+    assert auth_registry.password not in run.out + run.err
+
+
+def test_gate_blocks_without_a_passed_vsa_even_when_the_bundle_has_no_vsa_rules(
+    gate: Callable[..., Run], image: Image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(POLICIES, bundle)
+    (bundle / "gate" / "admission" / "attestations.rego").unlink()
+    (bundle / "gate" / "admission" / "attestations_test.rego").unlink()
+    evaluate(gate, image)  # a log allow, no VSA
+    air_gapped(monkeypatch, tmp_path)
+    repo = gitops(tmp_path, image.pinned)
+    run = gate("reconcile", "--repo", repo.url, "--path", "apps/prod", "--env", "prod", "--policy", bundle,
+               "--once", "--plan", "--format", "json", "--evidence", "vsa")
+    assert run.code == 1
+    assert reasons(run).endswith(f"no valid VSA for environment prod is attached to {image.ref}: blocked (gate.attestation)")
