@@ -88,6 +88,7 @@ _COMMANDS: dict[tuple[str | None, str | None], Callable[[argparse.Namespace], Ex
     ("promote", None): promote.cmd_promote,
     ("attestation", "verify"): attestation.cmd_attestation_verify,
     ("attestation", "show"): attestation.cmd_attestation_show,
+    ("attestation", "attach"): attestation.cmd_attestation_attach,
     ("reconcile", None): reconcile.cmd_reconcile,
     ("serve", None): serve.cmd_serve,
     ("policy", "test"): policy_test.cmd_policy_test,

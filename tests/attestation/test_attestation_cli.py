@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gate.attestation import oci, vsa
-from gate.decisions.signing import Ed25519Signer, load_signer
+from gate.decisions.signing import Ed25519Signer, generate_keypair, load_signer
 from gate.decisions.store import open_store
 from tests.attestation.referrers_standin import ReferrersStandIn
 from tests.conftest import Run
@@ -199,3 +199,42 @@ def test_an_authenticated_registry_uses_the_docker_config_and_never_prints_the_p
     run = gate("attestation", "verify", image, "--env", "prod", "--policy", str(POLICIES), "--key", str(key))
     assert run.code == 0, run.out + run.err
     assert auth_registry.password and auth_registry.password not in run.out + run.err + denied.err
+
+
+def test_attach_revokes_a_released_digest_with_the_newer_deny(
+    gate: Callable[..., Run], data: Path, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = App(registry, tmp_path)
+    allow = evaluate(gate, data, app.source)
+    assert app.promote(gate, allow["decision_id"]).code == 0
+    released = f"{app.release_name}@{app.image.digest}"
+    attach = ("attestation", "attach", released, "--env", "prod", "--policy", str(POLICIES))
+    # the allow is the newest: attaching it again is what promote attached
+    again = gate(*attach)
+    assert again.code == 0 and again.out.startswith(f"PASSED VSA of decision {allow['decision_id']} already attached")
+    # a new scan denies the same digest; offline clusters learn it from the FAILED VSA
+    deny = evaluate(gate, data, app.source, ONE_CRITICAL)
+    dry = gate(*attach, "--dry-run")
+    assert dry.code == 0 and f"FAILED VSA of decision {deny['decision_id']}" in dry.out
+    assert verify(gate, released).code == 0
+    run = gate(*attach, "--format", "json")
+    assert run.code == 0, run.err
+    assert run.json()["result"] == "FAILED" and run.json()["decision_id"] == deny["decision_id"]
+    check = verify(gate, released)
+    assert check.code == 1 and f"(decision {deny['decision_id']}" in check.out and "is FAILED" in check.out
+
+
+def test_attach_refuses_without_a_trusted_decision(
+    gate: Callable[..., Run], data: Path, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = App(registry, tmp_path)
+    released = f"{app.release_name}@{app.image.digest}"
+    attach = ("attestation", "attach", released, "--env", "prod", "--policy", str(POLICIES))
+    none = gate(*attach)
+    assert none.code == 1 and "it never passed the gate" in none.out
+    evaluate(gate, data, app.source)
+    other = generate_keypair(tmp_path / "other")[1]
+    monkeypatch.setenv("GATE_TRUSTED_KEYS", str(other))
+    untrusted = gate(*attach)
+    assert untrusted.code == 1 and "not a trusted key" in untrusted.out
+    assert gate("attestation", "show", released).out.startswith("no attestations")

@@ -50,6 +50,31 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         data_help="data files declaring more environments (environments: ...), as for gate evaluate; repeatable",
     )
     verify.add_argument("--format", choices=["text", "json"], default="text")
+    attach = sub.add_parser(
+        "attach",
+        help="attach the VSA of the newest decision for IMAGE@DIGEST in an environment (0 attached, 1 refused, 2 error)",
+        description=(
+            "Sign the VSA of the decision that counts for the image's digest in --env (the newest one in the "
+            "decision log; its record must be intact and signed by a trusted key) and attach it to IMAGE@DIGEST, "
+            "as gate promote does. A deny or error decision attaches a FAILED VSA: that is how a cluster that "
+            "admits on VSAs alone learns that a released digest no longer passes (evaluate it again; attach). "
+            "An allow is attached only when nothing stands against it (an expired waiver is exit 1)."
+        ),
+        epilog=(
+            "example (a new CVE: evaluate the released digest again, then tell offline clusters):\n"
+            "  gate evaluate --image registry.example.com/release/cart@sha256:3f1c... --env prod --report trivy=trivy.json\n"
+            "  gate attestation attach registry.example.com/release/cart@sha256:3f1c... --env prod"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    attach.add_argument("image", metavar="IMAGE@DIGEST", help="the image, pinned by digest, in the repository to attach to")
+    attach.add_argument("--env", required=True, metavar="ENV", help="the environment whose newest decision is attested")
+    add_policy_argument(
+        attach, purpose=" whose data declares the environments (--env must be declared)",
+        data_help="data files declaring more environments (environments: ...), as for gate evaluate; repeatable",
+    )
+    attach.add_argument("--dry-run", action="store_true", help="say which decision's VSA would be attached; sign and attach nothing")
+    attach.add_argument("--format", choices=["text", "json"], default="text")
     show = sub.add_parser(
         "show",
         help="list the DSSE envelopes attached to IMAGE@DIGEST, what each says and whether a trusted key signed it",
@@ -142,3 +167,62 @@ def cmd_attestation_show(args: argparse.Namespace) -> ExitCode:
             lines.append(f"  problem: {row['problem']}")
     emit("\n".join(lines) + "\n", None)
     return ExitCode.OK
+
+
+def cmd_attestation_attach(args: argparse.Namespace) -> ExitCode:
+    from datetime import UTC, datetime
+
+    from gate import rfc3339
+    from gate.attestation import oci, vsa
+    from gate.decisions.record import Outcome
+    from gate.decisions.signing import load_signer, load_trust
+    from gate.decisions.store import open_store
+    from gate.decisions.trust import decision_trust
+    from gate.environments import declared_environments
+    from gate.evaluation import load_policy_data
+    from gate.imageref import require_digest
+
+    ref = require_digest(args.image, "image")
+    assert ref.digest is not None
+    declared_environments(load_policy_data(policy_specs(args), data_files(args))[1]).require(args.env, "--env")
+    now = datetime.now(UTC)
+    store = open_store(create=False)
+    try:
+        trust = decision_trust(store, ref.digest, args.env, load_trust().keys, now)
+    finally:
+        store.close()
+    result: dict[str, Any] = {"image": args.image, "environment": args.env, "decision_id": None, "attached": None,
+                              "reasons": []}
+    decision = trust.decision
+    if decision is None or not trust.checks:
+        result["reasons"] = list(trust.problems)
+    elif trust.checks[0].record_problem:
+        result["decision_id"] = decision.decision_id
+        result["reasons"] = [str(trust.checks[0].record_problem)]
+    elif decision.outcome is Outcome.ALLOW and trust.problems:
+        result["decision_id"] = decision.decision_id
+        result["reasons"] = list(trust.problems)
+    else:
+        result["decision_id"] = decision.decision_id
+        result["result"] = vsa.PASSED if decision.outcome is Outcome.ALLOW else vsa.FAILED
+        if args.dry_run:
+            result["attached"] = {"dry_run": True, "operations": [
+                f"sign the {result['result']} VSA of decision {decision.decision_id} and attach it to {ref.name}@{ref.digest}"]}
+        else:
+            signer = load_signer()
+            image = f"{ref.name}@{ref.digest}"
+            statement = vsa.statement(decision, time_verified=rfc3339.parse(decision.timestamp), image=image)
+            attached = oci.attach(image, vsa.sign(statement, signer), environment=decision.environment,
+                                  decision_id=decision.decision_id, created=now)
+            result["attached"] = {**attached.as_dict(), "key_id": signer.key_id}
+    if args.format == "json":
+        emit(json.dumps(result, indent=2) + "\n", None)
+    elif result["attached"] is None:
+        emit(f"REFUSED {args.image} for {args.env}: " + "; ".join(result["reasons"]) + "\n", None)
+    elif args.dry_run:
+        emit(f"DRY RUN {result['attached']['operations'][0]}\n", None)
+    else:
+        attached_ = result["attached"]
+        state = "already attached" if attached_["already_present"] else "attached"
+        emit(f"{result['result']} VSA of decision {result['decision_id']} {state}: {attached_['reference']}\n", None)
+    return ExitCode.DENIED if result["attached"] is None else ExitCode.OK

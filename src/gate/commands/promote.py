@@ -223,6 +223,7 @@ def _pull_body(result: dict[str, Any], decision: Any) -> str:
         ("target", result["target"]), ("digest", result.get("digest")), ("environment", result.get("environment")),
         ("GitOps file", f"{gitops.get('path')} ({gitops.get('repo')})"), ("branch", gitops.get("branch")),
         ("commit", commit), ("decision", result["decision_id"]), ("decision log event", result.get("event_id")),
+        ("attestation (VSA)", (result.get("attestation") or {}).get("reference")),
     ]
     rows = "\n".join(f"| {name} | {markdown.inline_code(str(value))} |" for name, value in facts if value)
     facts_table = f"\n\n### Promotion\n\n| | |\n|---|---|\n{rows}\n"
