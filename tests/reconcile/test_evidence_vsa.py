@@ -474,3 +474,15 @@ def test_gate_blocks_without_a_passed_vsa_even_when_the_bundle_has_no_vsa_rules(
                "--once", "--plan", "--format", "json", "--evidence", "vsa")
     assert run.code == 1
     assert reasons(run).endswith(f"no valid VSA for environment prod is attached to {image.ref}: blocked (gate.attestation)")
+
+
+def test_a_later_deny_attached_with_gate_attestation_attach_blocks_the_air_gapped_cluster(
+    gate: Callable[..., Run], image: Image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    promoted(gate, image, at=datetime.now(UTC) - timedelta(hours=1))
+    denied = evaluate(gate, image, ONE_CRITICAL)  # judged again where the log is: a new CVE
+    attach = gate("attestation", "attach", image.ref, "--env", "prod", "--policy", POLICIES)
+    assert attach.code == 0, attach.out + attach.err
+    air_gapped(monkeypatch, tmp_path)
+    run = plan(gate, tmp_path, image.pinned, extra=("--evidence", "vsa"))
+    assert run.code == 1 and f"(decision {denied}," in reasons(run) and reasons(run).endswith("is FAILED")
