@@ -205,3 +205,28 @@ def test_gate_serve_admission_evidence_vsa_as_a_process(
             process.kill()
             process.wait(10)
         reader.join(10)
+
+
+def test_a_hung_registry_holds_only_its_own_review(
+    gate: Callable[..., Run], image: Image, silent_registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The VSAs are fetched on the request's thread, not on the one thread that runs the rules: while one
+    review waits for a registry that never answers, others are answered."""
+    promoted(gate, image)
+    offline(monkeypatch, tmp_path)
+    checker = VsaEvidence("prod", load_trusted_keys(), timeout=10)
+    hung_ref = f"{silent_registry}/shop/web@sha256:{'a1' * 32}"
+    for client in serve_vsa(vsa=checker):
+        answers: list[dict[str, Any]] = []
+        hung = threading.Thread(target=lambda: answers.append(review(client, deployment_review(hung_ref, "hung"))))
+        hung.start()
+        try:
+            while checker.fetches == 0:  # the hung review has started its fetch
+                threading.Event().wait(0.01)
+            assert review(client, configmap_review())["allowed"] is True
+            assert review(client, deployment_review(image.pinned, "other"))["allowed"] is True
+            assert hung.is_alive() and not answers  # still waiting for its registry
+        finally:
+            hung.join(60)
+        assert answers and answers[0]["allowed"] is False
+        assert "could not be fetched within 10 s" in answers[0]["status"]["message"]

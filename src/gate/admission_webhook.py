@@ -329,7 +329,17 @@ class AdmissionWebhook:
             return refused_response(review, problem)
         if review.operation == "DELETE":
             return allowed_response(review)  # nothing will run: no image to judge
-        pending = self._worker.submit(lambda: self._check(review.request))
+        assert self._checker is not None
+        try:
+            # the VSAs are fetched here, on the request's thread: a slow registry holds this review only
+            attested = self._checker.attest_review(review.request)
+        except GateError as e:
+            logger.warning("admission review %s: %s: denied", review.uid, e.diagnostics())
+            return error_response(review, e.diagnostics())
+        except Exception as e:  # noqa: BLE001 - a bug must deny, not crash the request thread
+            logger.error("admission review %s: %s while checking VSAs: denied", review.uid, type(e).__name__)
+            return error_response(review, f"internal error ({type(e).__name__})")
+        pending = self._worker.submit(lambda: self._check(review.request, attested))
         try:
             verdict = pending.result(WAIT_LIMIT)
         except FutureTimeout:
@@ -358,9 +368,9 @@ class AdmissionWebhook:
         )
         return review_response(review, verdict)
 
-    def _check(self, request: dict[str, Any]) -> Verdict:
+    def _check(self, request: dict[str, Any], attested: dict[str, dict[str, Any]] | None = None) -> Verdict:
         assert self._checker is not None
-        return self._checker.check_review(request)
+        return self._checker.check_review(request, attested=attested)
 
     def close(self) -> None:
         """Close the store connection (on its own thread) and stop the worker; once."""

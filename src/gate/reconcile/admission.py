@@ -205,15 +205,30 @@ class AdmissionChecker:
         self._run_replays()
         return document
 
-    def review_input(self, request: dict[str, Any], commit: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The admission input for the ``request`` of an AdmissionReview a webhook received."""
-        document = {"request": request, "gate": self._gate_part(_reviewed_object(request), self._moment(), commit)}
+    def review_input(
+        self, request: dict[str, Any], commit: dict[str, Any] | None = None, attested: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """The admission input for the ``request`` of an AdmissionReview a webhook received; ``attested``:
+        its VSA checks made beforehand (``attest_review``), else they are made here."""
+        obj = _reviewed_object(request)
+        document = {"request": request, "gate": self._gate_part(obj, self._moment(), commit, None, attested)}
         self._run_replays()
         return document
 
-    def check_review(self, request: dict[str, Any], commit: dict[str, Any] | None = None) -> Verdict:
-        """The verdict on the ``request`` of an AdmissionReview."""
-        return self.verdict(self.review_input(request, commit))
+    def check_review(
+        self, request: dict[str, Any], commit: dict[str, Any] | None = None, attested: dict[str, dict[str, Any]] | None = None,
+    ) -> Verdict:
+        """The verdict on the ``request`` of an AdmissionReview (``attested`` as for ``review_input``)."""
+        return self.verdict(self.review_input(request, commit, attested))
+
+    def attest_review(self, request: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+        """The VSA checks of the images of an AdmissionReview's ``request`` (None without VSA evidence).
+
+        Safe from any thread (it touches no engine and no store): the webhook makes them on the request's
+        own thread, so a slow registry holds that request only, not the one thread that runs the rules."""
+        if self._vsa is None:
+            return None
+        return self._attest_all([_reviewed_object(request)], self._moment())
 
     def request_for(self, obj: dict[str, Any], old_obj: dict[str, Any] | None = None) -> dict[str, Any]:
         """The AdmissionRequest the API server would send for applying ``obj``."""
