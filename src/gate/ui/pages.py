@@ -15,6 +15,7 @@ renders as empty rather than failing: the page shows what it can read.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -161,10 +162,10 @@ def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
         badge, label = "running", "verifying…"
     elif state == "failed":
         badge, label = "error", "verify could not run"
+    elif state == "done" and (report.get("ok") is False or _map(report.get("events")).get("ok") is False):
+        badge, label = "tampered", "verify FAILED"
     elif state == "done" and report.get("ok") is True:
         badge, label = "intact", "log intact"
-    elif state == "done" and report.get("ok") is False:
-        badge, label = "tampered", "verify FAILED"
     else:
         badge, label = "unknown", "not verified yet"
     title_parts = [label]
@@ -172,9 +173,10 @@ def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
         title_parts.append(f"{report['count']} records checked")
     if status.get("finished_at"):
         title_parts.append(f"finished {_str(status.get('finished_at'))}")
-    for key in ("problem",):
-        if report.get(key):
-            title_parts.append(_str(report.get(key)))
+    if report.get("problem"):
+        title_parts.append(_str(report.get("problem")))
+    if _map(report.get("events")).get("problem"):
+        title_parts.append("events: " + _str(_map(report.get("events")).get("problem")))
     if status.get("error"):
         title_parts.append(_str(status.get("error")))
     head = status.get("head") or report.get("head_hash")
@@ -358,7 +360,10 @@ def _decision_row(d: Mapping[str, Any]) -> Markup:
     reasons: list[Child] = []
     if violations:
         reasons.append(f"{len(violations)} deny: ")
-        reasons.append(join([el("code", None, text(r)) for r in rules[:3]], ", "))
+        messages: dict[str, str] = {}
+        for v in (_map(x) for x in violations):
+            messages.setdefault(_str(v.get("rule")), _str(v.get("message")))
+        reasons.append(join([el("code", {"title": text(messages.get(r))}, text(r)) for r in rules[:3]], ", "))
         if len(rules) > 3:
             reasons.append(f" +{len(rules) - 3}")
     if warnings:
@@ -763,7 +768,7 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
             weekly.setdefault(_str(row.get("environment")), []).append(row)
     charts_: list[Markup] = []
     for env in sorted(weekly):
-        periods = sorted(weekly[env], key=lambda r: _str(r.get("start")))
+        periods = _fill_weeks(weekly[env])
         charts_.append(el("figure", {"class": "chart-box", "id": f"weekly-{env}"},
                           el("figcaption", None, link(url(DECISIONS, {"env": env}), text(env)), ": outcomes per week"),
                           charts.stacked_columns(f"{env}: outcomes per week", periods),
@@ -776,6 +781,7 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
     body = [
         el("h1", None, "Trends"),
         form,
+        _left_out(payload),
         el("p", {"id": "totals"}, f"{_int(payload.get('total')) or 0} decisions",
            f" since {since}" if since else None, ": ",
            join([join([outcome_label(o), " ", _int(totals.get(o)) or 0]) for o in OUTCOMES], " · ")),
@@ -801,6 +807,28 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
                                for r in findings], (DECISIONS, "finding"))),
     ]
     return layout("Trends", body, integrity=integrity, active=TRENDS)
+
+
+def _fill_weeks(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One environment's weeks in order, with the weeks without decisions between them as zeros (a
+    trend shows a quiet week as a gap, not by leaving it out); rows whose start is no date stay as given."""
+    by_start: dict[date, Mapping[str, Any]] = {}
+    for row in rows:
+        try:
+            by_start[date.fromisoformat(_str(row.get("start")))] = row
+        except ValueError:
+            return sorted(rows, key=lambda r: _str(r.get("start")))
+    if not by_start:
+        return []
+    first = min(by_start)
+    if any((d - first).days % 7 for d in by_start):  # not a week apart: shown as given
+        return sorted(rows, key=lambda r: _str(r.get("start")))
+    filled: list[Mapping[str, Any]] = []
+    cursor, last = min(by_start), max(by_start)
+    while cursor <= last and len(filled) < 1000:
+        filled.append(by_start.get(cursor) or {"start": cursor.isoformat(), "allow": 0, "deny": 0, "error": 0, "total": 0})
+        cursor += timedelta(weeks=1)
+    return filled
 
 
 def _period_table(caption: str, periods: Sequence[Mapping[str, Any]]) -> Markup:
