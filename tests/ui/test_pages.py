@@ -294,7 +294,7 @@ def test_events_link_to_their_decisions_and_show_the_gitops_commit() -> None:
     (event,) = document["events"]
     assert f"/decisions/{event['decision_ids'][0]}" in page.attrs("href")
     assert event["details"]["commit"][:12] in page.text()
-    assert page.by_id("download-csv")[1]["href"] == "/api/v1/events?kind=promotion&format=csv"
+    assert page.by_id("api-link")[1]["href"] == "/api/v1/events?kind=promotion&before=3"
     assert ("option", {"value": "promotion", "selected": None}) in page.tags
 
 

@@ -149,12 +149,13 @@ def decision_link(decision_id: Any, content: Child = None) -> Markup:
     return link(decision_href(decision_id), el("span", {"class": "mono"}, text(decision_id)) if content is None else content)
 
 
-def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
+def integrity_badge(status: Mapping[str, Any] | None, here: Markup | None = None) -> Markup:
     """The last verify result, the chain head, and the button (a POST form) that runs verify again.
 
     ``status`` is the ``/api/v1/integrity`` payload: ``{"state": "never" | "running" | "done" |
     "failed", "verify": {...gate decisions verify --format json...} | null, "error", "head",
-    "head_seq", "finished_at", ...}``; None is shown as not verified yet."""
+    "head_seq", "finished_at", ...}``; None is shown as not verified yet. ``here``: the page to come
+    back to after the button (the form's ``next``; the server accepts only a path of its own)."""
     status = _map(status)
     state = _str(status.get("state")) or "never"
     report = _map(status.get("verify"))
@@ -188,12 +189,15 @@ def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
         el("span", {"class": "head", "id": "integrity-head"}, "head ",
            f"#{seq} " if seq is not None else None, short_hash(head, 10)) if head else None,
         el("form", {"method": "post", "action": url(VERIFY)},
+           el("input", {"type": "hidden", "name": "next", "value": here}) if here else None,
            el("button", {"type": "submit", "id": "verify-button", "disabled": state == "running"}, "Verify now")),
     )
 
 
-def layout(title: str, body: Child, *, integrity: Mapping[str, Any] | None = None, active: str | None = None) -> str:
-    """The whole document: header (navigation and integrity badge), ``body`` in ``<main>``."""
+def layout(title: str, body: Child, *, integrity: Mapping[str, Any] | None = None, active: str | None = None,
+           here: Markup | None = None) -> str:
+    """The whole document: header (navigation and integrity badge), ``body`` in ``<main>``; ``here``
+    is this page's own URL (the verify button comes back to it)."""
     nav = [
         el("a", {"href": url(path), "aria-current": "page" if path == active else None}, label)
         for path, label in NAV
@@ -210,9 +214,9 @@ def layout(title: str, body: Child, *, integrity: Mapping[str, Any] | None = Non
            el("link", {"rel": "stylesheet", "href": url(STYLESHEET)})),
         el("body", None,
            el("header", {"class": "site-header"},
-              el("a", {"class": "brand", "href": url(HOME)}, "gate · decision log"),
+              el("a", {"class": "brand", "href": url(DECISIONS)}, "gate · decision log"),
               el("nav", {"aria-label": "pages"}, nav),
-              integrity_badge(integrity)),
+              integrity_badge(integrity, here)),
            el("main", None, body)),
     ) + "\n"
 
@@ -314,7 +318,7 @@ def decisions_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         el("span", {"class": "muted"}, "Download the filtered set:"),
         _download(payload, "csv", url(API_DECISIONS + ".csv", plain), "decisions.csv"),
         _download(payload, "json", url(API_DECISIONS + ".json", plain), "decisions.json"),
-        el("a", {"href": url(API_DECISIONS, _filters_of(query)), "id": "api-link"}, "this page as JSON"),
+        el("a", {"href": url(API_DECISIONS, _filters_of(query, drop=())), "id": "api-link"}, "this page as JSON"),
     )
     sorts = [_str(x) for x in _list(payload.get("sorts"))] or list(SORTS)
     headers: list[Child] = [_sort_header(sort, sorts, _filters_of(query, drop=(*_CURSOR_KEYS, "sort")))]
@@ -338,7 +342,7 @@ def decisions_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         _table(headers, rows, id_="decisions", empty="No decision matches these filters."),
         pager,
     ]
-    return layout("Decisions", body, integrity=integrity, active=DECISIONS)
+    return layout("Decisions", body, integrity=integrity, active=DECISIONS, here=url(DECISIONS, filters))
 
 
 def _sort_header(current: str, sorts: Sequence[str], filters: Mapping[str, str]) -> Markup:
@@ -429,7 +433,8 @@ def decision_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = 
                       empty="No promotion or sync used this decision."),
         el("p", None, link(url(API_DECISIONS, None, decision_id), "this decision as JSON", {"id": "decision-json"})),
     ]
-    return layout(f"Decision {decision_id}", body, integrity=integrity, active=DECISIONS)
+    return layout(f"Decision {decision_id}", body, integrity=integrity, active=DECISIONS,
+                  here=url(DECISIONS, {"q": _str(payload.get("findings_query"))}, decision_id))
 
 
 def _context_facts(context: Mapping[str, Any]) -> list[Markup]:
@@ -605,8 +610,11 @@ def events_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         _select("outcome", "Outcome", EVENT_OUTCOMES, filters.get("outcome", "")),
         _input("since", "Since", filters.get("since", ""), hint="7d or RFC 3339"),
         _input("until", "Until", filters.get("until", ""), hint="RFC 3339"),
+        _input("digest", "Digest", filters.get("digest", ""), hint="sha256:…"),
+        _input("decision", "Decision id", filters.get("decision", ""), hint="01…"),
         _checkbox("waived", "on a waiver", _truthy(filters.get("waived", ""))),
-        el("button", {"type": "submit"}, "Filter"),
+        el("input", {"type": "hidden", "name": "limit", "value": filters["limit"]}) if "limit" in filters else None,
+        el("button", {"type": "submit", "id": "filter-button"}, "Filter"),
         el("a", {"href": url(EVENTS)}, "clear"),
     )
     events = [e for e in _list(payload.get("events")) if isinstance(e, Mapping)]
@@ -614,15 +622,12 @@ def events_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         el("h1", None, "Promotions and syncs"),
         form,
         el("div", {"class": "actions"},
-           el("span", {"class": "muted"}, "Download:"),
-           el("a", {"href": url(API_EVENTS, {**_filters_of(query, drop=(*_CURSOR_KEYS, "limit")), "format": "csv"}),
-                    "id": "download-csv", "download": "events.csv"}, "CSV"),
-           el("a", {"href": url(API_EVENTS, _filters_of(query, drop=(*_CURSOR_KEYS, "limit"))),
-                    "id": "download-json", "download": "events.json"}, "JSON")),
+           el("a", {"href": url(API_EVENTS, _filters_of(query, drop=())), "id": "api-link"}, "this page as JSON"),
+           el("span", {"class": "muted"}, "every event as CSV: ", el("code", None, "gate decisions events --format csv"))),
         _events_table(events, empty="No promotion or sync matches these filters."),
         el("nav", {"class": "pager", "aria-label": "pages"}, _next_link(payload, EVENTS, "Older →")),
     ]
-    return layout("Promotions and syncs", body, integrity=integrity, active=EVENTS)
+    return layout("Promotions and syncs", body, integrity=integrity, active=EVENTS, here=url(EVENTS, filters))
 
 
 def _events_table(events: Sequence[Mapping[str, Any]], *, current: str | None = None, empty: str) -> Markup:
@@ -722,7 +727,7 @@ def waivers_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = N
         rows = [_waiver_row(u, extra) for u in uses]
         body += [el("h2", None, title, " ", el("span", {"class": "muted"}, f"({len(rows)})")),
                  _table(headers, rows, id_=f"waivers-{id_}", empty=empty)]
-    return layout("Waivers", body, integrity=integrity, active=WAIVERS)
+    return layout("Waivers", body, integrity=integrity, active=WAIVERS, here=url(WAIVERS, _filters_of(query)))
 
 
 def _waiver_row(w: Mapping[str, Any], extra: Sequence[str] = ()) -> Markup:
@@ -806,7 +811,7 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
                               [[_str(r.get("rule")), _str(r.get("kind")), _int(r.get("decisions")) or 0]
                                for r in findings], (DECISIONS, "finding"))),
     ]
-    return layout("Trends", body, integrity=integrity, active=TRENDS)
+    return layout("Trends", body, integrity=integrity, active=TRENDS, here=url(TRENDS, filters))
 
 
 def _fill_weeks(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
