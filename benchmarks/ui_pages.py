@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import io
 import json
 import os
 import random
@@ -77,7 +76,7 @@ def templates(work: Path) -> list[tuple[str, float]]:
                 "--output", f"json={out}", *extra]
         for report in reports:
             argv += ["--report", f"auto={DATA / report}"]
-        with contextlib.redirect_stdout(io.StringIO()):
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             code = main(argv)
         if code not in (0, 1):
             raise SystemExit(f"template {name}: gate evaluate exit {code}")

@@ -112,10 +112,15 @@ class NotFound(BadRequest):
     """No such decision (HTTP 404)."""
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON's own types (lists, not tuples): what a client of the API decodes."""
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
 def _entry(decision: Any) -> dict[str, Any]:
     from gate.output.decisions_json import entry
 
-    record = entry(decision)
+    record: dict[str, Any] = _plain(entry(decision))
     if record.get("context"):
         record["context"] = redact_value(record["context"])
     return record
@@ -264,7 +269,7 @@ def decision(store: DecisionStore, decision_id: str, params: Mapping[str, list[s
         "findings_total": len(findings),
         "findings_matched": len(matched),
         "findings_query": values.get("q", ""),
-        "events": [msgspec.to_builtins(e) for e in event_list],
+        "events": [_plain(e) for e in event_list],
         "chain": {
             "seq": store.seq_of_decision(decision_id),
             "prev_hash": record.prev_hash,
@@ -292,7 +297,7 @@ def events(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, A
         if last is not None:
             nxt, nxt_query = queries.next_link(f"{API}/events", request, last)
     return {
-        "events": [msgspec.to_builtins(e) for e in shown],
+        "events": [_plain(e) for e in shown],
         "query": dict(request.filters),
         "limit": request.limit,
         "next": nxt,
