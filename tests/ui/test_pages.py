@@ -331,14 +331,22 @@ def test_trends_draw_one_chart_per_environment_and_the_top_blockers() -> None:
         assert f"/decisions?rule={rule['rule']}" in page.attrs("href")
 
 
-def test_quiet_weeks_between_busy_ones_are_drawn_as_zero() -> None:
-    document = payload("stats") | {"weekly": [
+def test_quiet_weeks_of_the_range_are_drawn_as_zero() -> None:
+    weekly = [
         {"environment": "prod", "start": "2026-11-02", "allow": 2, "deny": 1, "error": 0, "total": 3},
         {"environment": "prod", "start": "2026-11-23", "allow": 1, "deny": 0, "error": 0, "total": 1},
-    ]}
+    ]
+    document = payload("stats") | {"weekly": weekly, "since": "2026-10-28T10:00:00Z", "until": "2026-12-01T00:00:00Z"}
     page = audit(pages.trends_page(document))
-    starts = [t for t in page.texts if re.fullmatch(r"2026-11-\d\d", t)]
+    starts = [t for t in page.texts if re.fullmatch(r"2026-1\d-\d\d", t)]
+    assert starts == ["2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30"]
+    # without bounds: from the first to the last week with decisions; a start that is no Monday: as given
+    document |= {"since": None, "until": None, "now": None}
+    starts = [t for t in audit(pages.trends_page(document)).texts if re.fullmatch(r"2026-1\d-\d\d", t)]
     assert starts == ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"]
+    document["weekly"] = [dict(weekly[1], start="2026-11-25"), weekly[0]]
+    starts = [t for t in audit(pages.trends_page(document)).texts if re.fullmatch(r"2026-1\d-\d\d", t)]
+    assert starts == ["2026-11-02", "2026-11-25"]
 
 
 @pytest.mark.parametrize(("state", "badge"), [
