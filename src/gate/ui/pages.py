@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from gate.ui import charts
-from gate.ui.html import Child, Markup, el, external_href, join, link, site_href, text, url
+from gate.ui.html import Child, Markup, el, escape, external_href, join, link, site_href, text, url
 
 # the routes the pages link to (gate.ui.app serves them)
 HOME = "/"
@@ -479,9 +479,12 @@ def _context_facts(context: Mapping[str, Any]) -> list[Markup]:
     return out
 
 
+_SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
+
+
 def _severity(value: Any) -> Markup:
     sev = _str(value)
-    return el("span", {"class": f"sev-{sev}" if sev.isalpha() else None}, text(sev))
+    return el("span", {"class": f"sev-{sev}" if sev in _SEVERITIES else None}, escape(sev))
 
 
 def _violations(items: Sequence[Any], id_: str, empty: str) -> Markup:
@@ -553,15 +556,15 @@ def _findings(payload: Mapping[str, Any], decision_id: str) -> Markup:
         rows.append(el(
             "tr", None,
             el("td", None, _severity(f.get("severity"))),
-            el("td", {"class": "nowrap"}, _reference_link(f, el("code", None, text(f.get("rule"))))),
-            el("td", None, text(f.get("kind"))),
+            el("td", {"class": "nowrap"}, _reference_link(f, el("code", None, escape(f.get("rule"))))),
+            el("td", None, escape(f.get("kind"))),
             el("td", None, text(f.get("title") or f.get("message"))),
             el("td", {"class": "mono"}, text(where)),
-            el("td", None, text(pkg.get("fixed_version"))),
+            el("td", None, escape(pkg.get("fixed_version"))),
             el("td", None, el("span", {"class": f"triage triage-{status}" if status in _TRIAGE else "triage"},
-                              text(status or "—")),
-               [" ", join([link(url(DECISIONS, {"waiver": w}), text(w)) for w in waivers], ", ")] if waivers else None),
-            el("td", None, text(f.get("scanner"))),
+                              escape(status or "—")),
+               [" ", join([link(url(DECISIONS, {"waiver": w}), escape(w)) for w in waivers], ", ")] if waivers else None),
+            el("td", None, escape(f.get("scanner"))),
         ))
     count = f"{matched if matched is not None else len(findings)} of {total if total is not None else len(findings)} findings"
     if matched is not None and matched > len(findings):
