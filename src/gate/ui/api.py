@@ -37,7 +37,7 @@ as ``gate decisions list --format csv`` / ``--format json`` writes it (attachmen
                    "problem": "…" | null}}
 
   Unknown id: 404. FINDING is a finding of the input as `gate scan` prints it (id, scanner, kind,
-  rule, severity, title, message, package?, location?, ...).
+  rule, severity, title, message, package?, location?, ...) without ``raw``, secrets redacted.
 
 ``GET /api/v1/events`` — :func:`events`, the filters of ``gate decisions events``
 (``decision kind outcome env digest waived since until``), ``limit``, ``before``::
@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,10 +112,15 @@ class NotFound(BadRequest):
     """No such decision (HTTP 404)."""
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON's own types (lists, not tuples): what a client of the API decodes."""
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
 def _entry(decision: Any) -> dict[str, Any]:
     from gate.output.decisions_json import entry
 
-    record = entry(decision)
+    record: dict[str, Any] = _plain(entry(decision))
     if record.get("context"):
         record["context"] = redact_value(record["context"])
     return record
@@ -189,6 +195,33 @@ def _triage(decision: Any) -> dict[str, tuple[str, list[str], list[str]]]:
     return triage
 
 
+_FINDINGS_CACHE: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+_FINDINGS_LOCK = threading.Lock()
+#: findings documents kept redacted (content-addressed: a rebuild's decisions share one)
+FINDINGS_CACHED = 32
+
+
+def _findings(record: Any) -> list[dict[str, Any]]:
+    """The input's findings without ``raw`` (the tool's own object: `gate decisions show ID --format json`
+    has it), every string redacted; kept per findings document, which never changes."""
+    digest = (record.input_parts or {}).get("findings")
+    if digest is not None:
+        with _FINDINGS_LOCK:
+            cached = _FINDINGS_CACHE.get(digest)
+            if cached is not None:
+                _FINDINGS_CACHE.move_to_end(digest)
+                return cached
+    listed: list[dict[str, Any]] = redact_value(
+        [{k: v for k, v in f.items() if k != "raw"} for f in record.input.get("findings") or () if isinstance(f, dict)]
+    )
+    if digest is not None:
+        with _FINDINGS_LOCK:
+            _FINDINGS_CACHE[digest] = listed
+            while len(_FINDINGS_CACHE) > FINDINGS_CACHED:
+                _FINDINGS_CACHE.popitem(last=False)
+    return listed
+
+
 _SEARCHED = ("id", "rule", "title", "severity", "kind", "scanner", "message")
 
 
@@ -215,7 +248,7 @@ def decision(store: DecisionStore, decision_id: str, params: Mapping[str, list[s
     if record is None:
         raise NotFound(f"no decision {decision_id!r} in the decision log")
     triage = _triage(record)
-    findings = [f for f in record.input.get("findings") or () if isinstance(f, dict)]
+    findings = _findings(record)
     matched = [f for f in findings if _matches(f, needle)] if needle else findings
     listed = []
     for finding in matched[:MAX_FINDINGS]:
@@ -232,11 +265,11 @@ def decision(store: DecisionStore, decision_id: str, params: Mapping[str, list[s
     event_list = list(store.events(EventQuery(decision_id=decision_id, oldest_first=True)))
     return {
         "decision": _entry(record),
-        "findings": redact_value(listed),
+        "findings": listed,
         "findings_total": len(findings),
         "findings_matched": len(matched),
         "findings_query": values.get("q", ""),
-        "events": [msgspec.to_builtins(e) for e in event_list],
+        "events": [_plain(e) for e in event_list],
         "chain": {
             "seq": store.seq_of_decision(decision_id),
             "prev_hash": record.prev_hash,
@@ -264,7 +297,7 @@ def events(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, A
         if last is not None:
             nxt, nxt_query = queries.next_link(f"{API}/events", request, last)
     return {
-        "events": [msgspec.to_builtins(e) for e in shown],
+        "events": [_plain(e) for e in shown],
         "query": dict(request.filters),
         "limit": request.limit,
         "next": nxt,
