@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from gate.ui import charts, pages
-from tests.ui.htmlcheck import EVIL, Page, audit
+from tests.ui.htmlcheck import EVIL, audit
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
 CSS = Path(pages.__file__).resolve().parent / "static" / "gate.css"
@@ -427,7 +427,3 @@ def test_the_stylesheet_loads_nothing_and_styles_the_classes_pages_use() -> None
     styled = set(re.findall(r"\.([a-z][a-z0-9-]*)", css))
     unstyled_on_purpose = {"chart-box", "empty", "label", "value", "legend", "brand", "triage"}
     assert used - styled - unstyled_on_purpose == set()
-
-
-def _collect(page: Page) -> list[str]:
-    return [t for t, _ in page.tags]

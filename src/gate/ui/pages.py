@@ -23,7 +23,6 @@ from gate.ui import charts
 from gate.ui.html import Child, Markup, el, escape, external_href, join, link, site_href, text, url
 
 # the routes the pages link to (gate.ui.app serves them)
-HOME = "/"
 DECISIONS = "/decisions"
 EVENTS = "/events"
 WAIVERS = "/waivers"
