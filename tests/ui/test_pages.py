@@ -298,14 +298,26 @@ def test_events_link_to_their_decisions_and_show_the_gitops_commit() -> None:
     assert ("option", {"value": "promotion", "selected": None}) in page.tags
 
 
-def test_a_sync_event_shows_its_repository_and_blocked_objects() -> None:
+def test_a_sync_event_shows_its_repository_what_it_applied_and_blocked() -> None:
     sync = {"event_id": "e2", "timestamp": "2026-12-07T10:00:00Z", "type": "sync", "outcome": "blocked",
-            "environment": "prod", "decision_ids": [],
+            "environment": "prod", "decision_ids": [f"d{i}" for i in range(12)], "context": {"actor": "reconciler@prod"},
             "details": {"commit": "c0ffee" * 6, "repo": "https://git.example.com/org/gitops.git", "path": "apps/prod",
-                        "blocked": [{"object": "Deployment/shop/cart", "reasons": [HOSTILE]}], "reasons": [HOSTILE]}}
+                        "applied": ["Deployment/shop/api", "Service/shop/api"], "unchanged": 3,
+                        "blocked": [{"object": "Deployment/shop/cart", "reasons": [HOSTILE]}]}}
     page = audit(pages.events_page({"events": [sync]}, {}))
-    assert "https://git.example.com/org/gitops.git" in page.attrs("href")
-    assert "1 blocked" in page.text() and HOSTILE in page.text() and "c0ffeec0ffee" in page.text()
+    shown = page.text()
+    assert "https://git.example.com/org/gitops.git" in page.attrs("href") and "c0ffeec0ffee" in shown
+    assert "2 applied, 3 unchanged" in shown and "1 blocked:" in shown and f"Deployment/shop/cart: {HOSTILE}" in shown
+    assert "/decisions/d9" in page.attrs("href") and "/decisions/d10" not in page.attrs("href") and "+2 more" in shown
+    assert "reconciler@prod" in shown
+
+
+def test_a_refused_promotion_of_an_unknown_decision_names_it() -> None:
+    refused = {"event_id": "e3", "timestamp": "2026-12-07T10:00:00Z", "type": "promotion", "outcome": "refused",
+               "environment": "prod", "decision_ids": [],
+               "details": {"reasons": ["no decision 0190-x in the log"], "unknown_decision_id": "0190-x"}}
+    shown = audit(pages.events_page({"events": [refused]}, {})).text()
+    assert "0190-x (unknown)" in shown and "no decision 0190-x in the log" in shown
 
 
 def test_waivers_page_lists_expiring_expired_and_in_use() -> None:

@@ -671,15 +671,26 @@ def events_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
     return layout("Promotions and syncs", body, integrity=integrity, active=EVENTS, here=url(EVENTS, filters))
 
 
+#: decisions listed per event at most (a sync names every decision it applied)
+_EVENT_DECISIONS = 10
+
+
 def _events_table(events: Sequence[Mapping[str, Any]], *, current: str | None = None, empty: str) -> Markup:
     rows = []
     for e in events:
         artifact = _map(e.get("artifact"))
         details = _map(e.get("details"))
-        decisions = [
+        context = _map(e.get("context"))
+        ids = _list(e.get("decision_ids"))
+        decisions: list[Child] = [
             el("span", {"class": "mono"}, "this decision") if _str(i) == current else decision_link(i)
-            for i in _list(e.get("decision_ids"))
+            for i in ids[:_EVENT_DECISIONS]
         ]
+        if len(ids) > _EVENT_DECISIONS:
+            decisions.append(el("span", {"class": "muted"}, f"+{len(ids) - _EVENT_DECISIONS} more"))
+        if details.get("unknown_decision_id"):
+            decisions.append(el("span", {"class": "muted", "title": "not in this log"},
+                                text(details.get("unknown_decision_id")), " (unknown)"))
         rows.append(el(
             "tr", None,
             el("td", None, time_el(e.get("timestamp"))),
@@ -690,9 +701,10 @@ def _events_table(events: Sequence[Mapping[str, Any]], *, current: str | None = 
             el("td", None, join(decisions, ", ")),
             el("td", None, _gitops(details)),
             el("td", None, _event_summary(details)),
+            el("td", None, text(context.get("actor"))),
         ))
-    return _table(["Time", "Kind", "Outcome", "Environment", "Image", "Decisions", "GitOps commit", "Details"], rows,
-                  id_="events", empty=empty)
+    return _table(["Time", "Kind", "Outcome", "Environment", "Image", "Decisions", "GitOps commit", "Details", "By"],
+                  rows, id_="events", empty=empty)
 
 
 def _gitops(details: Mapping[str, Any]) -> Markup:
@@ -719,15 +731,23 @@ def _gitops(details: Mapping[str, Any]) -> Markup:
 
 
 def _event_summary(details: Mapping[str, Any]) -> Markup:
-    reasons = [_str(r) for r in _list(details.get("reasons"))][:3]
-    blocked = _list(details.get("blocked"))
-    parts: list[Child] = []
-    if reasons:
-        parts.append(join([el("div", None, text(r)) for r in reasons]))
+    """What an event did: a promotion's reasons (why refused), a sync's applied, blocked (with the
+    first reason of each of the first few objects), drifted and pruned objects, an error."""
+    parts: list[Child] = [el("div", None, text(r)) for r in [_str(r) for r in _list(details.get("reasons"))][:3]]
+    counts = [f"{len(_list(details.get(k)))} {k}" for k in ("applied", "drift", "pruned") if _list(details.get(k))]
+    if _int(details.get("unchanged")):
+        counts.append(f"{details['unchanged']} unchanged")
+    if counts:
+        parts.append(el("div", {"class": "muted"}, ", ".join(counts)))
+    blocked = [_map(b) for b in _list(details.get("blocked"))]
     if blocked:
-        parts.append(el("div", None, f"{len(blocked)} blocked"))
+        parts.append(el("div", None, f"{len(blocked)} blocked:"))
+        for item in blocked[:3]:
+            reasons = _list(item.get("reasons"))
+            parts.append(el("div", None, el("span", {"class": "mono"}, text(item.get("object"))),
+                            [": ", text(reasons[0])] if reasons else None))
     if details.get("error"):
-        parts.append(el("div", None, text(details.get("error"))))
+        parts.append(el("div", {"class": "error-text"}, text(details.get("error"))))
     return join(parts)
 
 
