@@ -8,7 +8,8 @@ payload, made from a real log, are in tests/ui/payloads/*.json (tests check they
 Shapes (``...`` = as the CLI prints it; keys are always present unless marked optional):
 
 ``GET /api/v1/decisions`` — :func:`decisions`, the filters of ``gate decisions list`` as parameters
-(``env outcome image digest rule finding waiver since until policy_digest waived waiver_expired``),
+(``env outcome image digest rule finding waiver since until policy_digest waived waiver_expired``, and
+``triaged_by`` where ``gate decisions list --triaged-by`` exists),
 plus ``sort`` (``newest`` | ``oldest``), ``limit`` (1–200, default 50), ``before``/``after`` (cursor)::
 
     {"decisions": [ENTRY, ...],          # ENTRY: exactly an entry of `gate decisions list --format json`
@@ -310,9 +311,36 @@ def _monday(day: str) -> str:
     return (start - timedelta(days=start.weekday())).isoformat()
 
 
+#: aggregates (stats, waivers) read every matching record: one answer is reused this long (seconds)
+AGGREGATE_TTL = 60.0
+_AGGREGATES: OrderedDict[tuple[Any, ...], tuple[float, dict[str, Any]]] = OrderedDict()
+_AGGREGATES_LOCK = threading.Lock()
+
+
+def _aggregate(name: str, store: DecisionStore, params: Mapping[str, list[str]], compute: Any) -> dict[str, Any]:
+    """``compute(store, params)``, or its answer to the same question on the same log within AGGREGATE_TTL."""
+    key = (name, store.location, store.last_seq(), tuple(sorted((k, tuple(v)) for k, v in params.items())))
+    now = time.monotonic()
+    with _AGGREGATES_LOCK:
+        hit = _AGGREGATES.get(key)
+        if hit is not None and now - hit[0] < AGGREGATE_TTL:
+            return hit[1]
+    document: dict[str, Any] = compute(store, params)
+    with _AGGREGATES_LOCK:
+        _AGGREGATES[key] = (now, document)
+        while len(_AGGREGATES) > 16:
+            _AGGREGATES.popitem(last=False)
+    return document
+
+
 def stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     """``/api/v1/stats``: `gate decisions stats --format json` over the filtered decisions (the last
-    12 weeks unless ``since`` is given), plus outcomes per environment per week."""
+    12 weeks unless ``since`` is given), plus outcomes per environment per week. The same question on
+    the same log (no record added) within a minute is answered from the last answer."""
+    return _aggregate("stats", store, params, _stats)
+
+
+def _stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     from collections import Counter
     from dataclasses import replace
 
@@ -347,7 +375,11 @@ def stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, An
 
 def waivers(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     """``/api/v1/waivers``: the waivers decisions applied in a window (default 90 days): in use,
-    expiring within 14 days, expired yet still applied."""
+    expiring within 14 days, expired yet still applied (reused as ``stats``)."""
+    return _aggregate("waivers", store, params, _waivers)
+
+
+def _waivers(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     from collections import Counter
 
     from gate.decisions.interface import DecisionQuery

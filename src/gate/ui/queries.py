@@ -25,10 +25,12 @@ from gate import rfc3339
 from gate.decisions.interface import DecisionQuery
 from gate.errors import GateError
 
+#: ``--triaged-by`` (a waiver id, VEX statement id or VEX document digest) where the log's query has it
+TRIAGED_BY = "triaged_by" in DecisionQuery.__dataclass_fields__
 #: the filters of ``gate decisions list``, by URL parameter (the flag with ``-`` → ``_``)
 DECISION_FILTERS: tuple[str, ...] = (
-    "env", "outcome", "image", "digest", "rule", "finding", "waiver", "since", "until", "policy_digest",
-    "waived", "waiver_expired",
+    "env", "outcome", "image", "digest", "rule", "finding", "waiver", *(("triaged_by",) if TRIAGED_BY else ()),
+    "since", "until", "policy_digest", "waived", "waiver_expired",
 )
 #: the filters of ``gate decisions events``
 EVENT_FILTERS: tuple[str, ...] = ("decision", "kind", "outcome", "env", "digest", "waived", "since", "until")
@@ -139,7 +141,9 @@ def decision_request(params: Mapping[str, list[str]], now: datetime | None = Non
     if outcome is not None and outcome not in OUTCOMES:
         raise BadRequest(f"outcome {outcome!r}: give {', '.join(OUTCOMES)}")
     since, until = time_bounds(values, now)
+    extra: dict[str, Any] = {"triaged_by": values.get("triaged_by")} if TRIAGED_BY else {}
     query = DecisionQuery(
+        **extra,
         digest=values.get("digest"),
         image=values.get("image"),
         environment=values.get("env"),
