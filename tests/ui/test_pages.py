@@ -167,6 +167,18 @@ def test_the_filter_form_keeps_the_filters_and_downloads_carry_them() -> None:
     assert "before" not in form_fields and "limit" in form_fields
 
 
+def test_the_filter_form_offers_every_filter_the_api_takes_and_no_other() -> None:
+    from gate.ui.queries import DECISION_FILTERS, EVENT_FILTERS
+
+    def fields(html: str) -> set[str]:
+        page = audit(html)
+        return {a["name"] or "" for t, a in page.tags if t in ("input", "select") and a.get("name")
+                and a.get("form") is None and a.get("type") != "hidden"} - {"next"}
+
+    assert fields(pages.decisions_page(payload("decisions"), {})) == set(DECISION_FILTERS)
+    assert fields(pages.events_page(payload("events"), {})) == set(EVENT_FILTERS)
+
+
 def test_downloads_without_the_payloads_links_are_built_from_the_filters() -> None:
     page = audit(pages.decisions_page({"decisions": [], "downloads": {"csv": "https://evil.example/x.csv",
                                                                       "json": "//evil.example/x"}},

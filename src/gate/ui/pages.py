@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gate.ui import charts
+from gate.ui import charts, queries
 from gate.ui.html import Child, Markup, el, escape, external_href, join, link, site_href, text, url
 
 # the routes the pages link to (gate.ui.app serves them)
@@ -50,6 +50,8 @@ DECISION_FILTERS: tuple[tuple[str, str, str], ...] = (
     ("rule", "Rule / CVE", "CVE-2024-…"),
     ("finding", "Finding", "CVE or finding id"),
     ("waiver", "Waiver", "W-0042"),
+    # where gate decisions list has --triaged-by (gate.ui.queries offers what the store can filter on)
+    ("triaged_by", "Triaged by", "W-0042 or a VEX statement id"),
     ("policy_digest", "Policy digest", "sha256:…"),
     ("since", "Since", "7d or 2026-11-30T00:00:00Z"),
     ("until", "Until", "RFC 3339"),
@@ -316,7 +318,8 @@ def decisions_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         "form", {"method": "get", "action": url(DECISIONS), "class": "filters", "id": "filters"},
         _input("env", "Environment", filters.get("env", ""), hint="prod"),
         _select("outcome", "Outcome", OUTCOMES, filters.get("outcome", "")),
-        [_input(name, label, filters.get(name, ""), hint=hint) for name, label, hint in DECISION_FILTERS[1:]],
+        [_input(name, label, filters.get(name, ""), hint=hint) for name, label, hint in DECISION_FILTERS[1:]
+         if name in queries.DECISION_FILTERS],
         _checkbox("waived", "with a waiver", _truthy(filters.get("waived", ""))),
         _checkbox("waiver_expired", "waiver now expired", _truthy(filters.get("waiver_expired", ""))),
         el("input", {"type": "hidden", "name": "sort", "value": sort}) if sort != DEFAULT_SORT else None,
