@@ -256,6 +256,25 @@ def test_the_decision_page_shows_reasons_triage_findings_policy_chain_signature_
     assert page.by_id("decision-json")[1]["href"] == f"/api/v1/decisions/{d['decision_id']}"
 
 
+VEX_ENTRY = {"id": "https://openvex.dev/docs/example/vex-9fb3463de1b5#0", "rule": "CVE-2022-22965", "kind": "vex",
+             "document": "sha256:" + "47d47474a64c" * 5 + "abcd", "statement": "#0", "format": "openvex",
+             "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path",
+             "author": HOSTILE, "finding_ids": ["056595233b93ec27e20e073326566851"], "reason": HOSTILE}
+
+
+def test_a_vex_statement_is_triage_beside_the_waivers() -> None:
+    document = payload("decision")
+    document["decision"]["waivers"].append(VEX_ENTRY)
+    page = audit(pages.decision_page(document))
+    triage = page.text()
+    assert "VEX openvex" in triage and "not_affected" in triage and "vulnerable_code_not_in_execute_path" in triage
+    assert triage.count(HOSTILE) >= 3  # the waiver's reason, the statement's reason and its author
+    assert VEX_ENTRY["document"] in page.attrs("title")
+    listing = payload("decisions")
+    listing["decisions"][0]["waivers"] = [VEX_ENTRY]
+    assert "VEX #0" in audit(pages.decisions_page(listing, {})).text()
+
+
 def test_a_searched_decision_keeps_the_search_and_counts_matches() -> None:
     document = payload("decision") | {"findings": [], "findings_matched": 0, "findings_query": "<nothing>"}
     page = audit(pages.decision_page(document))

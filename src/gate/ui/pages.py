@@ -371,6 +371,14 @@ def _sort_header(current: str, sorts: Sequence[str], filters: Mapping[str, str])
     return el("th", {"scope": "col", "aria-sort": "ascending" if oldest else "descending"}, content)
 
 
+def _triage_label(entry: Mapping[str, Any]) -> Markup:
+    """A triage entry in a list: the waiver id, or ``VEX`` and the statement, linked to its decisions."""
+    target = _triage_filter(entry)
+    shown: Child = (["VEX ", text(entry.get("statement") or entry.get("id"))] if entry.get("kind") == "vex"
+                    else text(entry.get("id")))
+    return link(url(DECISIONS, target) if target else None, shown)
+
+
 def _decision_row(d: Mapping[str, Any]) -> Markup:
     violations = _list(d.get("violations"))
     warnings = _list(d.get("warnings"))
@@ -397,8 +405,7 @@ def _decision_row(d: Mapping[str, Any]) -> Markup:
         el("td", None, link(url(DECISIONS, {"env": _str(d.get("environment"))}), text(d.get("environment")))),
         el("td", None, artifact_cell(d.get("artifact"))),
         el("td", None, reasons),
-        el("td", None, join([link(url(DECISIONS, {"waiver": _str(w.get("id"))}), text(w.get("id"))) for w in waivers],
-                            ", ")),
+        el("td", None, join([_triage_label(w) for w in waivers], ", ")),
         el("td", None, short_hash(policy.get("digest"), 8),
            [" ", el("span", {"class": "muted"}, text(policy.get("revision")))] if policy.get("revision") else None),
         el("td", {"class": "nowrap"}, decision_link(d.get("decision_id"))),
@@ -505,36 +512,50 @@ def _violations(items: Sequence[Any], id_: str, empty: str) -> Markup:
     return _table(["Severity", "Rule", "Message", "Findings"], rows, id_=id_, empty=empty)
 
 
+def _triage_filter(entry: Mapping[str, Any]) -> dict[str, str]:
+    """The decisions list filter naming this triage entry: ``triaged_by`` where the log has it (a
+    waiver id, or a VEX document digest), else ``waiver`` for a waiver; none for VEX without it."""
+    vex = entry.get("kind") == "vex"
+    if "triaged_by" in queries.DECISION_FILTERS:
+        return {"triaged_by": _str(entry.get("document") if vex else entry.get("id"))}
+    return {} if vex else {"waiver": _str(entry.get("id"))}
+
+
 def _triage(d: Mapping[str, Any], payload: Mapping[str, Any]) -> Markup:
-    """Waivers applied, and VEX statements when the payload carries them (``triage`` or ``vex``)."""
+    """The decision's triage: the waivers it applied and the VEX statements (``waivers`` entries of
+    ``kind`` "vex": document digest, statement, status, justification, author), each with the scope
+    it matched and the findings it covers."""
     rows = []
     for w in (_map(i) for i in _list(d.get("waivers"))):
         scope = _map(w.get("scope"))
+        vex = w.get("kind") == "vex"
+        target = _triage_filter(w)
+        if vex:
+            source: Child = ["VEX ", text(w.get("format"))]
+            name: Child = [short_hash(w.get("document")), " ", el("span", {"class": "mono"}, text(w.get("statement")))]
+            why: Child = [el("span", {"class": "status"}, text(w.get("status"))), " ", text(w.get("justification")),
+                          [" ", text(w.get("reason"))] if w.get("reason") else None]
+            who, expires = w.get("author"), None
+        else:
+            source, name = "waiver", text(w.get("id"))
+            why, who, expires = text(w.get("reason")), w.get("approved_by"), w.get("expires")
+        covers = len(_list(w.get("finding_ids")))
         rows.append(el(
             "tr", None,
-            el("td", None, "waiver"),
-            el("td", {"class": "nowrap"}, link(url(DECISIONS, {"waiver": _str(w.get("id"))}), text(w.get("id")))),
+            el("td", {"class": "nowrap"}, source),
+            el("td", {"class": "nowrap"}, link(url(DECISIONS, target) if target else None, name)),
             el("td", {"class": "nowrap"}, el("code", None, text(w.get("rule"))),
                [el("div", {"class": "muted"}, text(", ".join(f"{k}={v}" for k, v in sorted(scope.items()))))]
                if scope else None),
-            el("td", None, text(w.get("reason"))),
-            el("td", None, text(w.get("approved_by"))),
-            el("td", None, time_el(w.get("expires"))),
-        ))
-    for entry in (_map(i) for i in [*_list(payload.get("triage")), *_list(d.get("vex"))]):
-        rows.append(el(
-            "tr", None,
-            el("td", None, text(entry.get("source") or "vex")),
-            el("td", None, text(entry.get("id") or entry.get("statement_id") or "")),
-            el("td", None, el("code", None, text(entry.get("rule") or entry.get("vulnerability")))),
-            el("td", None, text(entry.get("reason") or entry.get("justification") or entry.get("status"))),
-            el("td", None, text(entry.get("author") or entry.get("approved_by"))),
-            el("td", None, time_el(entry.get("expires"))),
+            el("td", None, why),
+            el("td", None, text(who)),
+            el("td", None, time_el(expires) if expires else "—"),
+            el("td", {"class": "num"}, covers),
         ))
     stale = [_str(s) for s in _list(d.get("stale_waivers"))]
     note = el("p", {"class": "notice"}, "Waivers in the policy data that matched nothing: ",
               join([el("code", None, text(s)) for s in stale], ", ")) if stale else None
-    return join([_table(["Source", "Id", "Rule", "Reason", "By", "Expires"], rows, id_="triage",
+    return join([_table(["Source", "Id", "Rule", "Reason", "By", "Expires", "Findings"], rows, id_="triage",
                         empty="No waiver or VEX statement applied."), note])
 
 
