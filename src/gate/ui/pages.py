@@ -513,12 +513,11 @@ def _violations(items: Sequence[Any], id_: str, empty: str) -> Markup:
 
 
 def _triage_filter(entry: Mapping[str, Any]) -> dict[str, str]:
-    """The decisions list filter naming this triage entry: ``triaged_by`` where the log has it (a
-    waiver id, or a VEX document digest), else ``waiver`` for a waiver; none for VEX without it."""
-    vex = entry.get("kind") == "vex"
-    if "triaged_by" in queries.DECISION_FILTERS:
-        return {"triaged_by": _str(entry.get("document") if vex else entry.get("id"))}
-    return {} if vex else {"waiver": _str(entry.get("id"))}
+    """The decisions list filter naming this triage entry: ``waiver`` for a waiver, ``triaged_by``
+    (the document digest) for a VEX statement where the log has that filter; none otherwise."""
+    if entry.get("kind") != "vex":
+        return {"waiver": _str(entry.get("id"))}
+    return {"triaged_by": _str(entry.get("document"))} if "triaged_by" in queries.DECISION_FILTERS else {}
 
 
 def _triage(d: Mapping[str, Any], payload: Mapping[str, Any]) -> Markup:
