@@ -8,8 +8,8 @@ this machine, with a 1M-decision log (SQLite).
 
 The log: a handful of real decisions made by ``gate evaluate`` (the shipped policies on real reports
 from tests/data: a clean alpine image, spring4shell denied, spring4shell waived, juice-shop's 185
-findings denied, a secrets report denied, in dev/staging/prod) are appended through the store, so
-their findings documents are stored; then COUNT records are made from them — each a copy of one
+findings denied, a secrets report denied, in dev/staging/prod) are appended to a scratch log, whose
+documents are copied into the benchmark's log; then COUNT records are made from them — each a copy of one
 template with its own decision id, timestamp (a year, in append order), image (500 repositories),
 digest (about 20 decisions per digest), environment, and for the waived ones one of 200 waiver ids
 with expiries from 60 days ago to 180 days ahead — chained and signed with a throwaway key
@@ -105,12 +105,14 @@ def build(path: Path, count: int) -> None:
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
     private, _ = generate_keypair(work / f"keys-{time.time_ns()}")
+    scratch = work / "templates.db"
+    scratch.unlink(missing_ok=True)
     os.environ["GATE_SIGNING_KEY"] = str(private)
-    os.environ["GATE_DECISION_STORE"] = str(path)
+    os.environ["GATE_DECISION_STORE"] = str(scratch)
     os.environ["XDG_STATE_HOME"] = str(work / "state")
     chosen = templates(work)
     signer = load_signer()
-    store = open_store(str(path))
+    store = open_store(str(scratch))
     try:
         base = []
         for decision_id, weight in chosen:
@@ -118,10 +120,15 @@ def build(path: Path, count: int) -> None:
             assert full is not None
             parts = split(full)
             base.append((parts.stored, index_rows(parts.full), references(parts.stored), weight))
-        head = store.head()
     finally:
         store.close()
+    open_store(str(path)).close()  # the schema; the templates' documents are copied in, the templates are not
+    head = None
     db = sqlite3.connect(path, isolation_level=None)
+    db.execute("attach database ? as scratch", (str(scratch),))
+    db.execute("insert into documents select * from scratch.documents")
+    db.execute("insert into document_findings select * from scratch.document_findings")
+    db.execute("detach database scratch")
     db.execute("pragma journal_mode=wal")
     db.execute("pragma synchronous=off")
     rng = random.Random(15)
@@ -131,7 +138,7 @@ def build(path: Path, count: int) -> None:
     now = datetime.now(UTC)
     expiries = [rfc3339.format(now + timedelta(days=rng.uniform(-60, 180))) for _ in range(WAIVER_IDS)]
     insert = f"insert into decisions ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})"
-    seq = int(db.execute("select max(seq) from decisions").fetchone()[0])
+    seq = 0
     began = time.perf_counter()
     rows: list[tuple[Any, ...]] = []
     docs: list[tuple[int, str]] = []
@@ -144,7 +151,7 @@ def build(path: Path, count: int) -> None:
         db.executemany("insert into decision_documents (seq, digest) values (?, ?)", docs)
         db.executemany("insert into decision_rules (seq, rule) values (?, ?)", rules)
         db.executemany("insert into decision_waivers (seq, waiver_id, rule, expires) values (?, ?, ?, ?)", waivers)
-        db.execute("update sqlite_sequence set seq = ? where name = 'decisions'", (seq,))
+        db.execute("insert or replace into sqlite_sequence (name, seq) values ('decisions', ?)", (seq,))
         db.execute("commit")
         rows.clear(), docs.clear(), rules.clear(), waivers.clear()
 

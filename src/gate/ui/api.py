@@ -131,7 +131,8 @@ def decisions(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str
     """``/api/v1/decisions``: one page of the filtered decisions (see the module docstring)."""
     request = queries.decision_request(params)
     left_out: list[UndecodableRecord] = []
-    found = list(queries.iterate(store.query(queries.page_query(request), on_undecodable=left_out.append)))
+    query = queries.bounded(store, queries.page_query(request))
+    found = [] if query is None else list(queries.iterate(store.query(query, on_undecodable=left_out.append)))
     shown = found[: request.limit]
     first = store.seq_of_decision(shown[0].decision_id) if shown else None
     last = store.seq_of_decision(shown[-1].decision_id) if shown else None
@@ -162,7 +163,8 @@ def download(store: DecisionStore, params: Mapping[str, list[str]], form: str) -
     it, streamed. A record that cannot be decoded ends the stream with UndecodableRecord (the server
     then breaks the transfer, so a download is never silently short)."""
     request = queries.decision_request(params, paged=False)
-    rows = queries.iterate(store.query(request.query))
+    query = queries.bounded(store, request.query)
+    rows = queries.iterate(store.query(query) if query is not None else iter(()))
     if form == "csv":
         from gate.output import decisions_csv
 
@@ -362,7 +364,8 @@ def _stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, A
     # the input is read: blocking findings are the findings the deny reasons name
     query = replace(request.query, with_input=True)
     left_out: list[UndecodableRecord] = []
-    rows = queries.iterate(store.query(query, on_undecodable=left_out.append))
+    walked = queries.bounded(store, query)
+    rows = queries.iterate(store.query(walked, on_undecodable=left_out.append) if walked is not None else iter(()))
     document = compute(tallied(rows), datetime.now(UTC), query.since, query.until, top=10 if top is None else top).as_dict()
     document["weekly"] = [
         {"environment": env, "start": start, **{o: counts.get(o, 0) for o in OUTCOMES}, "total": sum(counts.values())}
@@ -397,7 +400,8 @@ def _waivers(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str,
                 allows.update({w.id for w in d.waivers})
             yield d
 
-    rows = queries.iterate(store.query(DecisionQuery(waived=True, since=since, with_input=False)))
+    walked = queries.bounded(store, DecisionQuery(waived=True, since=since, with_input=False))
+    rows = queries.iterate(store.query(walked) if walked is not None else iter(()))
     uses = compute(tallied(rows), now, since).waivers.values()
 
     def use(w: Any) -> dict[str, Any]:

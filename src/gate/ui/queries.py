@@ -173,6 +173,29 @@ def page_query(request: ListRequest) -> DecisionQuery:
     return replace(query, limit=request.limit + 1, through_seq=request.cursor - 1)
 
 
+def bounded(store: Any, query: DecisionQuery) -> DecisionQuery | None:
+    """``query`` with its time range (``since``, and ``until`` with it) also given as the exact range of
+    seqs holding it (store.seq_range, from the timestamp index), or None when no record is in it.
+
+    The results are the same; what changes is the plan: the log is walked in seq order over that range
+    only, a page at a time, instead of sorting every record of the time range (a month of a
+    million-record log) or walking back from the newest record to the range. It is fast where the log's
+    timestamps follow its append order, as they do when each record is appended as it is decided; an
+    out-of-order record only widens the range. ``until`` alone is left as it is: its range reaches
+    back to the first record."""
+    if query.since is None:
+        return query
+    found = store.seq_range(query.since, query.until)
+    if found is None:
+        return None
+    low, high = found
+    after = low - 1 if query.after_seq is None else max(query.after_seq, low - 1)
+    through = high if query.through_seq is None else min(query.through_seq, high)
+    if through <= after:
+        return None
+    return replace(query, after_seq=after, through_seq=through)
+
+
 def event_request(params: Mapping[str, list[str]], now: datetime | None = None) -> ListRequest:
     """``/api/v1/events?...``: the filters of ``gate decisions events``, newest first, ``before=<seq>``."""
     from gate.decisions.events import OUTCOMES as EVENT_OUTCOMES
