@@ -369,3 +369,29 @@ def test_with_a_token_any_host_is_answered(token_server: Served) -> None:
     status, _, _ = request(token_server, "GET", "/api/v1/integrity",
                            headers={"Host": "gate.example.com", "Authorization": "Bearer s3cret-token-value"})
     assert status == 200
+
+
+def test_the_pool_reuses_a_store_after_a_bad_request_and_drops_it_after_a_store_error(ui_log: Seeded, store_url: str) -> None:
+    from gate.decisions.interface import StoreError
+    from gate.decisions.store import open_store
+    from gate.ui import api
+    from gate.ui.app import StorePool
+
+    opened: list[Any] = []
+
+    def opener() -> Any:
+        opened.append(open_store(store_url, create=False, read_only=True))
+        return opened[-1]
+
+    pool = StorePool(opener, size=2)
+    with pool.store() as first:
+        pass
+    with pytest.raises(api.BadRequest), pool.store() as again:
+        assert again is first
+        raise api.BadRequest("bad")
+    with pytest.raises(StoreError), pool.store() as again:
+        assert again is first
+        raise StoreError("lost")
+    with pool.store() as fresh:
+        assert fresh is not first and len(opened) == 2
+    pool.close()

@@ -99,9 +99,15 @@ class StorePool:
             store = self._opener()
         try:
             yield store
-        except BaseException:
-            store.close()
+        except api.BadRequest:
+            self._release(store)  # a bad parameter or an unknown decision: the store is fine
             raise
+        except BaseException:
+            store.close()  # a store error (a lost connection) or a bug: not reused
+            raise
+        self._release(store)
+
+    def _release(self, store: DecisionStore) -> None:
         with self._lock:
             if len(self._idle) < self._size:
                 self._idle.append(store)
