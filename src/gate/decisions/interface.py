@@ -126,6 +126,18 @@ class DecisionStore(Protocol):
         """
         ...
 
+    def seq_of_decision(self, decision_id: str) -> int | None:
+        """The seq (chain position) of the record with this id, or None."""
+        ...
+
+    def seq_range(self, since: str | None, until: str | None) -> tuple[int, int] | None:
+        """(lowest, highest) seq of the records with ``since <= timestamp < until``, or None when there are none."""
+        ...
+
+    def seq_of_event(self, event_id: str) -> int | None:
+        """The seq of the event with this id, or None."""
+        ...
+
     def head(self) -> str | None:
         """The hash column of the newest record (None for an empty log): what a promotion anchors."""
         ...

@@ -199,6 +199,33 @@ class SqlStore(ABC):
         row = self._one(f"select seq from decisions where hash = {self.placeholder} order by seq desc limit 1", (record_hash,))
         return int(row[0]) if row else None
 
+    def seq_of_decision(self, decision_id: str) -> int | None:
+        """The seq (chain position) of the record with this id, or None (a page cursor, the chain position shown)."""
+        row = self._one(f"select seq from decisions where decision_id = {self.placeholder}", (decision_id,))
+        return int(row[0]) if row else None
+
+    def seq_range(self, since: str | None, until: str | None) -> tuple[int, int] | None:
+        """(lowest, highest) seq of the records with ``since <= timestamp < until`` (either bound may be
+        None), or None when there are none: read from the timestamp index alone, in time proportional to
+        the records in the range. A query bounded in time can then be bounded in seq exactly, so that it
+        walks the log in seq order (newest first, a page at a time) over that range only."""
+        p = self.placeholder
+        conditions, params = [], []
+        if since is not None:
+            conditions.append(f"timestamp >= {p}")
+            params.append(since)
+        if until is not None:
+            conditions.append(f"timestamp < {p}")
+            params.append(until)
+        where = (" where " + " and ".join(conditions)) if conditions else ""
+        row = self._one(f"select min(seq), max(seq) from decisions{where}", params)
+        return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
+    def seq_of_event(self, event_id: str) -> int | None:
+        """The seq of the event with this id, or None."""
+        row = self._one(f"select seq from events where event_id = {self.placeholder}", (event_id,))
+        return int(row[0]) if row else None
+
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Every stored verify checkpoint (gate.decisions.checkpoints), newest first."""
         rows = self._rows(f"select {', '.join(CHECKPOINT_COLUMNS)} from checkpoints order by seq desc", ())
@@ -348,7 +375,8 @@ class SqlStore(ABC):
     def events(self, query: EventQuery) -> Iterator[Event]:
         """Events matching ``query``, newest first (append order with ``oldest_first``)."""
         p = self.placeholder
-        conditions, params = [], []
+        conditions: list[str] = []
+        params: list[Any] = []
         for column, value in (
             ("e.type", query.type), ("e.environment", query.environment), ("e.digest", query.digest),
             ("e.outcome", query.outcome),
@@ -362,6 +390,9 @@ class SqlStore(ABC):
         if query.until is not None:
             conditions.append(f"e.timestamp < {p}")
             params.append(query.until)
+        if query.through_seq is not None:
+            conditions.append(f"e.seq <= {p}")
+            params.append(query.through_seq)
         if query.decision_id is not None:
             conditions.append(f"e.seq in (select seq from event_decisions where decision_id = {p})")
             params.append(query.decision_id)
