@@ -102,8 +102,8 @@ def read_manifest(data: bytes, digest: str, what: str, *, media_type: str | None
         )
     try:
         manifest = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UsageError(f"{what}: not JSON: not an image manifest") from None
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UsageError(f"{what}: not JSON (or nested too deeply): not an image manifest") from None
     if not isinstance(manifest, dict):
         raise UsageError(f"{what}: not a JSON object: not an image manifest")
     declared = manifest.get("mediaType")
