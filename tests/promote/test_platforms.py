@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gate.decisions.events import EventQuery
 from gate.decisions.interface import DecisionQuery
@@ -137,7 +138,7 @@ def test_an_index_with_a_report_for_one_platform_is_denied_naming_the_other(
 
 
 def test_an_index_with_every_platform_reported_is_allowed_listed_and_promoted(
-    gate: Callable[..., Run], data: Path, registry: Registry, tmp_path: Path
+    gate: Callable[..., Run], data: Path, registry: Registry, tmp_path: Path, validate_input: Callable[[Any], None]
 ) -> None:
     index = push_buildx_index(registry)
     run = evaluate(gate, index.ref, *reports(data, AMD64, ARM64, COVERAGE), "--image-manifest", "registry")
@@ -149,6 +150,7 @@ def test_an_index_with_every_platform_reported_is_allowed_listed_and_promoted(
     assert artifact["manifests"] == [{"digest": index.amd64.digest, "platform": "linux/amd64"},
                                      {"digest": index.arm64.digest, "platform": "linux/arm64"}]
     assert sorted(s.get("platform", "-") for s in decision["input"]["scanners"]) == ["-", "linux/amd64", "linux/arm64"]
+    validate_input({k: v for k, v in decision["input"].items() if k not in ("input_parts",)})
     shown = gate("decisions", "show", decision["decision_id"])
     assert "Platforms:    linux/amd64 (trivy), linux/arm64 (trivy)" in shown.out
     markdown = gate("decisions", "show", decision["decision_id"], "--format", "markdown")
