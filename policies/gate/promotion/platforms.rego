@@ -29,6 +29,7 @@ covered contains platform if {
 	some scanner in input.scanners
 	platform := scanner.platform
 	is_string(platform)
+	platform != "unknown"
 }
 
 # The platforms the environment requires (setting platforms.required; config.problems checks its shape).
@@ -38,6 +39,8 @@ required contains platform if {
 }
 
 image_ref := sprintf("%v@%v", [input.artifact.image, input.artifact.digest])
+
+environment := config.environment
 
 # METADATA
 # title: A platform of the index has no report
@@ -50,30 +53,30 @@ image_ref := sprintf("%v@%v", [input.artifact.image, input.artifact.digest])
 #   solution: Scan that platform of the image and pass its report, e.g. trivy image --platform linux/arm64 --format json REPO@sha256:INDEX.
 deny contains result if {
 	some platform in carried
-	platform != "unknown"
 	not platform in covered
 	result := {
-		"msg": sprintf("no report covers %s of the index %s", [platform, image_ref]),
+		"msg": missing_message(platform),
 		"rule": "platforms.missing",
 		"severity": "high",
 		"finding_ids": [],
-		"solution": sprintf(
-			"Scan that platform and pass its report: trivy image --platform %s --format json --output trivy-%s.json %s",
-			[platform, replace(platform, "/", "-"), image_ref],
-		),
+		"solution": missing_solution(platform),
 	}
 }
 
-deny contains result if {
-	"unknown" in carried
-	result := {
-		"msg": sprintf("an image manifest of the index %s states no platform: no report can cover it", [image_ref]),
-		"rule": "platforms.missing",
-		"severity": "high",
-		"finding_ids": [],
-		"solution": "Rebuild the index with a platform on every image entry (docker buildx build --platform ...)",
-	}
+missing_message(platform) := sprintf("no report covers %s of the index %s", [platform, image_ref]) if {
+	platform != "unknown"
 }
+
+else := sprintf("an image manifest of the index %s states no platform: no report can cover it", [image_ref])
+
+missing_solution(platform) := sprintf(
+	"Scan that platform and pass its report: trivy image --platform %s --format json --output trivy-%s.json %s",
+	[platform, replace(platform, "/", "-"), image_ref],
+) if {
+	platform != "unknown"
+}
+
+else := "Rebuild the index with a platform on every image entry (docker buildx build --platform ...)"
 
 # METADATA
 # title: A required platform has no report
@@ -98,17 +101,17 @@ deny contains result if {
 
 required_message(platform) := sprintf(
 	"the index %s does not carry %s, required in %s",
-	[image_ref, platform, config.environment],
+	[image_ref, platform, environment],
 ) if {
 	is_index
 	not platform in carried
 }
 
-else := sprintf("no report covers %s, required in %s", [platform, config.environment])
+else := sprintf("no report covers %s, required in %s", [platform, environment])
 
 required_solution(platform) := sprintf(
 	"Build the image for %s too (docker buildx build --platform ...), or change platforms.required for %s in data.thresholds",
-	[platform, config.environment],
+	[platform, environment],
 ) if {
 	is_index
 	not platform in carried

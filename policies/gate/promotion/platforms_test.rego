@@ -8,11 +8,13 @@ import data.gate.promotion.platforms
 
 ref := sprintf("%s@%s", [fx.image, fx.digest])
 
+clean := fx.clean
+
 trivy_of(platform) := object.union(fx.scanner("trivy"), {"platform": platform, "report": sprintf("trivy-%s.json", [platform])})
 
 # `clean` about an index carrying `carried`, with a trivy report per platform in `scanned`.
-index_input(carried, scanned) := object.union(fx.clean, {
-	"artifact": object.union(fx.clean.artifact, {
+index_input(carried, scanned) := object.union(clean, {
+	"artifact": object.union(clean.artifact, {
 		"media_type": "application/vnd.oci.image.index.v1+json",
 		"platforms": carried,
 	}),
