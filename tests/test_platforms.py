@@ -149,10 +149,12 @@ def test_how_a_report_is_bound_to_a_platform_of_the_image() -> None:
     assert platform is None and note == (
         f"the report is of {C}, not this image or one of its per-platform manifests: it covers no platform of it"
     )
-    # without the manifest only the image's own digest binds; the note says what would help
+    # without the manifest only the image's own digest binds, and an unbound report says nothing
     assert bind_platform(result("linux/amd64", A), A, None) == ("linux/amd64", None)
-    platform, note = bind_platform(result("linux/amd64", B), A, None)
-    assert platform is None and note is not None and "give --image-manifest" in note
+    assert bind_platform(result("linux/amd64", B), A, None) == (None, None)
+    single = json.dumps({"schemaVersion": 2, "config": {}, "layers": []}).encode()
+    platform, note = bind_platform(result("linux/amd64", B), digest(single), read_manifest(single, digest(single), "m"))
+    assert platform is None and note == f"the report is of {B}, not this image: it covers no platform of it"
 
 
 def scan(name: str) -> ScanResult:

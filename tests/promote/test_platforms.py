@@ -326,3 +326,18 @@ def test_a_replay_keeps_the_deny_and_it_is_the_platforms_rule_that_denies(
     flips = flipped.json()["flips"]
     assert [(f["decision_id"], f["before"], f["after"]) for f in flips] == [(denied["decision_id"], "deny", "allow")]
 
+
+
+def test_a_report_of_a_platform_the_index_does_not_carry_warns(
+    gate: Callable[..., Run], data: Path, registry: Registry, tmp_path: Path
+) -> None:
+    index = push_buildx_index(registry)
+    doc = json.loads((data / AMD64).read_text())  # a test-made variant: the real report, architecture s390x
+    doc["Metadata"]["ImageConfig"]["architecture"] = "s390x"
+    s390x = tmp_path / "s390x.json"
+    s390x.write_text(json.dumps(doc))
+    run = evaluate(gate, index.ref, *reports(data, AMD64, ARM64, COVERAGE), "--report", f"trivy={s390x}",
+                   "--image-manifest", "registry", fmt="text")
+    assert run.code == 0, run.out + run.err
+    assert f"report {s390x} covers linux/s390x, which the index" in " ".join(run.out.split())
+    assert "Platforms: linux/amd64 (trivy), linux/arm64 (trivy), linux/s390x (trivy) not in the index" in run.out

@@ -8,7 +8,9 @@ the config it scanned, ``Metadata.ImageConfig``) and it is bound to the image be
 - it names digests (``Metadata.RepoDigests``): one of them must be the image's digest (a
   ``trivy image --platform P REPO@sha256:<index>`` scan) or, for an index, the digest of one of its
   per-platform manifests, and then that manifest's platform must be the one the report states;
-  otherwise the report covers nothing, and a note on its scanner entry says why.
+  otherwise the report covers nothing, and (when the manifest was given) a note on its scanner entry
+  says why. Without the manifest only the image's own digest binds, silently: gate cannot tell a
+  per-platform manifest of the image from another image's.
 
 A report that states no platform (coverage, SonarQube, a source-tree or CycloneDX scan) covers none.
 """
@@ -45,11 +47,12 @@ def bind_platform(result: ScanResult, digest: str | None, manifest: ManifestInfo
                 f"{', '.join(wrong)} manifest: it covers no platform"
             )
         return platform, None
-    where = "this image or one of its per-platform manifests" if manifest is not None and manifest.is_index else "this image"
-    hint = "" if manifest is not None else " (give --image-manifest if it is one of the image's per-platform manifests)"
-    return None, (
-        f"the report is of {', '.join(named)}, not {where}: it covers no platform of it{hint}"
-    )
+    if manifest is None:
+        # without the manifest gate cannot tell whether a named digest is one of the image's own
+        # manifests: the report covers nothing, and says nothing (platforms may play no part at all)
+        return None, None
+    where = "this image or one of its per-platform manifests" if manifest.is_index else "this image"
+    return None, f"the report is of {', '.join(named)}, not {where}: it covers no platform of it"
 
 
 def read_image_manifest(value: str, image: ImageRef) -> ManifestInfo:
