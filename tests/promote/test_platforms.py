@@ -341,3 +341,21 @@ def test_a_report_of_a_platform_the_index_does_not_carry_warns(
     assert run.code == 0, run.out + run.err
     assert f"report {s390x} covers linux/s390x, which the index" in " ".join(run.out.split())
     assert "Platforms: linux/amd64 (trivy), linux/arm64 (trivy), linux/s390x (trivy) not in the index" in run.out
+
+
+def test_the_manifest_is_read_with_docker_config_credentials(
+    gate: Callable[..., Run], data: Path, auth_registry: Registry, docker_config: Path
+) -> None:
+    index = push_buildx_index(auth_registry)
+    args = (*reports(data, AMD64, ARM64, COVERAGE), "--image-manifest", "registry")
+    refused = evaluate(gate, index.ref, *args)
+    assert refused.code == 2 and "UNAUTHORIZED" in refused.err and auth_registry.host in refused.err
+    (docker_config / "config.json").write_text(json.dumps(
+        {"auths": {auth_registry.host: {"username": auth_registry.user, "password": "wrong-pw-42"}}}))
+    wrong = evaluate(gate, index.ref, *args)
+    assert wrong.code == 2 and "wrong-pw-42" not in wrong.err + wrong.out
+    (docker_config / "config.json").write_text(json.dumps(
+        {"auths": {auth_registry.host: {"username": auth_registry.user, "password": auth_registry.password}}}))
+    allowed = evaluate(gate, index.ref, *args)
+    assert allowed.code == 0, allowed.err
+    assert allowed.json()["input"]["artifact"]["platforms"] == ["linux/amd64", "linux/arm64"]
