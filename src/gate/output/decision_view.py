@@ -78,7 +78,7 @@ def platform_coverage(decision: Decision) -> list[tuple[str, str]]:
     platform the index carries or a report covers, sorted, with the scanners that cover it
     (``(trivy)``), ``missing``, or ``(trivy) not in the index``; [] when platforms play no part."""
     document = decision.input if isinstance(decision.input, dict) else {}
-    artifact = document.get("artifact") if isinstance(document.get("artifact"), dict) else {}
+    artifact = document.get("artifact")
     listed = artifact.get("platforms") if isinstance(artifact, dict) else None
     carried = {p for p in listed if isinstance(p, str)} if isinstance(listed, list) else set()
     ruled = any(v.rule.startswith("platforms.") for v in (*decision.violations, *decision.warnings))
@@ -105,4 +105,4 @@ def platforms_line(decision: Decision) -> str | None:
     if not rows:
         return None
     parts = [f"{p} — {state}" if state == "missing" else f"{p} {state}" for p, state in rows]
-    return "Platforms: " + ", ".join(parts) if parts else "Platforms: none covered"
+    return "Platforms: " + ", ".join(parts)
