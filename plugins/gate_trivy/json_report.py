@@ -6,11 +6,12 @@ secret ``Match`` and ``Code`` fields, which therefore never enter memory, let al
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 
-from gate.models import Finding, FindingKind, Location, Package, fingerprint
+from gate.models import Finding, FindingKind, Location, Package, fingerprint, normalize_platform
 from gate.scanning.parsing import decode_json
 from gate.scanning.report import Report
 from gate_trivy.severity import severity
@@ -23,6 +24,7 @@ MAX_REFERENCES = 1
 IMAGE_ARTIFACT_TYPES = frozenset({"container_image", "vm"})
 #: ... and those whose Targets are files of the scanned source tree (``trivy fs``, ``trivy repo``)
 SOURCE_ARTIFACT_TYPES = frozenset({"filesystem", "repository"})
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class _Struct(msgspec.Struct, frozen=True):
@@ -113,16 +115,37 @@ class TrivyTool(_Struct, frozen=True):
     Version: str | None = None
 
 
+class ImageConfig(_Struct, frozen=True):
+    os: str | None = None
+    architecture: str | None = None
+    variant: str | None = None
+
+
+class ImageMetadata(_Struct, frozen=True):
+    ImageConfig: ImageConfig | None = None
+    RepoDigests: list[str] | None = None
+
+
 class TrivyReport(_Struct, frozen=True):
     SchemaVersion: int
     ArtifactName: str | None = None
     ArtifactType: str | None = None
     Trivy: TrivyTool | None = None
+    Metadata: ImageMetadata | None = None
     Results: list[Result] | None = None
 
 
-def read(report: Report, legacy: bool) -> tuple[list[Finding], dict[str, Any], str]:
-    """Findings, metrics and Trivy's version from a schema-2 report (or a legacy array)."""
+class ImageIdentity(msgspec.Struct, frozen=True):
+    """Which image a scan of an image was about: its platform and the digests it names."""
+
+    platform: str | None = None
+    digests: tuple[str, ...] = ()
+
+
+def read(report: Report, legacy: bool) -> tuple[list[Finding], dict[str, Any], str, ImageIdentity]:
+    """Findings, metrics, Trivy's version and the scanned image's identity from a schema-2 report (or a
+    legacy array, which names no image)."""
+    identity = ImageIdentity()
     if legacy:
         results = decode_json(report, list[Result])
         artifact: dict[str, Any] = {}
@@ -136,6 +159,8 @@ def read(report: Report, legacy: bool) -> tuple[list[Finding], dict[str, Any], s
         results = doc.Results or []
         artifact = {"name": doc.ArtifactName, "type": doc.ArtifactType} if doc.ArtifactName else {}
         version = (doc.Trivy.Version if doc.Trivy else None) or "unknown"
+        if doc.ArtifactType == "container_image":
+            identity = image_identity(doc.Metadata)
     # In a scan of an image (or VM) a Target is a path inside it, not a file of the source tree.
     image = (artifact.get("name") or "image") if artifact.get("type") in IMAGE_ARTIFACT_TYPES else None
     source_tree = artifact.get("type") in SOURCE_ARTIFACT_TYPES
@@ -155,7 +180,26 @@ def read(report: Report, legacy: bool) -> tuple[list[Finding], dict[str, Any], s
     metrics: dict[str, Any] = {"results": len(results)}
     if artifact:
         metrics["artifacts"] = [artifact]
-    return findings, metrics, version
+    return findings, metrics, version, identity
+
+
+def image_identity(metadata: ImageMetadata | None) -> ImageIdentity:
+    """The platform (``Metadata.ImageConfig`` os/architecture/variant: the config of the image Trivy
+    scanned, so the platform it really looked at) and the digests of ``Metadata.RepoDigests``
+    (``repo@sha256:…``: the digest it was pulled by). A config with an empty os or architecture (Trivy
+    writes zero values for non-image scans) states no platform."""
+    if metadata is None:
+        return ImageIdentity()
+    config = metadata.ImageConfig
+    platform = None
+    if config is not None and config.os and config.architecture:
+        platform = normalize_platform(config.os, config.architecture, config.variant)
+    digests = []
+    for repo_digest in metadata.RepoDigests or ():
+        _, at, digest = repo_digest.rpartition("@")
+        if at and _DIGEST.fullmatch(digest) and digest not in digests:
+            digests.append(digest)
+    return ImageIdentity(platform, tuple(digests))
 
 
 def _vulnerability(result: Result, v: Vulnerability, lock_file: Location | None = None) -> Finding:

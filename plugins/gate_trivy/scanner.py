@@ -46,10 +46,11 @@ class TrivyScanner(Scanner):
                 "Trivy SARIF is not read (it drops package and fix details): "
                 "produce JSON with `trivy image --format json` instead"
             )
+        identity = json_report.ImageIdentity()
         if fmt == "cyclonedx":
             findings, metrics, version = cyclonedx.read(report)
         else:
-            findings, metrics, version = json_report.read(report, legacy=fmt == "json-legacy")
+            findings, metrics, version, identity = json_report.read(report, legacy=fmt == "json-legacy")
         pairs = Counter((f.kind.value, f.severity.value) for f in findings)
         counts: dict[str, dict[str, int]] = {}
         for (kind, sev), n in pairs.items():
@@ -67,6 +68,8 @@ class TrivyScanner(Scanner):
             findings=findings,
             metrics=metrics,
             notes=notes,
+            platform=identity.platform,
+            image_digests=identity.digests,
         )
 
     def merge_metrics(self, metrics: list[dict[str, Any]]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from gate.policy.interface import PolicyEngine
 from gate.policy.metadata import RuleMeta, read_metadata
 from gate.policy.sources import SHIPPED, as_specs, load_layers
 from gate.policy.waivers import validate_waivers
+from gate.registry.manifests import ManifestInfo
 from gate.scanning.document import ReportSpec, build_input, scan_reports
 from gate.scanning.registry import ScannerRegistry
 
@@ -47,6 +48,8 @@ class EvaluationRequest:
     opa_url: str | None = None
     opa_push: bool = True
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: the image's manifest (``--image-manifest``), already checked against ``image``'s digest
+    image_manifest: ManifestInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ def evaluate(
     request: EvaluationRequest, registry: ScannerRegistry, store: DecisionStore, signer: Signer | None = None
 ) -> Decision:
     """Scan the reports, decide, record (signed by ``signer``). Raises on error after recording an ``error`` decision."""
-    document = build_input(scan_reports(registry, request.reports), request.image, ci_context())
+    document = build_input(scan_reports(registry, request.reports), request.image, ci_context(), request.image_manifest)
     policy_input = {**document, "environment": request.environment, "now": rfc3339.format(request.now)}
     engine = make_engine(request.engine, request.opa_url, request.opa_push)
     info = PolicyInfo(digest="unknown", engine=engine.name, engine_version="unknown")

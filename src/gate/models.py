@@ -8,6 +8,7 @@ thousands of findings. ``schemas/finding.schema.json`` describes the JSON form o
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -101,6 +102,11 @@ class ScanResult(msgspec.Struct, frozen=True):
     findings: list[Finding]
     metrics: dict[str, Any]
     notes: tuple[str, ...] = ()
+    #: the platform of the image the report scanned (``normalize_platform``), when the report says;
+    #: None for reports that are not about one image (coverage, a source-tree scan)
+    platform: str | None = None
+    #: the image digests the report names as what it scanned (Trivy's ``Metadata.RepoDigests``)
+    image_digests: tuple[str, ...] = ()
 
 
 def fingerprint(*parts: object) -> str:
@@ -112,3 +118,29 @@ def fingerprint(*parts: object) -> str:
     """
     text = "\x1f".join(["" if p is None else p if isinstance(p, str) else str(p) for p in parts])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+# containerd's normalisation (platforms.Normalize): one spelling per architecture and variant
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm",
+                 "i386": "386", "i686": "386"}
+_ARCH_VARIANT = {"armhf": "v7", "armel": "v6"}
+_PLATFORM_WORD = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+
+
+def normalize_platform(os: str, architecture: str, variant: str | None = None) -> str | None:
+    """``os/architecture[/variant]`` spelled as containerd normalises it, or None when a part is not a
+    plain word: ``linux/arm64/v8`` → ``linux/arm64``, ``linux/x86_64`` → ``linux/amd64``,
+    ``linux/arm`` (variant ``7``) → ``linux/arm/v7``; ``amd64``'s ``v1`` variant is dropped."""
+    os, arch = os.strip().lower(), architecture.strip().lower()
+    variant = (variant or "").strip().lower() or _ARCH_VARIANT.get(arch, "")
+    arch = _ARCH_ALIASES.get(arch, arch)
+    if variant.isdigit():
+        variant = f"v{variant}"
+    if (arch, variant) in (("arm64", "v8"), ("amd64", "v1")):
+        variant = ""
+    if arch == "arm" and not variant:
+        variant = "v7"
+    parts = [os, arch] + ([variant] if variant else [])
+    if not all(_PLATFORM_WORD.fullmatch(part) for part in parts):
+        return None
+    return "/".join(parts)

@@ -26,6 +26,7 @@ actions := {"deny", "warn", "off"}
 known_settings := {
 	"required_scanners", "min_line_coverage", "quality_gate", "waiver_warning_days",
 	"unfixed", "max_days_fixable",
+	"platforms",
 } | severity_settings
 
 # What the vulnerabilities rules do with a finding that has no fixed version (deny: as its severity says).
@@ -282,6 +283,62 @@ problems contains msg if {
 	value != null
 	not non_negative(value)
 	msg := sprintf("setting max_days_fixable for environment %s must be a number of days (0 or more), or null for no limit", [environment])
+}
+
+# platforms: {"required": ["os/architecture[/variant]", ...]}, spelled as gate normalises platforms.
+problems contains msg if {
+	declared_environment
+	value := object.get(settings, "platforms", {"required": []})
+	not platform_setting(value)
+	msg := sprintf(
+		"setting platforms for environment %s must be {\"required\": [...]} listing platforms such as linux/amd64, linux/arm64, linux/arm/v7",
+		[environment],
+	)
+}
+
+problems contains msg if {
+	declared_environment
+	some platform in required_platforms
+	is_string(platform)
+	some spelling in platform_spellings
+	regex.match(spelling[0], platform)
+	msg := sprintf(
+		"setting platforms.required for environment %s: write %s as %s (gate normalises platforms as containerd does)",
+		[environment, platform, replace(platform, spelling[1], spelling[2])],
+	)
+}
+
+# The platforms the environment requires reports of (setting platforms.required); [] when unset or malformed.
+default required_platforms := []
+
+required_platforms := value.required if {
+	value := settings.platforms
+	is_object(value)
+	is_array(value.required)
+}
+
+# A platform: os/architecture[/variant] in lowercase words.
+platform_pattern := `^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$`
+
+# Spellings gate normalises away (as containerd does), so a required one could never be covered.
+# [pattern, what to replace, by what].
+platform_spellings := [
+	[`/arm64/v8$`, "/arm64/v8", "/arm64"],
+	[`/amd64/v1$`, "/amd64/v1", "/amd64"],
+	[`/x86_64(/|$)`, "/x86_64", "/amd64"],
+	[`/x86-64(/|$)`, "/x86-64", "/amd64"],
+	[`/aarch64(/|$)`, "/aarch64", "/arm64"],
+	[`/arm$`, "/arm", "/arm/v7"],
+]
+
+platform_setting(value) if {
+	is_object(value)
+	object.keys(value) == {"required"}
+	is_array(value.required)
+	every platform in value.required {
+		is_string(platform)
+		regex.match(platform_pattern, platform)
+	}
 }
 
 problems contains msg if {

@@ -22,6 +22,14 @@ class ScanFormat(StrEnum):
     JSON = "json"
 
 
+IMAGE_MANIFEST_HELP = (
+    "the image's manifest: a FILE with its exact bytes (crane manifest, oras manifest fetch, skopeo inspect "
+    "--raw, docker buildx imagetools inspect --raw), or 'registry' to fetch it from the image's registry; its "
+    "sha256 must be the --image digest. For an image index the reports must cover every platform it carries "
+    "(docs/evidence-platforms.md)"
+)
+
+
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``gate scan`` and ``gate evaluate``."""
     scan = commands.add_parser(
@@ -49,6 +57,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="a report and its scanner plugin (trivy, coverage, sonarqube, ...) or auto to detect; repeatable",
     )
     scan.add_argument("--image", metavar="REF@sha256:D", help="the image the reports are about, pinned by digest")
+    scan.add_argument("--image-manifest", metavar="FILE|registry", help=IMAGE_MANIFEST_HELP + "; needs --image")
     scan.add_argument("--format", choices=[f.value for f in ScanFormat], default=ScanFormat.TEXT.value)
     scan.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE instead of stdout")
 
@@ -67,6 +76,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "  gate evaluate --report trivy=trivy.json --report coverage=coverage.xml \\\n"
             "                --image registry.example.com/shop/cart@sha256:<64 hex> --env prod --data waivers.yaml\n"
             "  gate evaluate ... --policy gate:library --policy ./org-policies   # the library plus an org layer\n"
+            "  gate evaluate --report trivy=amd64.json --report trivy=arm64.json --image REPO@sha256:<index> \\\n"
+            "                --image-manifest registry --env prod   # an image index: every platform needs a report\n"
             "  gate evaluate ... --output json=gate.json --output sarif=gate.sarif \\\n"
             "                --output markdown=\"$GITHUB_STEP_SUMMARY\"   # one decision, three renderings\n"
             "environment: GATE_DECISION_STORE (a path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
@@ -78,6 +89,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--report", action="append", default=[], metavar="NAME=PATH", help="a report, as for gate scan; repeatable"
     )
     evaluate.add_argument("--image", required=True, metavar="REF@sha256:D", help="the image to decide on, pinned by digest")
+    evaluate.add_argument("--image-manifest", metavar="FILE|registry", help=IMAGE_MANIFEST_HELP)
     evaluate.add_argument("--env", required=True, metavar="ENV", help="target environment, declared in the policy data (shipped: dev, staging, prod)")
     add_policy_argument(evaluate)
     add_engine_arguments(evaluate, no_push=True)
@@ -107,8 +119,15 @@ def cmd_scan(args: argparse.Namespace) -> ExitCode:
 
     specs = [ReportSpec.parse(text) for text in args.report]
     artifact = parse_pinned(args.image) if args.image else None
+    manifest = None
+    if args.image_manifest is not None:
+        if artifact is None:
+            raise UsageError("--image-manifest needs --image REF@sha256:D: the manifest is checked against its digest")
+        from gate.scanning.platforms import read_image_manifest
+
+        manifest = read_image_manifest(args.image_manifest, artifact)
     results = scan_reports(scanner_registry(args), specs)
-    document = build_input(results, artifact, ci_context())
+    document = build_input(results, artifact, ci_context(), manifest)
     fmt = ScanFormat(args.format)
     if fmt is ScanFormat.JSON:
         from gate.output import json as json_output
@@ -132,9 +151,16 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
     from gate.imageref import parse_pinned
     from gate.scanning.document import ReportSpec
 
+    image = parse_pinned(args.image)
+    manifest = None
+    if args.image_manifest is not None:
+        from gate.scanning.platforms import read_image_manifest
+
+        manifest = read_image_manifest(args.image_manifest, image)
     request = EvaluationRequest(
         reports=[ReportSpec.parse(text) for text in args.report],
-        image=parse_pinned(args.image),
+        image=image,
+        image_manifest=manifest,
         environment=args.env,
         policy=tuple(policy_specs(args)),
         data_files=data_files(args),

@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Sequence
 
 from gate.decisions.record import Decision, PolicyInfo, Violation
-from gate.output.decision_view import artifact_ref, one_line, ordered, summary_counts
+from gate.output.decision_view import artifact_ref, one_line, ordered, platforms_line, summary_counts
 from gate.output.text import table
 
 
@@ -27,6 +27,8 @@ def render(decision: Decision) -> str:
         out.append(f"Stale waivers (match nothing): {', '.join(sorted(decision.stale_waivers))}")
     out.append("")
     out.append(f"Findings: {summary_counts(decision.summary)}")
+    if (platforms := platforms_line(decision)) is not None:
+        out.append(platforms)
     out.extend(policy_lines(decision.policy, f"; decision {decision.decision_id}"))
     return "\n".join(out) + "\n"
 

@@ -71,3 +71,38 @@ def summary_counts(summary: dict[str, dict[str, int]]) -> str:
         known += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in SEVERITIES and n]
         parts.append(f"{scanner} {', '.join(known) if known else 'none'}")
     return "; ".join(parts)
+
+
+def platform_coverage(decision: Decision) -> list[tuple[str, str]]:
+    """``[(platform, state)]`` for an image index (or a decision a ``platforms.*`` rule spoke on): each
+    platform the index carries or a report covers, sorted, with the scanners that cover it
+    (``(trivy)``), ``missing``, or ``(trivy) not in the index``; [] when platforms play no part."""
+    document = decision.input if isinstance(decision.input, dict) else {}
+    artifact = document.get("artifact")
+    listed = artifact.get("platforms") if isinstance(artifact, dict) else None
+    carried = {p for p in listed if isinstance(p, str)} if isinstance(listed, list) else set()
+    ruled = any(v.rule.startswith("platforms.") for v in (*decision.violations, *decision.warnings))
+    if not isinstance(listed, list) and not ruled:
+        return []
+    covering: dict[str, set[str]] = {}
+    for scanner in document.get("scanners") or []:
+        if isinstance(scanner, dict) and isinstance(scanner.get("platform"), str):
+            covering.setdefault(scanner["platform"], set()).add(str(scanner.get("name", "?")))
+    rows = []
+    for platform in sorted(carried | set(covering)):
+        if platform not in covering:
+            rows.append((platform, "missing"))
+            continue
+        names = f"({', '.join(sorted(covering[platform]))})"
+        outside = isinstance(listed, list) and platform not in carried
+        rows.append((platform, f"{names} not in the index" if outside else names))
+    return rows
+
+
+def platforms_line(decision: Decision) -> str | None:
+    """``Platforms: linux/amd64 (trivy), linux/arm64 — missing`` (``platform_coverage``), or None."""
+    rows = platform_coverage(decision)
+    if not rows:
+        return None
+    parts = [f"{p} — {state}" if state == "missing" else f"{p} {state}" for p, state in rows]
+    return "Platforms: " + ", ".join(parts)

@@ -13,6 +13,7 @@ from gate.output.decision_view import (
     findings_by_id,
     one_line,
     ordered,
+    platforms_line,
     summary_counts,
 )
 from gate.output.text import table
@@ -73,6 +74,8 @@ def render_show(decision: Decision) -> str:
         ("Policy", f"{policy.digest} revision {revision}"),
         ("Engine", f"{policy.engine} {policy.engine_version}" + (f", bundle {policy.bundle}" if policy.bundle else "")),
     ]
+    if (platforms := platforms_line(decision)) is not None:
+        fields.insert(5, ("Platforms", platforms.removeprefix("Platforms: ")))
     if len(policy.layers) > 1:  # bottom first, each with its own digest and revision
         fields += [
             (f"Layer {n}", f"{layer.source} {layer.digest} revision {layer.revision or '(none)'}")

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from gate import rfc3339
 from gate.decisions.record import Decision, Outcome, Violation
-from gate.output.decision_view import artifact_ref, ordered, summary_counts
+from gate.output.decision_view import artifact_ref, ordered, platforms_line, summary_counts
 from gate.output.links import DecisionLinks
 
 #: GitHub refuses a pull-request comment (and an issue body) longer than this; a step summary may be 1 MiB.
@@ -86,6 +86,8 @@ def _head(decision: Decision) -> str:
         f"**{len(decision.violations)} violation(s), {len(decision.warnings)} warning(s), "
         f"{len(decision.waivers)} waiver(s) applied{soon}** · findings: {escape(summary_counts(decision.summary))}",
     ]
+    if (platforms := platforms_line(decision)) is not None:
+        lines += ["", escape(platforms)]
     if decision.error:
         lines += ["", f"> **Error:** {escape(decision.error)}"]
     return "\n".join(lines) + "\n"

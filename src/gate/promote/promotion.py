@@ -147,6 +147,10 @@ def _carry_out(request: PromotionRequest, store: Any, signer: Any, decision: Dec
             hold = _hold(request, digest)
             if hold is not None and not request.override_hold:
                 result.reasons = [f"rollback hold: {hold.reason}; promote with --override-hold to re-promote it anyway"]
+        if not result.reasons and decision is not None and source is not None and not request.from_daemon:
+            from gate.promote.platforms import index_refusals
+
+            result.reasons = index_refusals(decision, source)
         if result.reasons:
             return _record(result, request, store, signer, known=decision is not None)
         assert decision is not None and source is not None and digest is not None

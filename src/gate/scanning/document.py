@@ -16,6 +16,8 @@ import msgspec
 from gate.errors import GateError, UsageError
 from gate.imageref import ImageRef
 from gate.models import ScanResult
+from gate.registry.manifests import ManifestInfo
+from gate.scanning.platforms import bind_platform
 from gate.scanning.registry import ScannerInfo, ScannerRegistry
 from gate.scanning.report import Report
 from gate.version import __version__
@@ -100,8 +102,12 @@ def build_input(
     results: list[tuple[ScannerInfo, ScanResult]],
     artifact: ImageRef | None,
     context: dict[str, str],
+    manifest: ManifestInfo | None = None,
 ) -> dict[str, Any]:
-    """The input document: everything the policies may look at, and nothing else."""
+    """The input document: everything the policies may look at, and nothing else. ``manifest``: the
+    image's manifest (``--image-manifest``), read against ``artifact``'s digest; for an index the
+    artifact gains its ``platforms``, and each scanner entry says which ``platform`` its report covers
+    (gate.scanning.platforms)."""
     findings: list[Any] = []
     per_scanner: dict[str, list[dict[str, Any]]] = {}
     scanners = []
@@ -119,14 +125,24 @@ def build_input(
             "report_sha256": result.report_sha256,
             "findings": len(result.findings),
         }
-        if result.notes:
-            entry["notes"] = list(result.notes)
+        notes = list(result.notes)
+        platform, why_not = bind_platform(result, artifact.digest if artifact is not None else None, manifest)
+        if platform is not None:
+            entry["platform"] = platform
+        if why_not is not None:
+            logger.warning("%s: %s", result.report, why_not)
+            notes.append(why_not)
+        if notes:
+            entry["notes"] = notes
         scanners.append(entry)
     metrics = {name: infos[name].scanner.merge_metrics(items) for name, items in per_scanner.items()}
+    artifact_doc = msgspec.to_builtins(artifact) if artifact is not None else None
+    if artifact_doc is not None and manifest is not None:
+        artifact_doc.update(manifest.artifact_fields())
     return {
         "schema_version": INPUT_SCHEMA_VERSION,
         "gate_version": __version__,
-        "artifact": msgspec.to_builtins(artifact) if artifact is not None else None,
+        "artifact": artifact_doc,
         "context": context,
         "findings": msgspec.to_builtins(findings),
         "metrics": metrics,
