@@ -101,7 +101,7 @@ class Stats:
                     blocking.add(finding["rule"])
                     self.finding_kinds.setdefault(finding["rule"], str(finding.get("kind") or ""))
             self.finding_decisions.update(blocking)
-        for waiver in {w.id: w for w in decision.waivers}.values():
+        for waiver in {w.id: w for w in decision.waivers if w.expires is not None}.values():  # waivers, not VEX
             use = self.waivers.get(waiver.id)
             if use is None:
                 use = self.waivers[waiver.id] = WaiverUse(waiver.id, waiver.rule, waiver.expires)
