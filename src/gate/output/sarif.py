@@ -108,7 +108,7 @@ def sarif_log(decision: Decision, rules: Mapping[str, Any] | None = None) -> dic
             result
             for violation, level in pairs
             for result in _results(violation, level, rule_index[_rule_id(violation.rule)], findings, anchor)
-        ],
+        ] + _triaged_by_vex(decision, findings, anchor),
         "properties": {
             "decision_id": decision.decision_id,
             "outcome": decision.outcome.value,
@@ -195,6 +195,27 @@ def _results(
                 "properties": {**properties, "finding_id": finding_id},
             }
         )
+    return results
+
+
+def _triaged_by_vex(decision: Decision, findings: dict[str, dict[str, Any]], anchor: _Anchor) -> list[dict[str, Any]]:
+    """A suppressed result (kind "external": the VEX document's author decided) per finding a VEX
+    statement triaged, so code scanning shows it as dismissed with the statement's justification."""
+    results = []
+    for entry in sorted((w for w in decision.waivers if w.is_vex), key=lambda w: w.id):
+        justification = f"VEX {entry.status}: {entry.reason or ''} ({entry.source})"
+        for finding_id in entry.finding_ids:
+            finding = findings.get(finding_id)
+            described = describe_finding(finding) if finding is not None else f"finding {finding_id}"
+            results.append({
+                "ruleId": entry.rule,
+                "level": "none",
+                "message": _message(f"{described}: triaged by {justification}"),
+                "locations": [_location(finding, anchor) if finding is not None else anchor.location()],
+                "partialFingerprints": {FINGERPRINT: finding_id},
+                "suppressions": [{"kind": "external", "status": "accepted", "justification": justification}],
+                "properties": {"finding_id": finding_id, "triage": entry.id, "vex_document": entry.document or ""},
+            })
     return results
 
 
