@@ -51,7 +51,8 @@ def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     raw = document.get("vulnerabilities")
     if not isinstance(raw, list):
         raise Malformed("vulnerabilities must be a list (a CycloneDX VEX lists analysed vulnerabilities)")
-    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    raw_metadata = document.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     refs = _components(document, metadata)
     subject = metadata.get("component") if isinstance(metadata.get("component"), dict) else None
     subject_image = image_product(subject["purl"]) if subject and isinstance(subject.get("purl"), str) else None

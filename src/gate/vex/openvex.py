@@ -121,7 +121,7 @@ def _products(raw: Any, where: str) -> list[dict[str, Any]]:
             # a subcomponent gate cannot compare with a package: it matches nothing (never everything)
             subcomponents.extend(purls or [f"unmatched:{sub_names[0]}"])
         for identifier in names:
-            normalized = product_of(identifier, at)
+            normalized: dict[str, Any] = product_of(identifier, at)
             if subcomponents:
                 normalized = {**normalized, "subcomponents": sorted(set(subcomponents))}
             if normalized not in products:
