@@ -162,7 +162,8 @@ vex_reopened contains i if {
 	some claim in matching
 	statement := vex_statements[claim[0]]
 	statement.timestamp == vex_latest[i]
-	not statement.status in vex_suppressing
+	status := statement.status
+	not status in vex_suppressing
 }
 
 # The triage entries VEX gives each position: the newest matching statements, all suppressing.
