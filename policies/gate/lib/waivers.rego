@@ -141,12 +141,103 @@ vex_claims[rule] contains [s, p] if {
 	some p, _ in statement.products
 }
 
-# The claims whose product matches the finding at each position (any status).
+# The claims whose product matches the finding at each position (any status). A finding is compared only
+# with the claims of its rule that can match it: image-wide claims, and claims about its package (looked
+# up by type/namespace/name); what can be computed once per product or per finding (the artifact
+# comparison, each purl parsed) is, below, so the per-pair work is a few comparisons.
 vex_matching[i] contains claim if {
-	some rule, claims in vex_claims
+	some rule, claims in vex_wide_claims
 	some i in positions[rule]
 	some claim in claims
-	product_matches(vex_statements[claim[0]].products[claim[1]], input.findings[i])
+}
+
+vex_matching[i] contains claim if {
+	some i, parsed in vex_finding_purl
+	rule := input.findings[i].rule
+	some claim in vex_package_claims[concat("|", [rule, package_key(parsed)])]
+	vex_purl_matches(claim, i)
+	vex_subcomponents_match(claim, i)
+}
+
+# The claims whose product names something gate can compare and matches the artifact.
+vex_artifact_claims contains [s, p] if {
+	some s, statement in vex_statements
+	some p, product in statement.products
+	product_names_something(product)
+	product_artifact_matches(product)
+}
+
+# Claims about the whole artifact (no package purl, no subcomponents), by rule.
+vex_wide_claims[rule] contains claim if {
+	some rule, claims in vex_claims
+	some claim in claims
+	claim in vex_artifact_claims
+	product := vex_statements[claim[0]].products[claim[1]]
+	object.get(product, "purl", null) == null
+	count(object.get(product, "subcomponents", [])) == 0
+}
+
+# Claims about a package (their purl product, else each subcomponent), by "<rule>|<package key>" (a
+# collision only adds candidates, each still compared in full).
+vex_package_claims[key] contains claim if {
+	some rule, claims in vex_claims
+	some claim in claims
+	parsed := vex_product_purl[claim]
+	key := concat("|", [rule, package_key(parsed)])
+}
+
+vex_package_claims[key] contains claim if {
+	some rule, claims in vex_claims
+	some claim in claims
+	not claim in vex_purl_claims
+	some parsed in vex_subcomponent_purls[claim]
+	key := concat("|", [rule, package_key(parsed)])
+}
+
+vex_purl_claims := {claim | some claim, _ in vex_product_purl}
+
+# The rules some package claim is about: only their findings' purls are parsed.
+vex_package_rules := {rule |
+	some rule, claims in vex_claims
+	some claim in claims
+	claim in vex_artifact_claims
+	product := vex_statements[claim[0]].products[claim[1]]
+	vex_names_a_package(product)
+}
+
+vex_names_a_package(product) if is_string(object.get(product, "purl", null))
+
+vex_names_a_package(product) if count(object.get(product, "subcomponents", [])) > 0
+
+package_key(parsed) := concat("/", [parsed.type, parsed.namespace, parsed.name])
+
+# A claim's product purl and subcomponent purls, parsed once (an unparsable one is left out: it matches nothing).
+vex_product_purl[claim] := parse_purl(vex_statements[claim[0]].products[claim[1]].purl) if some claim in vex_artifact_claims
+
+vex_subcomponent_purls[claim] := [parsed |
+	some sub in vex_statements[claim[0]].products[claim[1]].subcomponents
+	parsed := parse_purl(sub)
+] if {
+	some claim in vex_artifact_claims
+	count(object.get(vex_statements[claim[0]].products[claim[1]], "subcomponents", [])) > 0
+}
+
+# The package purl of each finding a package claim may be about, parsed once.
+vex_finding_purl[i] := parse_purl(input.findings[i]["package"].purl) if {
+	some rule in vex_package_rules
+	some i in positions[rule]
+	is_string(object.get(object.get(input.findings[i], "package", {}), "purl", null))
+}
+
+vex_purl_matches(claim, _) if object.get(vex_statements[claim[0]].products[claim[1]], "purl", null) == null
+
+vex_purl_matches(claim, i) if parsed_purl_matches(vex_product_purl[claim], vex_finding_purl[i])
+
+vex_subcomponents_match(claim, _) if count(object.get(vex_statements[claim[0]].products[claim[1]], "subcomponents", [])) == 0
+
+vex_subcomponents_match(claim, i) if {
+	some want in vex_subcomponent_purls[claim]
+	parsed_purl_matches(want, vex_finding_purl[i])
 }
 
 # The newest timestamp among the statements matching each position (gate.vex writes every timestamp in
@@ -188,13 +279,7 @@ product_specificity(product) := count({key | some key in ["image_digest", "image
 
 # A product matches a finding when the artifact is the product's image (digest, repository, tag) or
 # the finding's package is the product's package, and, with subcomponents, the finding's package is
-# one of them. A product naming nothing gate can compare (unmatched) matches nothing.
-product_matches(product, finding) if {
-	product_names_something(product)
-	product_artifact_matches(product)
-	product_purl_matches(product, finding)
-	subcomponents_match(product, finding)
-}
+# one of them (vex_matching). A product naming nothing gate can compare (unmatched) matches nothing.
 
 product_names_something(product) if {
 	some key in ["image_digest", "image", "purl"]
@@ -210,17 +295,6 @@ product_artifact_matches(product) if {
 product_field_matches(product, key, _) if object.get(product, key, null) == null
 
 product_field_matches(product, key, field) if product[key] == input.artifact[field]
-
-product_purl_matches(product, _) if object.get(product, "purl", null) == null
-
-product_purl_matches(product, finding) if purl_matches(product.purl, object.get(object.get(finding, "package", {}), "purl", ""))
-
-subcomponents_match(product, _) if count(object.get(product, "subcomponents", [])) == 0
-
-subcomponents_match(product, finding) if {
-	some subcomponent in product.subcomponents
-	purl_matches(subcomponent, object.get(object.get(finding, "package", {}), "purl", ""))
-}
 
 # The ids of findings VEX silences (for waived(finding)).
 vex_waived_ids := {input.findings[i].id | some i, _ in vex_candidates}
@@ -304,9 +378,10 @@ field_matches(waiver, key, finding) if {
 # purl matching (https://github.com/package-url/purl-spec): type, namespace and name must be equal
 # after canonicalizing; the waiver's version, if it has one, must be equal; each qualifier the
 # waiver gives must be the finding's; the finding's other qualifiers and any subpath are ignored.
-purl_matches(pattern, purl) if {
-	want := parse_purl(pattern)
-	have := parse_purl(purl)
+purl_matches(pattern, purl) if parsed_purl_matches(parse_purl(pattern), parse_purl(purl))
+
+# The same comparison on purls already parsed (parse_purl).
+parsed_purl_matches(want, have) if {
 	want.type == have.type
 	want.namespace == have.namespace
 	want.name == have.name
