@@ -331,6 +331,13 @@ preferred_kind(entries) := "waiver" if {
 	e.kind == "waiver"
 } else := "vex"
 
+# The positions each VEX statement (its index in input.vex) applies to, found in one pass over applied_at.
+vex_applied_positions[s] contains i if {
+	some i, entry in applied_at
+	entry.kind == "vex"
+	s := entry.statement
+}
+
 # The positions in input.findings of triaged findings: `not i in waived_positions` is waived(finding)
 # without a function call per finding.
 waived_positions := {i | some i, _ in applied_at}

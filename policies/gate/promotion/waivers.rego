@@ -30,9 +30,9 @@ applied contains entry if {
 # VEX statements that apply to at least one finding (its most specific triage entry), with the
 # product that matched: the decision's triage lists them next to waivers.
 applied contains entry if {
-	some s, statement in waivers.vex_statements
-	positions := [i | some i, e in waivers.applied_at; e.kind == "vex"; e.statement == s]
-	count(positions) > 0
+	some s, applied_positions in waivers.vex_applied_positions
+	statement := waivers.vex_statements[s]
+	positions := sort(applied_positions)
 	product := statement.products[waivers.applied_at[positions[0]].product]
 	entry := {
 		"kind": "vex",
