@@ -190,3 +190,24 @@ def test_signed_vex_by_the_trusted_key(gate: Callable[..., Run], tmp_path: Path,
     assert code == 0 and len(vex_entries(decision)) == 1
     run = gate("evaluate", *SPRING, "--image", f"registry.example.com/shop/cart@{OTHER_DIGEST}", "--env", "prod", "--vex", signed)
     assert run.code == 2 and "signed for other images" in run.err
+
+
+@pytest.mark.parametrize(
+    ("image", "product", "triaged"),
+    [
+        (f"cart:1.4.2@{DIGEST}", "index.docker.io/library/cart:1.4.2", True),  # Docker Hub spellings, same tag
+        (f"docker.io/library/cart@{DIGEST}", "docker.io/library/cart", True),  # the repository: every digest
+        (f"cart:1.5.0@{DIGEST}", "docker.io/library/cart:1.4.2", False),  # another tag
+        (f"registry.example.com/shop/cart@{DIGEST}", "docker.io/library/cart", False),  # another repository
+        (f"registry.example.com/shop/cart@{DIGEST}", f"registry.example.com/shop/other@{DIGEST}", True),  # the digest is the image
+    ],
+)
+def test_image_products_match_by_the_one_image_grammar(
+    gate: Callable[..., Run], tmp_path: Path, image: str, product: str, triaged: bool
+) -> None:
+    document = json.loads(NOT_AFFECTED.read_text())
+    document["statements"][0]["products"] = [{"@id": product}]
+    path = tmp_path / "cart.openvex.json"
+    path.write_text(json.dumps(document))
+    code, decision = evaluate(gate, "--vex", path, image=image)
+    assert (code == 0) is triaged and bool(vex_entries(decision)) is triaged
