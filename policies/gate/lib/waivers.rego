@@ -212,7 +212,11 @@ vex_names_a_package(product) if count(object.get(product, "subcomponents", [])) 
 package_key(parsed) := concat("/", [parsed.type, parsed.namespace, parsed.name])
 
 # A claim's product purl and subcomponent purls, parsed once (an unparsable one is left out: it matches nothing).
-vex_product_purl[claim] := parse_purl(vex_statements[claim[0]].products[claim[1]].purl) if some claim in vex_artifact_claims
+vex_product_purl[claim] := parsed if {
+	some claim in vex_artifact_claims
+	purl := vex_statements[claim[0]].products[claim[1]].purl
+	parsed := parse_purl(purl)
+}
 
 vex_subcomponent_purls[claim] := [parsed |
 	some sub in vex_statements[claim[0]].products[claim[1]].subcomponents

@@ -342,3 +342,13 @@ test_more_specific_vex_wins_over_a_rule_wide_waiver if {
 	applied[0].id == "V-1"
 	waivers.matched_ids(ws[0]) == [] with input as d with data.waivers as ws
 }
+
+# Statements with and without a package purl side by side (regorus once failed "not an object" on this mix).
+test_vex_purl_and_image_products_together if {
+	digest := object.get(object.get(lodash_doc, "artifact", {}), "digest", "none")
+	d := with_vex([
+		vex_statement("V-1", "fixed", "2027-01-01T00:00:00.000000Z", [{"image_digest": digest, "subcomponents": ["pkg:npm/lodash@4.17.21"]}]),
+		vex_statement("V-2", "not_affected", "2027-01-01T00:00:00.000000Z", [{"unmatched": "product-ABC"}, {"purl": "pkg:npm/lodash@4.17.20"}]),
+	])
+	waivers.waived_positions == {0, 1} with input as d
+}
