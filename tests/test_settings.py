@@ -175,6 +175,8 @@ def test_a_named_file_that_is_missing_is_exit_2(
         ("decision_store = 5\n", "decision_store must be a non-empty string, not a number"),
         ('data = ["a.json"\nsigning_key = "k.pem"\n', "invalid TOML: "),
         ('[environments.prod]\nbindings = "apps"\n', "gate-environments.yaml in the GitOps repository"),
+        ('vex_require_signed = "yes"\n', "vex_require_signed must be true or false, not a string"),
+        ('vex = "cart.openvex.json"\n', "vex must be a list of non-empty strings, not a string"),
     ],
 )
 def test_a_bad_file_is_exit_2_with_one_line_naming_it(
@@ -291,3 +293,23 @@ def test_the_documented_example_is_valid_and_every_key_is_documented(tmp_path: P
     assert loaded.gitops_path("prod") == "apps/cart/overlays/prod/kustomization.yaml"
     for key in settings.KEYS:
         assert f"`{key.name}" in doc, key.name
+
+
+@pytest.mark.parametrize(
+    ("toml", "variable", "expected"),
+    [
+        ("", None, False),
+        ("vex_require_signed = true\n", None, True),
+        ("vex_require_signed = false\n", None, False),
+        ("vex_require_signed = true\n", "0", False),  # the variable wins over the file
+        ("", "yes", True),
+        ("", "", False),
+    ],
+)
+def test_boolean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, variable: str | None, expected: bool) -> None:
+    root = project(tmp_path, toml)
+    if variable is None:
+        monkeypatch.delenv("GATE_VEX_REQUIRE_SIGNED", raising=False)
+    else:
+        monkeypatch.setenv("GATE_VEX_REQUIRE_SIGNED", variable)
+    assert settings.load(cwd=root).flag("GATE_VEX_REQUIRE_SIGNED") is expected

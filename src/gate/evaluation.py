@@ -50,6 +50,10 @@ class EvaluationRequest:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: the image's manifest (``--image-manifest``), already checked against ``image``'s digest
     image_manifest: ManifestInfo | None = None
+    #: VEX documents (``--vex``), read into ``input.vex`` as triage
+    vex: tuple[str, ...] = ()
+    #: refuse a VEX document that is not signed by a trusted key (``vex_require_signed``)
+    vex_require_signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,12 @@ def evaluate(
     """Scan the reports, decide, record (signed by ``signer``). Raises on error after recording an ``error`` decision."""
     document = build_input(scan_reports(registry, request.reports), request.image, ci_context(), request.image_manifest)
     policy_input = {**document, "environment": request.environment, "now": rfc3339.format(request.now)}
+    if request.vex:
+        # a VEX document that cannot be used is an error (exit 2) before anything is decided or recorded
+        from gate.vex.documents import load_documents, statements_input
+
+        documents = load_documents(request.vex, artifact=document["artifact"], require_signed=request.vex_require_signed)
+        policy_input["vex"] = statements_input(documents)
     engine = make_engine(request.engine, request.opa_url, request.opa_push)
     info = PolicyInfo(digest="unknown", engine=engine.name, engine_version="unknown")
     extra: dict[str, Any] | None = None

@@ -50,7 +50,7 @@ class Key:
 
     #: dotted, as written in the file (``promote.max_age``)
     name: str
-    #: "string" or "list of strings"
+    #: "string", "list of strings" or "boolean" (stored as "true" / "false")
     kind: str
     #: the environment variable that overrides it (None: flag or file only)
     variable: str | None = None
@@ -64,6 +64,10 @@ KEYS: tuple[Key, ...] = (
     Key("policy", "list of strings", paths=True,
         help="policy layers, bottom first: gate:library, folders, oci://REGISTRY/REPO:TAG (--policy)"),
     Key("data", "list of strings", paths=True, help="data files merged over the policy data (--data)"),
+    Key("vex", "list of strings", paths=True,
+        help="OpenVEX v0.2.0 or CycloneDX VEX documents gate evaluate reads as triage (--vex)"),
+    Key("vex_require_signed", "boolean", "GATE_VEX_REQUIRE_SIGNED",
+        help="refuse a VEX document that is not a DSSE envelope signed by a trusted key (true/false)"),
     Key("decision_store", "string", "GATE_DECISION_STORE", paths=True,
         help="the decision log: a path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB"),
     Key("trusted_keys", "list of strings", "GATE_TRUSTED_KEYS", paths=True,
@@ -144,6 +148,19 @@ class Settings:
         if key is not None and key.name in self.values:
             return f"{key.name} in {self.path}"
         return "default"
+
+    def flag(self, variable: str) -> bool:
+        """A boolean setting: the environment variable ``variable`` (1/true/yes/on, 0/false/no/off or
+        empty), else the file's value; False when neither sets it. Anything else is a UsageError."""
+        value = self.env(variable)
+        if value is None:
+            return False
+        word = value.strip().lower()
+        if word in ("1", "true", "yes", "on"):
+            return True
+        if word in ("0", "false", "no", "off", ""):
+            return False
+        raise UsageError(f"{self.source(variable)}: {value!r} is not a boolean (true or false)")
 
     def string(self, name: str) -> str | None:
         """The file's value of a string key (``promote.gitops_repo``)."""
@@ -305,6 +322,11 @@ def _set(
         close = closest_spelling(generic or name, known)
         hint = f" (did you mean {close.replace('ENV', name.split('.')[1]) if generic else close}?)" if close else ""
         raise UsageError(f"{where}: unknown key {name}{hint}; known keys: {', '.join(k.name for k in KEYS)}")
+    if key.kind == "boolean":
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: {name} must be true or false, not {_type(value)}")
+        values[name] = "true" if value else "false"
+        return
     if key.kind == "string":
         if not isinstance(value, str) or not value.strip():
             raise UsageError(f"{where}: {name} must be a non-empty string, not {_type(value)}")

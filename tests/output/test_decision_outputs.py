@@ -7,6 +7,7 @@ violation about no finding, two warnings and a waiver.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -242,3 +243,34 @@ def test_text_allow_and_error() -> None:
 
 
 # SARIF and JUnit: tests/output/test_sarif.py and test_junit.py (they build on the decision above).
+
+
+VEX_ENTRY = AppliedWaiver(
+    id="47d47474a64c/#0", rule="CVE-2023-0464", reason="vulnerable_code_not_in_execute_path: no X.509 policies",
+    finding_ids=(FINDINGS[0]["id"],), scope={"image_digest": DIGEST}, kind="vex", document="sha256:" + "47" * 32,
+    statement="#0", format="openvex", status="not_affected", justification="vulnerable_code_not_in_execute_path",
+    author="secops@example.com",
+)
+
+
+def test_every_format_shows_a_vex_triage_entry_as_triage() -> None:
+    from gate.output import decision_text, github, junit, markdown, sarif
+
+    decision = make_decision(waivers=(WAIVER, VEX_ENTRY))
+    text = decision_text.render(decision)
+    assert "Waivers applied (1):" in text and "VEX triage applied (1):" in text
+    vex_row = text.splitlines()[text.splitlines().index("VEX triage applied (1):") + 2]
+    assert vex_row.split()[:5] == ["VEX", "openvex", "474747474747", "statement", "#0"]
+    assert "not_affected" in vex_row and "secops@example.com" in vex_row and "no X.509 policies" in vex_row
+    md = markdown.render(decision)
+    assert "### VEX triage applied (1)" in md and "1 waiver(s) and 1 VEX statement(s) applied" in md
+    xml = junit.render(decision).decode()
+    assert "VEX not_affected: VEX openvex 474747474747 statement #0 by secops@example.com" in xml
+    assert "1 VEX statement(s)" in github.render(decision)
+    log = json.loads(sarif.render(decision))
+    [suppressed] = [r for r in log["runs"][0]["results"] if r.get("suppressions")]
+    assert suppressed["suppressions"][0]["kind"] == "external" and suppressed["level"] == "none"
+    assert "no X.509 policies" in suppressed["suppressions"][0]["justification"]
+    # a waiver entry of the same decision renders as before: no VEX fields, its expiry and approver
+    assert msgspec.json.decode(msgspec.json.encode(WAIVER)).keys() >= {"expires", "approved_by"}
+    assert "kind" not in msgspec.json.decode(msgspec.json.encode(WAIVER))

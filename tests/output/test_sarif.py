@@ -34,6 +34,8 @@ from tests.output.test_decision_outputs import (
     FIXABLE,
     IMAGE,
     UPGRADE,
+    VEX_ENTRY,
+    WAIVER,
     make_decision,
 )
 
@@ -428,6 +430,7 @@ def logs(tmp_path: Path, gate: Callable[..., Run], code_issues_layer: Path) -> I
         "deny-metadata.sarif": sarif.render(make_decision(), rules),
         "allow.sarif": sarif.render(make_decision(**ALLOW)),
         "error.sarif": sarif.render(make_decision(**ERROR)),
+        "vex.sarif": sarif.render(make_decision(waivers=(WAIVER, VEX_ENTRY))),
         "real.sarif": evaluate_real(gate, code_issues_layer, "--format", "sarif").out.encode(),
     }
     paths = []
@@ -474,3 +477,12 @@ def _has_no_known_lines(result: dict[str, Any], logs: list[Path]) -> bool:
         return True
     # a repository file without a region: the finding has no line (e.g. Trivy's KSV-0117, DS-0002)
     return "region" not in node
+
+
+def test_vex_triaged_findings_are_suppressed_results(validator: Any) -> None:
+    log = sarif_of(make_decision(waivers=(WAIVER, VEX_ENTRY)), validator)
+    [result] = [r for r in log["runs"][0]["results"] if r.get("suppressions")]
+    assert result["ruleId"] == "triage.vex" and result["properties"]["rule"] == "CVE-2023-0464"
+    assert result["properties"]["triage"] == "47d47474a64c/#0"
+    assert log["runs"][0]["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "triage.vex"
+    assert result["partialFingerprints"] == {"gateFinding/v1": VEX_ENTRY.finding_ids[0]}

@@ -441,3 +441,66 @@ def test_gate_itself_never_imports_opa_bindings() -> None:
         "assert 'opa_bindings' not in sys.modules, 'gate imported opa_bindings'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def _juice_shop_vex(tmp_path: Path) -> list[dict[str, Any]]:
+    """OpenVEX statements about juice-shop findings, read by gate.vex as --vex would: every way a statement
+    matches (image digest + subcomponent, repository, package purl with and without version, an alias),
+    a newer affected re-opening an older not_affected, a tie between statuses, a tie with a waiver."""
+    from gate.vex.documents import load_documents, statements_input
+
+    image_product = {"@id": f"pkg:oci/juice-shop@{DIGEST.replace(':', '%3A')}?repository_url={JUICE_SHOP_IMAGE}"}
+
+    def statement(name: str, status: str, time: str, *products: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        extra = {"justification": "vulnerable_code_not_in_execute_path"} if status == "not_affected" else {}
+        return {"vulnerability": {"name": name, **fields.pop("vulnerability", {})}, "products": list(products),
+                "status": status, "timestamp": time, **extra, **fields}
+
+    def document(statements: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://example.com/vex", "author": "secops",
+                "timestamp": "2027-01-01T00:00:00Z", "version": 1, "statements": statements}
+
+    first = document([
+        statement("CVE-2021-3807", "not_affected", "2027-01-01T00:00:00Z",
+                  {**image_product, "subcomponents": [{"@id": "pkg:npm/ansi-regex@4.1.0"}]}),
+        statement("CVE-2021-23337", "fixed", "2027-01-01T00:00:00Z", {"@id": "pkg:npm/lodash"}),
+        statement("CVE-2022-24785", "not_affected", "2027-01-01T00:00:00Z", {"@id": JUICE_SHOP_IMAGE}),
+        statement("GHSA-xvch-5gv4-984h", "not_affected", "2027-01-01T00:00:00Z", {"@id": "pkg:npm/minimist@1.2.5"},
+                  vulnerability={"aliases": ["CVE-2021-44906"]}),
+        statement("CVE-2020-8203", "not_affected", "2027-01-01T00:00:00Z", {"@id": "pkg:npm/lodash@4.17.11"}),
+    ])
+    second = document([
+        statement("CVE-2022-24785", "affected", "2027-01-05T00:00:00Z",
+                  {**image_product, "subcomponents": [{"@id": "pkg:npm/moment@2.0.0"}]}),
+        statement("CVE-2020-8203", "under_investigation", "2027-01-01T00:00:00Z", {"@id": "pkg:npm/lodash@4.17.11"}),
+    ])
+    paths = []
+    for name, doc in (("first.json", first), ("second.json", second)):
+        (tmp_path / name).write_text(json.dumps(doc))
+        paths.append(str(tmp_path / name))
+    return statements_input(load_documents(paths, artifact={"image": JUICE_SHOP_IMAGE, "digest": DIGEST}))
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_promotion_document_with_vex_is_identical(
+    environment: str, tmp_path: Path, documents: dict[str, dict[str, Any]], opa_engine: OpaEngine,
+    embedded_engine: EmbeddedEngine,
+) -> None:
+    policy_input = {**documents["juice-shop"], "environment": environment, "now": rfc3339.format(NOW),
+                    "vex": _juice_shop_vex(tmp_path)}
+    from_opa = opa_engine.eval_document("gate.promotion", policy_input)
+    from_regorus = embedded_engine.evaluate("gate.promotion", policy_input)
+    sets = opa_engine.eval_query(SET_PATHS, policy_input)[0]["paths"]
+    opa, regorus = _canonical(from_opa, sets), _canonical(from_regorus, sets)
+    assert opa == regorus
+    applied = {w["id"]: w for w in opa["waivers"]["applied"]}
+    vex = sorted(w["rule"] for w in applied.values() if w.get("kind") == "vex")
+    # CVE-2021-3807: the statement (digest + subcomponent: 2 fields) wins over W-EXPIRING (rule-wide) on
+    # ansi-regex 4.1.0, W-EXPIRING keeps 3.0.0; CVE-2022-24785: the repository-wide not_affected triages
+    # moment 2.29.1 (6 findings), the newer affected re-opens 2.0.0; CVE-2020-8203: not_affected ties with
+    # under_investigation, not triaged; CVE-2021-44906 (by its alias): the statement (a versioned purl: 1)
+    # ties with W-ACTIVE (image: 1) on minimist 1.2.5, and the waiver applies
+    assert vex == ["CVE-2021-23337", "CVE-2021-3807", "CVE-2022-24785"]
+    by_rule = {w["rule"]: w for w in applied.values() if w.get("kind") == "vex"}
+    assert len(by_rule["CVE-2022-24785"]["finding_ids"]) == 6 and len(by_rule["CVE-2021-3807"]["finding_ids"]) == 4
+    assert "W-ACTIVE" in applied and "W-EXPIRING" in applied

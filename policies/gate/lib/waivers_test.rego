@@ -268,3 +268,87 @@ test_equally_specific_waivers_tie_on_the_smallest_id if {
 	applied[0].id == "W-1"
 	applied[1].id == "W-1"
 }
+
+# --- VEX statements (input.vex) as triage ---------------------------------------------------------------
+
+vex_statement(id, status, timestamp, products) := {
+	"id": id, "document": "sha256:0000", "statement": id, "format": "openvex",
+	"vulnerability": "CVE-2021-23337", "aliases": [], "status": status, "timestamp": timestamp,
+	"justification": "vulnerable_code_not_in_execute_path", "products": products,
+}
+
+with_vex(statements) := object.union(lodash_doc, {"vex": statements})
+
+test_vex_not_affected_on_a_package_triages_that_version if {
+	d := with_vex([vex_statement("V-1", "not_affected", "2027-01-01T00:00:00.000000Z", [{"purl": "pkg:npm/lodash@4.17.20"}])])
+	old := lodash_old
+	new := lodash_new
+	waivers.waived(old) with input as d
+	not waivers.waived(new) with input as d
+	waivers.waived_positions == {0} with input as d
+}
+
+test_vex_affected_and_under_investigation_do_not_triage if {
+	d := with_vex([
+		vex_statement("V-1", "affected", "2027-01-01T00:00:00.000000Z", [{"purl": "pkg:npm/lodash"}]),
+		vex_statement("V-2", "under_investigation", "2027-01-01T00:00:00.000000Z", [{"purl": "pkg:npm/lodash"}]),
+	])
+	count(waivers.waived_positions) == 0 with input as d
+}
+
+test_vex_newer_statement_supersedes_older if {
+	older := vex_statement("V-1", "not_affected", "2027-01-01T00:00:00.000000Z", [{"purl": "pkg:npm/lodash"}])
+	newer := vex_statement("V-2", "affected", "2027-01-02T00:00:00.000000Z", [{"purl": "pkg:npm/lodash@4.17.21"}])
+	d := with_vex([newer, older])
+	# the newer affected statement re-opens 4.17.21 only; 4.17.20 stays triaged by the older statement
+	waivers.waived_positions == {0} with input as d
+}
+
+test_vex_tie_between_statuses_is_not_triaged if {
+	d := with_vex([
+		vex_statement("V-1", "not_affected", "2027-01-01T00:00:00.000000Z", [{"purl": "pkg:npm/lodash"}]),
+		vex_statement("V-2", "affected", "2027-01-01T00:00:00.000000Z", [{"purl": "pkg:npm/lodash"}]),
+	])
+	count(waivers.waived_positions) == 0 with input as d
+}
+
+test_vex_subcomponents_and_image_digest if {
+	digest := object.get(object.get(lodash_doc, "artifact", {}), "digest", "none")
+	d := with_vex([vex_statement("V-1", "fixed", "2027-01-01T00:00:00.000000Z", [
+		{"image_digest": digest, "subcomponents": ["pkg:npm/lodash@4.17.21"]},
+		{"image_digest": "sha256:other", "subcomponents": ["pkg:npm/lodash@4.17.20"]},
+	])])
+	waivers.waived_positions == {1} with input as d
+}
+
+test_vex_unmatched_product_matches_nothing if {
+	d := with_vex([vex_statement("V-1", "not_affected", "2027-01-01T00:00:00.000000Z", [{"unmatched": "product-ABC"}])])
+	count(waivers.waived_positions) == 0 with input as d
+}
+
+test_waiver_wins_a_tie_with_vex if {
+	d := with_vex([vex_statement("V-1", "not_affected", "2027-01-01T00:00:00.000000Z", [{"purl": "pkg:npm/lodash"}])])
+	ws := [lodash_waiver("W-1", {"purl": "pkg:npm/lodash"})]
+	applied := waivers.applied_at with input as d with data.waivers as ws
+	applied[0].kind == "waiver"
+	applied[0].id == "W-1"
+}
+
+test_more_specific_vex_wins_over_a_rule_wide_waiver if {
+	d := with_vex([vex_statement("V-1", "not_affected", "2027-01-01T00:00:00.000000Z", [{"purl": "pkg:npm/lodash"}])])
+	ws := [lodash_waiver("W-1", {})]
+	applied := waivers.applied_at with input as d with data.waivers as ws
+	applied[0].kind == "vex"
+	applied[0].id == "V-1"
+	waivers.matched_ids(ws[0]) == [] with input as d with data.waivers as ws
+}
+
+# Statements with and without a package purl side by side (regorus once failed "not an object" on this mix).
+test_vex_purl_and_image_products_together if {
+	digest := object.get(object.get(lodash_doc, "artifact", {}), "digest", "none")
+	d := with_vex([
+		vex_statement("V-1", "fixed", "2027-01-01T00:00:00.000000Z", [{"image_digest": digest, "subcomponents": ["pkg:npm/lodash@4.17.21"]}]),
+		vex_statement("V-2", "not_affected", "2027-01-01T00:00:00.000000Z", [{"unmatched": "product-ABC"}, {"purl": "pkg:npm/lodash@4.17.20"}]),
+	])
+	waivers.waived_positions == {0, 1} with input as d
+}

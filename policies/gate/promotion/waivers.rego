@@ -1,7 +1,7 @@
 # METADATA
 # title: Waivers
 # description: >-
-#   Reports on data.waivers for the decision record: `applied` (waivers that apply to at least one
+#   Reports on triage for the decision record: `applied` (waivers and VEX statements that apply to at least one
 #   finding, with the ids of those findings and the scope fields the waiver set: a finding matched
 #   by several waivers is listed under the most specific one only), `stale` (ids of waivers in scope and unexpired that
 #   matched nothing), and warnings for waivers about to expire and for expired waivers whose
@@ -26,6 +26,36 @@ applied contains entry if {
 		"scope": waivers.scope(waiver),
 	}
 }
+
+# VEX statements that apply to at least one finding (its most specific triage entry), with the
+# product that matched: the decision's triage lists them next to waivers.
+applied contains entry if {
+	some s, applied_positions in waivers.vex_applied_positions
+	statement := waivers.vex_statements[s]
+	positions := sort(applied_positions)
+	product := statement.products[waivers.applied_at[positions[0]].product]
+	entry := {
+		"kind": "vex",
+		"id": statement.id,
+		"rule": statement.vulnerability,
+		"document": statement.document,
+		"statement": statement.statement,
+		"format": statement.format,
+		"status": statement.status,
+		"justification": object.get(statement, "justification", null),
+		"impact_statement": object.get(statement, "impact_statement", null),
+		"author": object.get(statement, "author", null),
+		"timestamp": statement.timestamp,
+		"finding_ids": [input.findings[i].id | some i in positions],
+		"scope": vex_scope(product),
+	}
+}
+
+# The product fields that matched, as text (subcomponents joined by ", ").
+vex_scope(product) := object.union(
+	{key: value | some key in ["image_digest", "image", "tag", "purl"]; value := product[key]; is_string(value)},
+	{"subcomponents": concat(", ", product.subcomponents) | count(object.get(product, "subcomponents", [])) > 0},
+)
 
 stale contains waiver.id if {
 	some waiver in waivers.active

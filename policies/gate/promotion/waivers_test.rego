@@ -170,3 +170,37 @@ test_expired_scoped_waiver_warns_only_for_its_findings if {
 	warnings := waivers.warn with input as d with data.waivers as ws
 	[["f1"]] == [w.finding_ids | some w in warnings; w.rule == "waivers.expired"]
 }
+
+vex_doc := object.union(doc, {"vex": [{
+	"id": "0123456789ab/#0", "document": "sha256:0123456789ab", "statement": "#0", "format": "openvex",
+	"vulnerability": "CVE-2022-0778", "aliases": ["GHSA-x"], "status": "not_affected",
+	"justification": "vulnerable_code_not_in_execute_path", "impact_statement": "no certificates are parsed",
+	"author": "secops@example.com", "timestamp": "2027-01-10T00:00:00.000000Z",
+	"products": [{"unmatched": "product-ABC"}, {"image_digest": fx.digest, "subcomponents": ["pkg:npm/x"]}, {"image_digest": fx.digest}],
+}]})
+
+test_applied_lists_a_vex_statement_with_its_document_and_reason if {
+	d := vex_doc
+	applied := waivers.applied with input as d
+	applied == {{
+		"kind": "vex",
+		"id": "0123456789ab/#0",
+		"rule": "CVE-2022-0778",
+		"document": "sha256:0123456789ab",
+		"statement": "#0",
+		"format": "openvex",
+		"status": "not_affected",
+		"justification": "vulnerable_code_not_in_execute_path",
+		"impact_statement": "no certificates are parsed",
+		"author": "secops@example.com",
+		"timestamp": "2027-01-10T00:00:00.000000Z",
+		"finding_ids": ["f3"],
+		"scope": {"image_digest": fx.digest},
+	}}
+	count(waivers.stale) == 0 with input as d
+}
+
+test_vex_scope_names_subcomponents if {
+	scope := waivers.vex_scope({"image_digest": "sha256:1", "subcomponents": ["pkg:npm/a", "pkg:npm/b"]})
+	scope == {"image_digest": "sha256:1", "subcomponents": "pkg:npm/a, pkg:npm/b"}
+}

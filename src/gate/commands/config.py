@@ -99,6 +99,8 @@ def effective_settings(configured: settings.Settings) -> list[Row]:
     defaults: dict[str, str | None] = {
         "policy": "gate:library (the library installed with gate)",
         "data": None,
+        "vex": None,
+        "vex_require_signed": "false",
         "decision_store": str(default_store_path()),
         "trusted_keys": "only this machine's signing key",
         "signing_key": f"{local_key_path()} (created on first use)",

@@ -42,6 +42,11 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             help="a CVE, rule or check id (or finding id) anywhere in the input: waived, below threshold, warned or denied (any case)",
         )
         sub.add_argument("--waiver", metavar="ID", help="only decisions that applied this waiver")
+        sub.add_argument(
+            "--triaged-by", metavar="ID",
+            help="only decisions whose triage applied ID: a waiver id, a VEX statement id (DOC12/STATEMENT), "
+            "or a VEX document digest sha256:… (12 or more hex digits are enough)",
+        )
         sub.add_argument("--since", metavar="TIME", help="RFC 3339 time or date, or a duration ago: 30d, 12h")
         sub.add_argument("--until", metavar="TIME", help="RFC 3339 time or date, or a duration ago (exclusive)")
         sub.add_argument("--policy-digest", metavar="sha256:D", help="only decisions made under this policy bundle")
@@ -291,6 +296,7 @@ def _decision_query(args: argparse.Namespace, **overrides: Any) -> Any:
         rule=args.rule,
         finding=args.finding,
         waiver=args.waiver,
+        triaged_by=getattr(args, "triaged_by", None),
         since=since,
         until=until,
         policy_digest=args.policy_digest,

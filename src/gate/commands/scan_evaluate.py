@@ -78,6 +78,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "  gate evaluate ... --policy gate:library --policy ./org-policies   # the library plus an org layer\n"
             "  gate evaluate --report trivy=amd64.json --report trivy=arm64.json --image REPO@sha256:<index> \\\n"
             "                --image-manifest registry --env prod   # an image index: every platform needs a report\n"
+            "  gate evaluate ... --vex vendor.openvex.json --vex cart.cdx.json   # VEX statements as triage\n"
             "  gate evaluate ... --output json=gate.json --output sarif=gate.sarif \\\n"
             "                --output markdown=\"$GITHUB_STEP_SUMMARY\"   # one decision, three renderings\n"
             "environment: GATE_DECISION_STORE (a path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
@@ -92,6 +93,15 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     evaluate.add_argument("--image-manifest", metavar="FILE|registry", help=IMAGE_MANIFEST_HELP)
     evaluate.add_argument("--env", required=True, metavar="ENV", help="target environment, declared in the policy data (shipped: dev, staging, prod)")
     add_policy_argument(evaluate)
+    evaluate.add_argument(
+        "--vex", action="append", default=None, metavar="FILE",
+        help=(
+            "an OpenVEX v0.2.0 or CycloneDX VEX document (or a DSSE envelope signing one) whose not_affected "
+            "and fixed statements triage matching findings like waivers; repeatable; newer statements supersede "
+            "older ones (default: the vex of gate.toml; vex_require_signed / GATE_VEX_REQUIRE_SIGNED refuses "
+            "unsigned documents)"
+        ),
+    )
     add_engine_arguments(evaluate, no_push=True)
     evaluate.add_argument("--format", choices=[f.value for f in DecisionFormat], default=DecisionFormat.TEXT.value)
     evaluate.add_argument(
@@ -142,7 +152,18 @@ def cmd_scan(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def vex_files(args: argparse.Namespace) -> list[str]:
+    """The ``--vex`` files, else gate.toml's ``vex``."""
+    if args.vex:
+        return list(args.vex)
+    from gate import settings
+
+    value = settings.current().value("vex")
+    return list(value) if isinstance(value, tuple) else []
+
+
 def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
+    from gate import settings
     from gate.decisions.record import Outcome
     from gate.decisions.signing import load_signer
     from gate.decisions.store import open_store
@@ -167,6 +188,8 @@ def cmd_evaluate(args: argparse.Namespace) -> ExitCode:
         engine=args.engine,
         opa_url=args.opa_url,
         opa_push=not args.opa_no_push,
+        vex=tuple(vex_files(args)),
+        vex_require_signed=settings.current().flag("GATE_VEX_REQUIRE_SIGNED"),
     )
     fmt = DecisionFormat(args.format)
     destinations = output_destinations(args.output, fmt)

@@ -62,6 +62,9 @@ class DecisionQuery:
     finding: str | None = None
     #: a waiver id the decision applied
     waiver: str | None = None
+    #: a triage entry the decision applied: a waiver id, a VEX statement id, or a VEX document digest
+    #: (``sha256:…``; a prefix of 12 or more hex digits is enough)
+    triaged_by: str | None = None
     #: RFC 3339 bounds on the decision timestamp (since inclusive, until exclusive)
     since: str | None = None
     until: str | None = None

@@ -48,18 +48,53 @@ class Violation(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class AppliedWaiver(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A waiver that matched findings of this input."""
+    """One triage entry the decision applied: a waiver, or a VEX statement (``kind`` "vex").
+
+    The record's ``waivers`` list is the decision's triage (the JSON key stays ``waivers`` so records
+    made before VEX hash the same). A waiver has ``expires`` and ``approved_by``; a VEX statement has
+    its ``document`` digest, ``statement``, ``status``, ``justification`` and ``author`` instead. Fields
+    left unset are omitted, so a waiver entry reads and hashes as it always did.
+    """
 
     id: str
     rule: str
-    expires: str
-    approved_by: str
-    reason: str
-    #: the findings it applies to: those it matches where no more specific waiver does
+    expires: str | None = None
+    approved_by: str | None = None
+    reason: str | None = None
+    #: the findings it applies to: those it matches where no more specific triage entry does
     finding_ids: tuple[str, ...] = ()
     #: the scope fields the waiver sets (image, image_digest, environment, purl, package, path, target,
-    #: finding_id): why it matched; None on records made before waivers had a finding scope
+    #: finding_id), or the VEX product that matched: why it matched; None on records made before scopes
     scope: dict[str, str] | None = None
+    #: "vex" for a VEX statement; None (omitted) for a waiver
+    kind: str | None = None
+    #: VEX: ``sha256:`` of the document file, the statement (@id, bom-ref or #index), its format
+    document: str | None = None
+    statement: str | None = None
+    format: str | None = None
+    #: VEX: not_affected or fixed (the statuses that triage)
+    status: str | None = None
+    justification: str | None = None
+    #: VEX: the document's author
+    author: str | None = None
+
+    @property
+    def is_vex(self) -> bool:
+        """Whether this entry is a VEX statement (else a waiver)."""
+        return self.kind == "vex"
+
+    @property
+    def source(self) -> str:
+        """Where the entry comes from, for people: ``waiver W-1`` or ``VEX openvex 1a2b3c4d5e6f statement #0``."""
+        if self.is_vex:
+            digest = (self.document or "").removeprefix("sha256:")[:12]
+            return f"VEX {self.format or ''} {digest} statement {self.statement}".replace("  ", " ")
+        return f"waiver {self.id}"
+
+    @property
+    def who(self) -> str:
+        """The approver of a waiver, the author of a VEX statement ("" when unknown)."""
+        return (self.author if self.is_vex else self.approved_by) or ""
 
 
 class LayerInfo(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -7,6 +7,7 @@ migrates, appends under its write lock and streams rows.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,6 +17,7 @@ import msgspec
 from gate.decisions.checkpoints import StoredCheckpoint
 from gate.decisions.documents import DocumentCache, DocumentError, inflate, split, with_results
 from gate.decisions.events import Event, EventQuery
+from gate.decisions.index import VEX_PREFIX
 from gate.decisions.interface import ChainEntry, DecisionQuery, UndecodableRecord
 from gate.decisions.quickhash import quick_decode
 from gate.decisions.record import Decision, canonical_json, record_hash
@@ -32,6 +34,8 @@ COLUMNS = (
 )
 #: the columns queries search on, each derived from the record (verify checks they still agree)
 SEARCH_COLUMNS = COLUMNS[:-1]
+#: ``--triaged-by sha256:<12 to 64 hex>``: a VEX document digest, or a prefix of it
+TRIAGE_DOCUMENT_PREFIX = re.compile(r"^sha256:[0-9a-f]{12,64}$")
 #: the columns of ``checkpoints``: gate.decisions.checkpoints.StoredCheckpoint's fields
 CHECKPOINT_COLUMNS = ("seq", "hash", "count", "timestamp", "signing_key", "signature", "keys", "record")
 #: the columns of ``events`` an append writes, ``record`` last; ``event_decisions`` indexes decision_ids
@@ -112,17 +116,26 @@ def where_clause(query: DecisionQuery, placeholder: str = "?", walk_findings: bo
     if query.waiver is not None and query.waiver_expired_before is not None:
         # the same waiver: applied here, and expired since (expires is indexed in the stored UTC format)
         conditions.append(
-            f"d.seq in (select seq from decision_waivers where waiver_id = {placeholder} and expires < {placeholder})"
+            f"d.seq in (select seq from decision_waivers where waiver_id = {placeholder} and expires < {placeholder}"
+            " and expires <> '')"
         )
         params += [query.waiver, query.waiver_expired_before]
     elif query.waiver is not None:
         conditions.append(f"d.seq in (select seq from decision_waivers where waiver_id = {placeholder})")
         params.append(query.waiver)
     elif query.waiver_expired_before is not None:
-        conditions.append(f"d.seq in (select seq from decision_waivers where expires < {placeholder})")
+        conditions.append(f"d.seq in (select seq from decision_waivers where expires < {placeholder} and expires <> '')")
         params.append(query.waiver_expired_before)
     elif query.waived:
-        conditions.append("d.seq in (select seq from decision_waivers)")
+        # waivers only: a VEX statement's rows (gate.decisions.index.VEX_PREFIX) have no expiry
+        conditions.append("d.seq in (select seq from decision_waivers where expires <> '')")
+    if query.triaged_by is not None:
+        # a waiver id; a VEX statement id; a VEX document digest, or its prefix of 12 or more hex digits
+        exact = [query.triaged_by, VEX_PREFIX + query.triaged_by]
+        prefix = query.triaged_by.lower() if TRIAGE_DOCUMENT_PREFIX.fullmatch(query.triaged_by.lower()) else None
+        matches = f"waiver_id in ({placeholder}, {placeholder})" + (f" or waiver_id like {placeholder}" if prefix else "")
+        conditions.append(f"d.seq in (select seq from decision_waivers where {matches})")
+        params += exact + ([f"{VEX_PREFIX}{prefix}%"] if prefix else [])
     if query.finding is not None:
         # the only filter (and a limit): the newest (or oldest) ``limit`` matches are picked from the
         # indexes alone, and only those records are read
@@ -400,7 +413,7 @@ class SqlStore(ABC):
             # a decision the event names applied a waiver (probed per event, newest first, until the limit)
             conditions.append(
                 "exists (select 1 from event_decisions ed join decisions wd on wd.decision_id = ed.decision_id"
-                " where ed.seq = e.seq and exists (select 1 from decision_waivers w where w.seq = wd.seq))"
+                " where ed.seq = e.seq and exists (select 1 from decision_waivers w where w.seq = wd.seq and w.expires <> ''))"
             )
         where = (" where " + " and ".join(conditions)) if conditions else ""
         limit = f" limit {int(query.limit)}" if query.limit is not None else ""

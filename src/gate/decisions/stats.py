@@ -101,15 +101,16 @@ class Stats:
                     blocking.add(finding["rule"])
                     self.finding_kinds.setdefault(finding["rule"], str(finding.get("kind") or ""))
             self.finding_decisions.update(blocking)
-        for waiver in {w.id: w for w in decision.waivers}.values():
+        for waiver in {w.id: w for w in decision.waivers if w.expires is not None}.values():  # waivers, not VEX
+            expires = waiver.expires or ""
             use = self.waivers.get(waiver.id)
             if use is None:
-                use = self.waivers[waiver.id] = WaiverUse(waiver.id, waiver.rule, waiver.expires)
+                use = self.waivers[waiver.id] = WaiverUse(waiver.id, waiver.rule, expires)
             use.applied += 1
             if not use.first_applied or decision.timestamp < use.first_applied:
                 use.first_applied = decision.timestamp
             if decision.timestamp >= use.last_applied:
-                use.last_applied, use.rule, use.expires = decision.timestamp, waiver.rule, waiver.expires
+                use.last_applied, use.rule, use.expires = decision.timestamp, waiver.rule, expires
 
     def period(self) -> str:
         """``day``, or ``week`` when the range (the filters' bounds, else the decisions') is long."""

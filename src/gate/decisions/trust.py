@@ -140,7 +140,7 @@ def check_decision(
         problems.append(f"{name} has no readable timestamp ({decision.timestamp!r}): its age is unknown")
     elif max_age is not None and age > max_age:
         problems.append(f"{name} is {_duration(age)} old, older than the maximum age {_duration(max_age)}: evaluate again")
-    expired = tuple(w for w in decision.waivers if _expired(w.expires, now))
+    expired = tuple(w for w in decision.waivers if w.expires is not None and _expired(w.expires, now))
     for waiver in expired:
         problems.append(f"waiver {waiver.id} ({waiver.rule}) the decision relied on expired at {waiver.expires}")
     return DecisionCheck(

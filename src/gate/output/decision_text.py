@@ -6,7 +6,15 @@ import textwrap
 from collections.abc import Sequence
 
 from gate.decisions.record import Decision, PolicyInfo, Violation
-from gate.output.decision_view import artifact_ref, one_line, ordered, platforms_line, summary_counts
+from gate.output.decision_view import (
+    artifact_ref,
+    one_line,
+    ordered,
+    platforms_line,
+    summary_counts,
+    vex_applied,
+    waivers_applied,
+)
 from gate.output.text import table
 
 
@@ -17,11 +25,12 @@ def render(decision: Decision) -> str:
         out.append(f"error: {one_line(decision.error)}")
     out.extend(_results("Deny reasons", decision.violations))
     out.extend(_results("Warnings", decision.warnings))
-    if decision.waivers:
-        rows = [[w.id, w.rule, w.expires, w.approved_by] for w in sorted(decision.waivers, key=lambda w: w.id)]
+    if waivers := waivers_applied(decision):
+        rows = [[w.id, w.rule, w.expires or "", w.approved_by or ""] for w in waivers]
         out.append("")
         out.append(f"Waivers applied ({len(rows)}):")
         out.append(textwrap.indent(table(["ID", "RULE", "EXPIRES", "APPROVED BY"], rows), "  "))
+    out.extend(vex_lines(decision))
     if decision.stale_waivers:
         out.append("")
         out.append(f"Stale waivers (match nothing): {', '.join(sorted(decision.stale_waivers))}")
@@ -31,6 +40,20 @@ def render(decision: Decision) -> str:
         out.append(platforms)
     out.extend(policy_lines(decision.policy, f"; decision {decision.decision_id}"))
     return "\n".join(out) + "\n"
+
+
+def vex_lines(decision: Decision) -> list[str]:
+    """The VEX statements of the decision's triage: source, rule, status, author, reason; with the findings
+    each silenced (triage, like waivers, but with no expiry)."""
+    entries = vex_applied(decision)
+    if not entries:
+        return []
+    rows = [
+        [w.source, w.rule, w.status or "", w.author or "", str(len(w.finding_ids)), one_line(w.reason or "")]
+        for w in entries
+    ]
+    return ["", f"VEX triage applied ({len(rows)}):",
+            textwrap.indent(table(["SOURCE", "RULE", "STATUS", "AUTHOR", "FINDINGS", "REASON"], rows), "  ")]
 
 
 def policy_lines(policy: PolicyInfo, tail: str = "") -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gate.decisions.record import Decision, Violation
+from gate.decisions.record import AppliedWaiver, Decision, Violation
 from gate.models import Severity
 
 #: Display order of severities, worst first.
@@ -106,3 +106,20 @@ def platforms_line(decision: Decision) -> str | None:
         return None
     parts = [f"{p} — {state}" if state == "missing" else f"{p} {state}" for p, state in rows]
     return "Platforms: " + ", ".join(parts)
+
+
+def waivers_applied(decision: Decision) -> list[AppliedWaiver]:
+    """The waivers of the decision's triage (VEX statements left out), by id."""
+    return sorted((w for w in decision.waivers if not w.is_vex), key=lambda w: w.id)
+
+
+def vex_applied(decision: Decision) -> list[AppliedWaiver]:
+    """The VEX statements of the decision's triage, by source."""
+    return sorted((w for w in decision.waivers if w.is_vex), key=lambda w: (w.rule, w.id))
+
+
+def triage_reason(entry: AppliedWaiver) -> str:
+    """Why an entry triages: a waiver's reason; a VEX statement's status, justification and impact statement."""
+    if entry.is_vex:
+        return " ".join(part for part in (f"VEX {entry.status}:" if entry.status else "VEX:", entry.reason) if part)
+    return entry.reason or ""

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gate.decisions.record import Decision, Violation
+from gate.output.decision_text import vex_lines
 from gate.output.decision_view import (
     artifact_ref,
     describe_finding,
@@ -15,6 +16,7 @@ from gate.output.decision_view import (
     ordered,
     platforms_line,
     summary_counts,
+    waivers_applied,
 )
 from gate.output.text import table
 
@@ -88,15 +90,16 @@ def render_show(decision: Decision) -> str:
     out += _results("Deny reasons", decision.violations, findings)
     out += _results("Warnings", decision.warnings, findings)
     out.append("")
-    if decision.waivers:
+    if waivers := waivers_applied(decision):
         rows = [
-            [w.id, w.rule, w.expires, w.approved_by, str(len(w.finding_ids)), one_line(w.reason)]
-            for w in sorted(decision.waivers, key=lambda w: w.id)
+            [w.id, w.rule, w.expires or "", w.approved_by or "", str(len(w.finding_ids)), one_line(w.reason or "")]
+            for w in waivers
         ]
         out.append(f"Waivers applied ({len(rows)}):")
         out.append(_indent(table(["ID", "RULE", "EXPIRES", "APPROVED BY", "FINDINGS", "REASON"], rows)))
     else:
         out.append("Waivers applied: none")
+    out.extend(vex_lines(decision)[1:])
     if decision.stale_waivers:
         out.append(f"Stale waivers (in scope, matched nothing): {', '.join(sorted(decision.stale_waivers))}")
     out.append("")

@@ -31,7 +31,9 @@ def render(decision: Decision) -> str:
     summary = (
         f"{decision.outcome.value.upper()} {artifact_ref(decision)} ({decision.environment}): "
         f"{len(decision.violations)} violation(s), {len(decision.warnings)} warning(s), "
-        f"{len(decision.waivers)} waiver(s) applied; decision {decision.decision_id}"
+        f"{sum(not w.is_vex for w in decision.waivers)} waiver(s) applied"
+        + (f", {vex} VEX statement(s)" if (vex := sum(w.is_vex for w in decision.waivers)) else "")
+        + f"; decision {decision.decision_id}"
     )
     lines.append(command_line("notice", summary, {"title": "gate"}))
     return "\n".join(lines) + "\n"

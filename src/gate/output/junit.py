@@ -136,7 +136,10 @@ def _describe(violation: Violation, findings: dict[str, dict[str, Any]]) -> str:
 
 
 def _waiver(w: AppliedWaiver) -> str:
-    return f"waiver {w.id}: expires {w.expires}, approved by {w.approved_by}: {one_line(w.reason)}"
+    if w.is_vex:
+        author = f" by {w.author}" if w.author else ""
+        return f"VEX {w.status}: {w.source}{author}: {one_line(w.reason or '')}"
+    return f"waiver {w.id}: expires {w.expires}, approved by {w.approved_by}: {one_line(w.reason or '')}"
 
 
 def _is_promotion(package: str) -> bool:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from gate import rfc3339
 from gate.decisions.record import Decision, Outcome, Violation
-from gate.output.decision_view import artifact_ref, ordered, platforms_line, summary_counts
+from gate.output.decision_view import artifact_ref, ordered, platforms_line, summary_counts, vex_applied, waivers_applied
 from gate.output.links import DecisionLinks
 
 #: GitHub refuses a pull-request comment (and an issue body) longer than this; a step summary may be 1 MiB.
@@ -84,7 +84,7 @@ def _head(decision: Decision) -> str:
         f"{inline_code(decision.environment)}",
         "",
         f"**{len(decision.violations)} violation(s), {len(decision.warnings)} warning(s), "
-        f"{len(decision.waivers)} waiver(s) applied{soon}** · findings: {escape(summary_counts(decision.summary))}",
+        f"{len(waivers_applied(decision))} waiver(s){_vex_count(decision)} applied{soon}** · findings: {escape(summary_counts(decision.summary))}",
     ]
     if (platforms := platforms_line(decision)) is not None:
         lines += ["", escape(platforms)]
@@ -124,7 +124,13 @@ def _tables(decision: Decision) -> list[tuple[str, list[str], list[list[str]]]]:
         ("Deny reasons", ["Severity", "Rule", "Message", "Findings"], _result_rows(decision.violations)),
         ("Warnings", ["Severity", "Rule", "Message", "Findings"], _result_rows(decision.warnings)),
         ("Waivers applied", ["Waiver", "Rule", "Expires", "Approved by", "Reason"], _waiver_rows(decision)),
+        ("VEX triage applied", ["Source", "Rule", "Status", "Author", "Reason"], _vex_rows(decision)),
     ]
+
+
+def _vex_count(decision: Decision) -> str:
+    count = len(vex_applied(decision))
+    return f" and {count} VEX statement(s)" if count else ""
 
 
 def _expiring(decision: Decision) -> set[str]:
@@ -138,7 +144,7 @@ def _expiring(decision: Decision) -> set[str]:
         return set()
     return {
         w.id for w in decision.waivers
-        if (moment := _moment(w.expires)) is not None and moment - now <= EXPIRING_WITHIN
+        if w.expires is not None and (moment := _moment(w.expires)) is not None and moment - now <= EXPIRING_WITHIN
     }
 
 
@@ -159,12 +165,20 @@ def _waiver_rows(decision: Decision) -> list[list[str]]:
 
     expiring = _expiring(decision)
     rows = []
-    for w in sorted(decision.waivers, key=lambda w: (w.expires, w.id)):
-        expires = escape(w.expires)
+    for w in sorted(waivers_applied(decision), key=lambda w: (w.expires or "", w.id)):
+        expires = escape(w.expires or "")
         if w.id in expiring:
             expires = f"⚠️ {expires} (expires within {EXPIRING_WITHIN.days} days)"
-        rows.append([inline_code(w.id), inline_code(w.rule), expires, escape(w.approved_by), escape(w.reason)])
+        rows.append([inline_code(w.id), inline_code(w.rule), expires, escape(w.approved_by or ""), escape(w.reason or "")])
     return rows
+
+
+def _vex_rows(decision: Decision) -> list[list[str]]:
+    """Source, rule, status, author and reason of each VEX statement of the triage (no expiry)."""
+    return [
+        [escape(w.source), inline_code(w.rule), escape(w.status or ""), escape(w.author or ""), escape(w.reason or "")]
+        for w in vex_applied(decision)
+    ]
 
 
 def _moment(value: object) -> datetime | None:

@@ -72,6 +72,8 @@ def sarif_log(decision: Decision, rules: Mapping[str, Any] | None = None) -> dic
     metadata = {rule_id: meta for rule_id, meta in (rules or {}).items() if not isinstance(meta, str)}
     pairs = [(v, "error") for v in ordered(decision.violations)] + [(v, "warning") for v in ordered(decision.warnings)]
     descriptors = _rules(pairs, metadata)
+    if any(w.is_vex for w in decision.waivers):
+        descriptors.append(VEX_RULE)
     rule_index = {rule["id"]: i for i, rule in enumerate(descriptors)}
     findings = findings_by_id(decision)
     anchor = _Anchor(decision)
@@ -108,7 +110,7 @@ def sarif_log(decision: Decision, rules: Mapping[str, Any] | None = None) -> dic
             result
             for violation, level in pairs
             for result in _results(violation, level, rule_index[_rule_id(violation.rule)], findings, anchor)
-        ],
+        ] + _triaged_by_vex(decision, findings, anchor, rule_index.get(VEX_RULE["id"], 0)),
         "properties": {
             "decision_id": decision.decision_id,
             "outcome": decision.outcome.value,
@@ -195,6 +197,50 @@ def _results(
                 "properties": {**properties, "finding_id": finding_id},
             }
         )
+    return results
+
+
+#: the rule of the suppressed results of findings a VEX statement triaged
+VEX_RULE: dict[str, Any] = {
+    "id": "triage.vex",
+    "name": "TriageVex",
+    "shortDescription": {"text": "A finding a VEX statement says does not affect the image."},
+    "fullDescription": {
+        "text": "A vulnerability a not_affected or fixed VEX statement (gate evaluate --vex) triaged: it does not block."
+    },
+    "help": {
+        "text": "The statement's justification and source are in the suppression; see docs/evidence-vex.md.",
+        "markdown": "The statement's justification and source are in the suppression; see docs/evidence-vex.md.",
+    },
+    "defaultConfiguration": {"level": "note"},
+    # triaged: not a security problem of the image (0.0, GitHub's "none")
+    "properties": {"security-severity": "0.0", "tags": ["security", "vex", "triage"]},
+}
+
+
+def _triaged_by_vex(
+    decision: Decision, findings: dict[str, dict[str, Any]], anchor: _Anchor, rule_index: int
+) -> list[dict[str, Any]]:
+    """A suppressed result (kind "external": the VEX document's author decided) per finding a VEX
+    statement triaged, so code scanning shows it as dismissed with the statement's justification."""
+    results = []
+    for entry in sorted((w for w in decision.waivers if w.is_vex), key=lambda w: w.id):
+        justification = f"VEX {entry.status}: {entry.reason or ''} ({entry.source})"
+        for finding_id in entry.finding_ids:
+            finding = findings.get(finding_id)
+            described = describe_finding(finding) if finding is not None else f"finding {finding_id}"
+            results.append({
+                "ruleId": VEX_RULE["id"],
+                "ruleIndex": rule_index,
+                "level": "none",
+                "message": _message(f"{described}: triaged by {justification}"),
+                "locations": [_location(finding, anchor) if finding is not None else anchor.location()],
+                "partialFingerprints": {FINGERPRINT: finding_id},
+                "suppressions": [{"kind": "external", "status": "accepted", "justification": justification}],
+                "properties": {
+                    "finding_id": finding_id, "rule": entry.rule, "triage": entry.id, "vex_document": entry.document or "",
+                },
+            })
     return results
 
 

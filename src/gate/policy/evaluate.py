@@ -166,6 +166,8 @@ def effective_from(text: str, where: str) -> datetime:
 
 
 def _applied(raw: Any) -> AppliedWaiver:
+    if isinstance(raw, dict) and raw.get("kind") == "vex":
+        return _applied_vex(raw)
     try:
         return AppliedWaiver(
             id=str(raw["id"]),
@@ -178,6 +180,35 @@ def _applied(raw: Any) -> AppliedWaiver:
         )
     except (KeyError, TypeError, AttributeError):
         raise PolicyError(f"data.{WAIVERS_PACKAGE}.applied: each entry needs id, rule and expires") from None
+
+
+def _applied_vex(raw: dict[str, Any]) -> AppliedWaiver:
+    """A VEX statement the policy applied: its reason is the justification and impact statement."""
+
+    def optional(key: str) -> str | None:
+        value = raw.get(key)
+        return value if isinstance(value, str) and value else None
+
+    try:
+        justification, impact = optional("justification"), optional("impact_statement")
+        return AppliedWaiver(
+            id=str(raw["id"]),
+            rule=str(raw["rule"]),
+            reason=": ".join(part for part in (justification, impact) if part) or str(raw["status"]),
+            finding_ids=tuple(sorted(raw.get("finding_ids") or ())),
+            scope={str(k): str(v) for k, v in raw["scope"].items()} if isinstance(raw.get("scope"), dict) else None,
+            kind="vex",
+            document=str(raw["document"]),
+            statement=str(raw["statement"]),
+            format=optional("format"),
+            status=str(raw["status"]),
+            justification=justification,
+            author=optional("author"),
+        )
+    except (KeyError, TypeError, AttributeError):
+        raise PolicyError(
+            f"data.{WAIVERS_PACKAGE}.applied: a VEX entry needs id, rule, document, statement and status"
+        ) from None
 
 
 def _order(v: Violation) -> tuple[int, str, str]:

@@ -66,6 +66,8 @@ def validate_waivers(data: dict[str, Any]) -> None:
             rfc3339.parse(waiver["expires"])
         except rfc3339.TimeFormatError as e:
             raise PolicyError(f"{where}: expires {e}") from None
+        if waiver["id"].startswith("vex:"):
+            raise PolicyError(f"{where}: a waiver id must not start with 'vex:' (the decision log names VEX statements so)")
         if waiver["id"] in seen:
             raise PolicyError(f"{where}: the id is used by another waiver")
         seen.add(waiver["id"])

@@ -503,7 +503,7 @@ def _entry(check: DecisionCheck) -> dict[str, Any]:
         "signing_key": decision.signing_key,
         "policy_digest": decision.policy.digest,
         "policy_revision": decision.policy.revision,
-        "waivers": [{"id": w.id, "rule": w.rule, "expires": w.expires, "expired": w.id in expired} for w in decision.waivers],
+        "waivers": [{"id": w.id, "rule": w.rule, "expires": w.expires, "expired": w.id in expired} for w in decision.waivers if not w.is_vex],
         "replay": None,
         #: gate.decisions.trust's reasons not to rely on it (age aside: max_decision_age is the rules')
         "problems": list(check.problems),
