@@ -7,7 +7,7 @@
 #   of that platform, and so must every platform the environment's platforms.required setting lists
 #   (shipped: none), even for a single image. A report covers the platform gate bound it to
 #   (input.scanners[_].platform: a Trivy image scan's config platform, bound to this image by its
-#   digests; docs/evidence-platforms.md).
+#   digests; docs/evidence.md).
 package gate.promotion.platforms
 
 import rego.v1

@@ -26,7 +26,7 @@ IMAGE_MANIFEST_HELP = (
     "the image's manifest: a FILE with its exact bytes (crane manifest, oras manifest fetch, skopeo inspect "
     "--raw, docker buildx imagetools inspect --raw), or 'registry' to fetch it from the image's registry; its "
     "sha256 must be the --image digest. For an image index the reports must cover every platform it carries "
-    "(docs/evidence-platforms.md)"
+    "(docs/evidence.md)"
 )
 
 

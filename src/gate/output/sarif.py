@@ -209,8 +209,8 @@ VEX_RULE: dict[str, Any] = {
         "text": "A vulnerability a not_affected or fixed VEX statement (gate evaluate --vex) triaged: it does not block."
     },
     "help": {
-        "text": "The statement's justification and source are in the suppression; see docs/evidence-vex.md.",
-        "markdown": "The statement's justification and source are in the suppression; see docs/evidence-vex.md.",
+        "text": "The statement's justification and source are in the suppression; see docs/evidence.md.",
+        "markdown": "The statement's justification and source are in the suppression; see docs/evidence.md.",
     },
     "defaultConfiguration": {"level": "note"},
     # triaged: not a security problem of the image (0.0, GitHub's "none")

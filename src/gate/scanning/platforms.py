@@ -4,7 +4,7 @@ A report covers a platform when it states one (a Trivy image scan: the os/archit
 the config it scanned, ``Metadata.ImageConfig``) and it is bound to the image being decided:
 
 - it names no digest (a scan of a saved tarball or a local image): bound by its platform alone —
-  gate cannot tell more, and says so in docs/evidence-platforms.md;
+  gate cannot tell more, and says so in docs/evidence.md;
 - it names digests (``Metadata.RepoDigests``): one of them must be the image's digest (a
   ``trivy image --platform P REPO@sha256:<index>`` scan) or, for an index, the digest of one of its
   per-platform manifests, and then that manifest's platform must be the one the report states;
