@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from gate import rfc3339
 from gate.ui import charts, queries
 from gate.ui.html import Child, Markup, el, escape, external_href, join, link, site_href, text, url
 
@@ -900,10 +901,9 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
 
 def _monday(value: Any) -> date | None:
     """The Monday of the week of an RFC 3339 time or date, None when it is neither."""
-    text_ = _str(value)[:10]
     try:
-        day = date.fromisoformat(text_)
-    except ValueError:
+        day = rfc3339.parse_date(_str(value)[:10])
+    except rfc3339.TimeFormatError:
         return None
     return day - timedelta(days=day.weekday())
 
