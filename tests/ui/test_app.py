@@ -306,6 +306,8 @@ def test_the_command_refuses_what_does_not_go_with_ui(gate: Callable[..., Run], 
     assert run.code == 2 and "without auth" in run.err and "Traceback" not in run.err
     run = gate("serve", "--ui", "--admission", "--env", "prod")
     assert run.code == 2 and "only the web view" in run.err
+    run = gate("serve", "--ui", "--evidence", "vsa")
+    assert run.code == 2 and "only the web view" in run.err
     run = gate("serve", "--ui", "--policy", "gate:library")
     assert run.code == 2 and "--policy" in run.err
     run = gate("serve", "--ui-token-file", str(tmp_path / "t"))

@@ -124,7 +124,7 @@ def _serve_ui(args: argparse.Namespace) -> ExitCode:
     from gate.serve import parse_addr
     from gate.ui.app import make_ui_server, read_token
 
-    if args.admission or args.env is not None:
+    if args.admission or args.env is not None or args.evidence is not None or args.vsa_max_age is not None:
         raise UsageError("serve --ui serves only the web view: run the admission webhook as its own gate serve --admission")
     if args.policy or args.data or args.engine != "embedded" or args.opa_url:
         raise UsageError("serve --ui reads only the decision log: drop --policy, --data, --engine and --opa-url")
