@@ -160,6 +160,6 @@ def _serve_ui(args: argparse.Namespace) -> ExitCode:
 
 
 def _loopback(host: str) -> bool:
-    from gate.ui.app import is_loopback
+    from gate.registry.hosts import is_loopback
 
     return is_loopback(host)

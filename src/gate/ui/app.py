@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from gate.registry.hosts import is_loopback
 from gate.decisions.interface import DecisionStore, StoreError
 from gate.errors import UsageError
 from gate.redact import redact
@@ -512,18 +513,6 @@ def host_names(host: str, port: int) -> frozenset[str]:
     names.discard("::1")
     with_port = {f"{name}:{port}" for name in names if not (":" in name and not name.startswith("["))}
     return frozenset(with_port | (names if port in (80, 443) else set()))
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) only listens on this machine."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def read_token(token_file: str | None, env_token: str | None) -> str | None:
