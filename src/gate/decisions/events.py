@@ -109,3 +109,5 @@ class EventQuery:
     waived: bool = False
     limit: int | None = None
     oldest_first: bool = False
+    #: only events with seq <= through_seq (a page cursor: ``gate serve --ui`` lists events in pages)
+    through_seq: int | None = None

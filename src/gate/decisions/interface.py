@@ -126,6 +126,14 @@ class DecisionStore(Protocol):
         """
         ...
 
+    def seq_of_decision(self, decision_id: str) -> int | None:
+        """The seq (chain position) of the record with this id, or None."""
+        ...
+
+    def seq_of_event(self, event_id: str) -> int | None:
+        """The seq of the event with this id, or None."""
+        ...
+
     def head(self) -> str | None:
         """The hash column of the newest record (None for an empty log): what a promotion anchors."""
         ...

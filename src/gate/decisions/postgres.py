@@ -220,11 +220,14 @@ class PostgresStore(SqlStore):
     placeholder = "%s"
     aggregate, char = "string_agg", "chr"
 
-    def __init__(self, url: str, create: bool = True) -> None:
+    def __init__(self, url: str, create: bool = True, read_only: bool = False) -> None:
         """Connect, and (``create``) make or upgrade the tables; without ``create`` a database that
-        holds no log is a MissingLog and gets no tables."""
+        holds no log is a MissingLog and gets no tables. ``read_only`` (``gate serve --ui``): every
+        transaction of the session is read-only (``default_transaction_read_only``), so PostgreSQL
+        refuses any write, and the schema must be current (nothing is migrated)."""
         self.location = location(url)
-        self._create = create
+        self._create = create and not read_only
+        self._read_only = read_only
         self._secrets = url_secrets(url)
         self._url = url  # kept in memory only, to reopen (never printed: location is what messages name)
         try:
@@ -240,6 +243,8 @@ class PostgresStore(SqlStore):
         except psycopg.Error as e:
             raise StoreError(f"decision log {self.location}: cannot connect: {self._one_line(e)}") from None
         try:
+            if read_only:
+                self._conn.execute("set default_transaction_read_only = on")
             self._migrate()
         except psycopg.Error as e:
             self._conn.close()
@@ -260,6 +265,11 @@ class PostgresStore(SqlStore):
             self._refuse_newer(current)
             if current == SCHEMA_VERSION:
                 return
+            if self._read_only:
+                raise StoreError(
+                    f"decision log {self.location} has schema version {current}; this gate knows {SCHEMA_VERSION} and"
+                    " opens it read-only: run any gate command that writes to it to upgrade it"
+                )
         elif not self._create:
             raise MissingLog(f"no decision log at {self.location}")
         with self._conn.transaction():
@@ -371,7 +381,7 @@ class PostgresStore(SqlStore):
 
     def reopen(self) -> PostgresStore:
         """A new connection to this log (verify's worker processes each open their own)."""
-        return PostgresStore(self._url, create=False)
+        return PostgresStore(self._url, create=False, read_only=self._read_only)
 
     def _write(self, sql: str, params: Any) -> None:
         try:

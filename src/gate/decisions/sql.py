@@ -199,6 +199,16 @@ class SqlStore(ABC):
         row = self._one(f"select seq from decisions where hash = {self.placeholder} order by seq desc limit 1", (record_hash,))
         return int(row[0]) if row else None
 
+    def seq_of_decision(self, decision_id: str) -> int | None:
+        """The seq (chain position) of the record with this id, or None (a page cursor, the chain position shown)."""
+        row = self._one(f"select seq from decisions where decision_id = {self.placeholder}", (decision_id,))
+        return int(row[0]) if row else None
+
+    def seq_of_event(self, event_id: str) -> int | None:
+        """The seq of the event with this id, or None."""
+        row = self._one(f"select seq from events where event_id = {self.placeholder}", (event_id,))
+        return int(row[0]) if row else None
+
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Every stored verify checkpoint (gate.decisions.checkpoints), newest first."""
         rows = self._rows(f"select {', '.join(CHECKPOINT_COLUMNS)} from checkpoints order by seq desc", ())
@@ -348,7 +358,8 @@ class SqlStore(ABC):
     def events(self, query: EventQuery) -> Iterator[Event]:
         """Events matching ``query``, newest first (append order with ``oldest_first``)."""
         p = self.placeholder
-        conditions, params = [], []
+        conditions: list[str] = []
+        params: list[Any] = []
         for column, value in (
             ("e.type", query.type), ("e.environment", query.environment), ("e.digest", query.digest),
             ("e.outcome", query.outcome),
@@ -362,6 +373,9 @@ class SqlStore(ABC):
         if query.until is not None:
             conditions.append(f"e.timestamp < {p}")
             params.append(query.until)
+        if query.through_seq is not None:
+            conditions.append(f"e.seq <= {p}")
+            params.append(query.through_seq)
         if query.decision_id is not None:
             conditions.append(f"e.seq in (select seq from event_decisions where decision_id = {p})")
             params.append(query.decision_id)

@@ -176,12 +176,37 @@ def _rollback(db: sqlite3.Connection) -> None:
 class SqliteStore(SqlStore):
     """Decisions in a SQLite file; several gate processes may append at once."""
 
-    def __init__(self, path: Path, create: bool = True) -> None:
+    def __init__(self, path: Path, create: bool = True, read_only: bool = False) -> None:
         """Open (``create``: or make) the log at ``path``; without ``create`` a missing, 0-byte or
-        non-gate file is a MissingLog and nothing is written to it."""
+        non-gate file is a MissingLog and nothing is written to it. ``read_only`` (``gate serve --ui``):
+        opened with ``mode=ro``, so SQLite itself refuses every write; the schema must be current (a
+        log written by an older gate is upgraded by any command that writes), and the connection may
+        be handed between threads (one at a time)."""
         self.location = str(path)
         self._path = path
+        self._read_only = read_only
         try:
+            if read_only:
+                if not path.is_file() or path.stat().st_size == 0:
+                    raise MissingLog(f"no decision log at {path}")
+                self._db = sqlite3.connect(
+                    f"{path.absolute().as_uri()}?mode=ro", timeout=60, isolation_level=None, uri=True,
+                    check_same_thread=False,
+                )
+                self._db.execute("pragma busy_timeout=60000")
+                self._db.execute(f"pragma mmap_size={MMAP_BYTES}")
+                version = self._db.execute("pragma user_version").fetchone()[0]
+                if version == 0:
+                    self._db.close()
+                    raise MissingLog(f"no decision log at {path} (a SQLite file gate did not create)")
+                if version != SCHEMA_VERSION:
+                    self._db.close()
+                    newer = "upgrade gate" if version > SCHEMA_VERSION else "run any gate command that writes to it (gate decisions verify --checkpoint, gate evaluate) to upgrade it"
+                    raise StoreError(
+                        f"decision log {path} has schema version {version}; this gate knows {SCHEMA_VERSION} and"
+                        f" opens it read-only: {newer}"
+                    )
+                return
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
@@ -273,8 +298,8 @@ class SqliteStore(SqlStore):
         self._db.close()
 
     def reopen(self) -> SqliteStore:
-        """A new connection to this log (verify's worker processes each open their own)."""
-        return SqliteStore(self._path, create=False)
+        """A new connection to this log (verify's worker processes each open their own), read-only if this one is."""
+        return SqliteStore(self._path, create=False, read_only=self._read_only)
 
     def _write(self, sql: str, params: Any) -> None:
         try:

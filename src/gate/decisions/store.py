@@ -22,11 +22,13 @@ def default_store_path() -> Path:
     return Path(state) / "gate" / "decisions.db"
 
 
-def open_store(url: str | None = None, *, create: bool = True) -> DecisionStore:
+def open_store(url: str | None = None, *, create: bool = True, read_only: bool = False) -> DecisionStore:
     """The store named by ``url`` (or GATE_DECISION_STORE, else decision_store in gate.toml): a path, ``sqlite:///PATH`` or ``postgresql://``.
 
     ``create=False`` (commands that only read: verify, list, show, ...) never makes a log: a missing
     one is a MissingLog error ("no decision log at ..."), and the file or tables are left uncreated.
+    ``read_only`` (``gate serve --ui``): the database itself refuses writes (SQLite ``mode=ro``,
+    PostgreSQL ``default_transaction_read_only``); never creates or migrates.
     """
     configured = settings.current()
     what = "decision store" if url else configured.source("GATE_DECISION_STORE")
@@ -35,10 +37,10 @@ def open_store(url: str | None = None, *, create: bool = True) -> DecisionStore:
     if url.startswith(("postgresql://", "postgres://")):
         from gate.decisions.postgres import PostgresStore
 
-        return PostgresStore(url, create=create)
+        return PostgresStore(url, create=create and not read_only, read_only=read_only)
     from gate.decisions.sqlite import SqliteStore
 
-    return SqliteStore(Path(url.removeprefix("sqlite://")), create=create)
+    return SqliteStore(Path(url.removeprefix("sqlite://")), create=create and not read_only, read_only=read_only)
 
 
 #: ``scheme:`` at the start of a store setting; the schemes below are the only ones that select a store

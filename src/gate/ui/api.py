@@ -1,0 +1,414 @@
+"""The JSON API of ``gate serve --ui`` (``/api/v1/...``): every payload the HTML pages are drawn from.
+
+Each function here takes an open (read-only) store and the request's parameters and returns a
+JSON-ready ``dict``; ``gate.ui.app`` serves it as JSON under ``/api/v1`` and hands the very same dict
+to the page function of gate.ui.pages, so the API and the pages never disagree. Examples of every
+payload, made from a real log, are in tests/ui/payloads/*.json (tests check they still match).
+
+Shapes (``...`` = as the CLI prints it; keys are always present unless marked optional):
+
+``GET /api/v1/decisions`` — :func:`decisions`, the filters of ``gate decisions list`` as parameters
+(``env outcome image digest rule finding waiver since until policy_digest waived waiver_expired``),
+plus ``sort`` (``newest`` | ``oldest``), ``limit`` (1–200, default 50), ``before``/``after`` (cursor)::
+
+    {"decisions": [ENTRY, ...],          # ENTRY: exactly an entry of `gate decisions list --format json`
+     "query": {"env": "prod", ...},      # the filters as given (strings, only those given)
+     "sort": "newest", "sorts": ["newest", "oldest"], "limit": 50,
+     "first_seq": 120, "last_seq": 71,   # chain positions of the first and last entry shown (null: none)
+     "next": "/api/v1/decisions?env=prod&before=71" | null,   # the next page (API URL)
+     "next_query": "env=prod&before=71" | null,                # the same page's query string (for /decisions?...)
+     "downloads": {"csv": "/api/v1/decisions.csv?env=prod", "json": "/api/v1/decisions.json?env=prod"},
+     "left_out": []}                     # records of this page that could not be decoded: ["record seq 4 (decision …)"]
+
+``GET /api/v1/decisions.csv`` / ``.json``: the whole filtered set (no ``limit``/cursor), streamed,
+as ``gate decisions list --format csv`` / ``--format json`` writes it (attachment).
+
+``GET /api/v1/decisions/{id}`` — :func:`decision` (``q``: search the findings, case-insensitive)::
+
+    {"decision": ENTRY,                  # the record as listed (stored form: inline input keys, no findings)
+     "findings": [FINDING + {"triage": {"status": "denied" | "warned" | "waived" | "none",
+                                        "rules": ["vulnerabilities.severity"],   # violations/warnings naming it
+                                        "waivers": ["W-0042"]}}, ...],           # first 500 matching q
+     "findings_total": 120, "findings_matched": 3, "findings_query": "cve-2022",
+     "events": [EVENT, ...],             # `gate decisions events --decision ID --format json` entries, oldest first
+     "chain": {"seq": 5, "prev_hash": "sha256:…", "hash": "sha256:…", "hash_ok": true, "problem": null,
+               "head_seq": 9},           # hash_ok: the record's hash recomputed matches
+     "signature": {"status": "trusted" | "untrusted" | "unsigned" | "invalid", "key_id": "…" | null,
+                   "problem": "…" | null}}
+
+  Unknown id: 404. FINDING is a finding of the input as `gate scan` prints it (id, scanner, kind,
+  rule, severity, title, message, package?, location?, ...).
+
+``GET /api/v1/events`` — :func:`events`, the filters of ``gate decisions events``
+(``decision kind outcome env digest waived since until``), ``limit``, ``before``::
+
+    {"events": [EVENT, ...], "query": {...}, "limit": 50, "next": URL | null, "next_query": "…" | null}
+
+``GET /api/v1/stats`` — :func:`stats`, the decision filters plus ``top`` (default 10); without
+``since`` the last 12 weeks (``query.since`` says so: ``"12w"``)::
+
+    {...`gate decisions stats --format json`...,       # now since until total outcomes environments
+                                                        # blocking_rules blocking_findings waivers
+                                                        # waivers_expiring period periods
+     "weekly": [{"environment": "prod", "start": "2026-11-30", "allow": 3, "deny": 1, "error": 0, "total": 4}, ...],
+     "query": {"since": "12w", ...}}
+
+``GET /api/v1/waivers`` — :func:`waivers` (``since``: which decisions count as using a waiver, default 90d)::
+
+    {"now": "…", "since": "90d",
+     "in_use": [USE, ...],               # every waiver applied in the window, most applied first
+     "expiring": [USE, ...],             # of those, the ones expiring within 14 days, soonest first
+     "expired_referenced": [USE, ...]}   # of those, the ones expired, yet still applied by decisions in the window
+    # USE: a `gate decisions stats` waiver ({id rule applied first_applied last_applied expires status})
+    #      plus "allows": how many allow decisions applied it
+
+``GET /api/v1/integrity`` — :func:`integrity` (``POST /api/v1/integrity/verify`` starts verify,
+answering 202 with this payload; only one runs at a time)::
+
+    {"state": "never" | "running" | "done" | "failed",
+     "started_at": "…" | null, "finished_at": "…" | null, "seconds": 12.5 | null,
+     "verify": {...`gate decisions verify --format json` of that run: ok count first_bad problem head_hash
+                head head_seq anchors since_head...} | null,
+     "error": "one line" | null,       # failed: verify itself could not run (store unavailable)
+     "head": "sha256:…" | null,        # the log's chain head now
+     "head_seq": 9,                    # its last issued seq now
+     "trusted_keys": "1 trusted key(s) from GATE_TRUSTED_KEYS: …"}
+
+Errors: ``{"code": "bad_request" | "not_found" | "unauthorized" | "method_not_allowed" |
+"store_unavailable" | "internal_error", "message": "one line"}`` with 400, 404, 401, 405, 503, 500.
+Nothing here writes: the store is opened read-only, and no function calls a writing method.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from gate import rfc3339
+from gate.decisions.interface import DecisionStore, UndecodableRecord
+from gate.redact import redact_value
+from gate.ui import queries
+from gate.ui.queries import BadRequest
+
+__all__ = [
+    "BadRequest", "Integrity", "NotFound", "decision", "decisions", "download", "events", "stats", "waivers",
+]
+
+API = "/api/v1"
+#: findings listed on a decision page at most (the rest: narrow with ``q``)
+MAX_FINDINGS = 500
+#: the trends' default window, and how long a stats answer is reused
+STATS_WINDOW = "12w"
+WAIVERS_WINDOW = "90d"
+
+
+class NotFound(BadRequest):
+    """No such decision (HTTP 404)."""
+
+
+def _entry(decision: Any) -> dict[str, Any]:
+    from gate.output.decisions_json import entry
+
+    record = entry(decision)
+    if record.get("context"):
+        record["context"] = redact_value(record["context"])
+    return record
+
+
+def decisions(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
+    """``/api/v1/decisions``: one page of the filtered decisions (see the module docstring)."""
+    request = queries.decision_request(params)
+    left_out: list[UndecodableRecord] = []
+    found = list(queries.iterate(store.query(queries.page_query(request), on_undecodable=left_out.append)))
+    shown = found[: request.limit]
+    first = store.seq_of_decision(shown[0].decision_id) if shown else None
+    last = store.seq_of_decision(shown[-1].decision_id) if shown else None
+    nxt, nxt_query = (None, None)
+    if len(found) > request.limit and last is not None:
+        nxt, nxt_query = queries.next_link(f"{API}/decisions", request, last)
+    from urllib.parse import urlencode
+
+    filters = urlencode({**request.filters, **({"sort": request.sort} if request.sort != "newest" else {})})
+    suffix = f"?{filters}" if filters else ""
+    return {
+        "decisions": [_entry(d) for d in shown],
+        "query": dict(request.filters),
+        "sort": request.sort,
+        "sorts": list(queries.SORTS),
+        "limit": request.limit,
+        "first_seq": first,
+        "last_seq": last,
+        "next": nxt,
+        "next_query": nxt_query,
+        "downloads": {"csv": f"{API}/decisions.csv{suffix}", "json": f"{API}/decisions.json{suffix}"},
+        "left_out": [e.describe() for e in left_out],
+    }
+
+
+def download(store: DecisionStore, params: Mapping[str, list[str]], form: str) -> Iterator[bytes]:
+    """``/api/v1/decisions.csv`` / ``.json``: the whole filtered set as ``gate decisions list`` writes
+    it, streamed. A record that cannot be decoded ends the stream with UndecodableRecord (the server
+    then breaks the transfer, so a download is never silently short)."""
+    request = queries.decision_request(params, paged=False)
+    rows = queries.iterate(store.query(request.query))
+    if form == "csv":
+        from gate.output import decisions_csv
+
+        return (line.encode() for line in decisions_csv.render_list(rows))
+    from gate.output import decisions_json
+
+    return decisions_json.render_list(rows)
+
+
+def _triage(decision: Any) -> dict[str, tuple[str, list[str], list[str]]]:
+    """finding id → (status, rules, waivers) from the record's violations, warnings and waivers."""
+    triage: dict[str, tuple[str, list[str], list[str]]] = {}
+
+    def mark(fid: str, status: str, rule: str | None = None, waiver: str | None = None) -> None:
+        current = triage.get(fid, ("none", [], []))
+        order = ("none", "waived", "warned", "denied")
+        best = status if order.index(status) > order.index(current[0]) else current[0]
+        rules = current[1] + ([rule] if rule and rule not in current[1] else [])
+        waivers = current[2] + ([waiver] if waiver and waiver not in current[2] else [])
+        triage[fid] = (best, rules, waivers)
+
+    for v in decision.violations:
+        for fid in v.finding_ids:
+            mark(fid, "denied", rule=v.rule)
+    for w in decision.warnings:
+        for fid in w.finding_ids:
+            mark(fid, "warned", rule=w.rule)
+    for waiver in decision.waivers:
+        for fid in waiver.finding_ids:
+            mark(fid, "waived", waiver=waiver.id)
+    return triage
+
+
+_SEARCHED = ("id", "rule", "title", "severity", "kind", "scanner", "message")
+
+
+def _matches(finding: dict[str, Any], needle: str) -> bool:
+    texts = [str(finding.get(k) or "") for k in _SEARCHED]
+    package, where = finding.get("package"), finding.get("location")
+    if isinstance(package, dict):
+        texts += [str(package.get("name") or ""), str(package.get("version") or ""), str(package.get("purl") or "")]
+    if isinstance(where, dict):
+        texts.append(str(where.get("path") or ""))
+    return any(needle in t.lower() for t in texts)
+
+
+def decision(store: DecisionStore, decision_id: str, params: Mapping[str, list[str]], trusted: dict[str, Any]) -> dict[str, Any]:
+    """``/api/v1/decisions/{id}``: the record, its findings (searched with ``q``), events, chain position
+    and signature status."""
+    from gate.decisions.events import EventQuery
+    from gate.decisions.signing import verify_signature
+    from gate.decisions.verify import hash_problem
+
+    values = queries.single(params, ("q",))
+    needle = values.get("q", "").lower()
+    record = store.get(decision_id)
+    if record is None:
+        raise NotFound(f"no decision {decision_id!r} in the decision log")
+    triage = _triage(record)
+    findings = [f for f in record.input.get("findings") or () if isinstance(f, dict)]
+    matched = [f for f in findings if _matches(f, needle)] if needle else findings
+    listed = []
+    for finding in matched[:MAX_FINDINGS]:
+        status, rules, applied = triage.get(str(finding.get("id")), ("none", [], []))
+        listed.append({**finding, "triage": {"status": status, "rules": rules, "waivers": applied}})
+    problem = hash_problem(record)
+    signature_problem = verify_signature(record, trusted)
+    if not record.signature or not record.signing_key:
+        status = "unsigned"
+    elif record.signing_key not in trusted:
+        status = "untrusted"
+    else:
+        status = "trusted" if signature_problem is None else "invalid"
+    event_list = list(store.events(EventQuery(decision_id=decision_id, oldest_first=True)))
+    return {
+        "decision": _entry(record),
+        "findings": redact_value(listed),
+        "findings_total": len(findings),
+        "findings_matched": len(matched),
+        "findings_query": values.get("q", ""),
+        "events": [msgspec.to_builtins(e) for e in event_list],
+        "chain": {
+            "seq": store.seq_of_decision(decision_id),
+            "prev_hash": record.prev_hash,
+            "hash": record.hash,
+            "hash_ok": problem is None,
+            "problem": problem,
+            "head_seq": store.last_seq(),
+        },
+        "signature": {"status": status, "key_id": record.signing_key, "problem": signature_problem},
+    }
+
+
+def events(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
+    """``/api/v1/events``: one page of events, newest first."""
+    from dataclasses import replace
+
+    request = queries.event_request(params)
+    query = replace(request.query, limit=request.limit + 1,
+                    through_seq=request.cursor - 1 if request.cursor is not None else None)
+    found = list(queries.iterate(store.events(query)))
+    shown = found[: request.limit]
+    nxt, nxt_query = (None, None)
+    if len(found) > request.limit:
+        last = store.seq_of_event(shown[-1].event_id)
+        if last is not None:
+            nxt, nxt_query = queries.next_link(f"{API}/events", request, last)
+    return {
+        "events": [msgspec.to_builtins(e) for e in shown],
+        "query": dict(request.filters),
+        "limit": request.limit,
+        "next": nxt,
+        "next_query": nxt_query,
+    }
+
+
+def _monday(day: str) -> str:
+    start = rfc3339.parse_date(day)
+    return (start - timedelta(days=start.weekday())).isoformat()
+
+
+def stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
+    """``/api/v1/stats``: `gate decisions stats --format json` over the filtered decisions (the last
+    12 weeks unless ``since`` is given), plus outcomes per environment per week."""
+    from collections import Counter
+    from dataclasses import replace
+
+    from gate.decisions.stats import OUTCOMES, compute
+
+    given = {name: list(v) for name, v in params.items()}
+    top_values = given.pop("top", None)
+    top = queries.number("top", top_values[-1] if top_values else None, 0, 100)
+    if not any(v and v[0].strip() for v in given.get("since", [])):
+        given["since"] = [STATS_WINDOW]
+    request = queries.decision_request(given, paged=False)
+    weekly: dict[tuple[str, str], Counter[str]] = {}
+
+    def tallied(rows: Iterator[Any]) -> Iterator[Any]:
+        for d in rows:
+            weekly.setdefault((d.environment, _monday(d.timestamp[:10])), Counter())[d.outcome.value] += 1
+            yield d
+
+    # the input is read: blocking findings are the findings the deny reasons name
+    query = replace(request.query, with_input=True)
+    left_out: list[UndecodableRecord] = []
+    rows = queries.iterate(store.query(query, on_undecodable=left_out.append))
+    document = compute(tallied(rows), datetime.now(UTC), query.since, query.until, top=10 if top is None else top).as_dict()
+    document["weekly"] = [
+        {"environment": env, "start": start, **{o: counts.get(o, 0) for o in OUTCOMES}, "total": sum(counts.values())}
+        for (env, start), counts in sorted(weekly.items())
+    ]
+    document["query"] = dict(request.filters)
+    document["left_out"] = [e.describe() for e in left_out]
+    return document
+
+
+def waivers(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
+    """``/api/v1/waivers``: the waivers decisions applied in a window (default 90 days): in use,
+    expiring within 14 days, expired yet still applied."""
+    from collections import Counter
+
+    from gate.decisions.interface import DecisionQuery
+    from gate.decisions.stats import compute
+
+    values = queries.single(params, ("since",))
+    now = datetime.now(UTC)
+    window = values.get("since", WAIVERS_WINDOW)
+    since, _ = queries.time_bounds({"since": window}, now)
+    allows: Counter[str] = Counter()
+
+    def tallied(rows: Iterator[Any]) -> Iterator[Any]:
+        for d in rows:
+            if d.outcome.value == "allow":
+                allows.update({w.id for w in d.waivers})
+            yield d
+
+    rows = queries.iterate(store.query(DecisionQuery(waived=True, since=since, with_input=False)))
+    uses = compute(tallied(rows), now, since).waivers.values()
+
+    def use(w: Any) -> dict[str, Any]:
+        return {**w.as_dict(), "allows": allows.get(w.id, 0)}
+
+    return {
+        "now": rfc3339.format(now, microseconds=False),
+        "since": window,
+        "in_use": [use(w) for w in sorted(uses, key=lambda w: (-w.applied, w.id))],
+        "expiring": [use(w) for w in sorted(uses, key=lambda w: (w.expires, w.id)) if w.status == "expiring"],
+        "expired_referenced": [use(w) for w in sorted(uses, key=lambda w: (w.expires, w.id)) if w.status == "expired"],
+    }
+
+
+class Integrity:
+    """The last verify of the log and its time; ``start`` runs one in a thread (one at a time)."""
+
+    def __init__(self, open_store: Any, trust: Any) -> None:
+        """``open_store()``: a new read-only store for the verify run; ``trust``: signing.TrustedKeys."""
+        self._open_store = open_store
+        self._trust = trust
+        self._lock = threading.Lock()
+        self._state: dict[str, Any] = {
+            "state": "never", "started_at": None, "finished_at": None, "seconds": None, "verify": None, "error": None,
+        }
+        self._thread: threading.Thread | None = None
+
+    def status(self, store: DecisionStore) -> dict[str, Any]:
+        """``/api/v1/integrity``: the last run, and the chain head now."""
+        with self._lock:
+            state = dict(self._state)
+        return {**state, "head": store.head(), "head_seq": store.last_seq(), "trusted_keys": self._trust.source}
+
+    def start(self) -> bool:
+        """Start a verify unless one is running; True when one was started."""
+        with self._lock:
+            if self._state["state"] == "running":
+                return False
+            self._state = {
+                "state": "running", "started_at": rfc3339.format(datetime.now(UTC), microseconds=False),
+                "finished_at": None, "seconds": None, "verify": self._state["verify"], "error": None,
+            }
+            self._thread = threading.Thread(target=self._run, name="gate-ui-verify", daemon=True)
+            self._thread.start()
+            return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the running verify (tests, shutdown)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        from gate.decisions.checkpoints import assess
+        from gate.decisions.verify import verify_events, verify_log
+        from gate.errors import GateError
+
+        began = time.monotonic()
+        result: dict[str, Any] = {}
+        try:
+            store = self._open_store()
+            try:
+                checkpoints = assess(store.checkpoints(), self._trust.keys)
+                # one process: forking a threaded server is not safe; signatures still use worker threads
+                report = verify_log(store, self._trust.keys, checkpoints=checkpoints, processes=1)
+                verified = verify_events(store, self._trust.keys)
+                import dataclasses
+
+                result = {"state": "done", "verify": {**report.as_dict(), "events": dataclasses.asdict(verified)}}
+            finally:
+                store.close()
+        except GateError as e:
+            result = {"state": "failed", "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+        except Exception as e:  # a bug must not leave "running" for ever
+            result = {"state": "failed", "error": f"verify failed: {type(e).__name__}"}
+        with self._lock:
+            self._state.update(result)
+            self._state["finished_at"] = rfc3339.format(datetime.now(UTC), microseconds=False)
+            self._state["seconds"] = round(time.monotonic() - began, 3)
