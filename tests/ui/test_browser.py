@@ -377,16 +377,379 @@ def wait_download(browser: Browser, suffix: str, before: set[str]) -> Path:
     return wait_for(done, f"a {suffix} download in {browser.downloads}")
 
 
+
+def cli_ids(seeded: Seeded, *flags: str) -> list[str]:
+    """`gate decisions list FLAGS --format json`: the decision ids, newest first."""
+    listed = json.loads(gate_cli(seeded.env, "decisions", "list", *flags, "--format", "json").stdout)
+    return [d["decision_id"] for d in listed["decisions"]]
+
+
+def open_page(browser: Browser, server: Server, path: str) -> None:
+    browser.driver.get(server.url + path)
+    wait_for(lambda: browser.driver.execute_script("return document.readyState") == "complete", f"{path} to load")
+
+
+def submit(browser: Browser, form_id: str) -> None:
+    """Press the form's submit button and wait for the page it leads to."""
+    old = browser.driver.find_element("css selector", "html")
+    browser.driver.find_element("css selector", f"#{form_id} button[type=submit]").click()
+    wait_for(lambda: is_stale(old), f"#{form_id} to be answered")
+
+
+def click(browser: Browser, selector: str) -> None:
+    """Follow a link and wait for the page it leads to."""
+    old = browser.driver.find_element("css selector", "html")
+    browser.driver.find_element("css selector", selector).click()
+    wait_for(lambda: is_stale(old), f"{selector} to lead somewhere")
+
+
+def is_stale(element: Any) -> bool:
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.tag_name
+    except StaleElementReferenceException:
+        return True
+    return False
+
+
+def query_of(browser: Browser) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(browser.driver.current_url).query))
+
+
+def text_of(browser: Browser, selector: str) -> str:
+    return str(browser.driver.find_element("css selector", selector).text)
+
+
 # --- the seeded log, as the CLI sees it ---------------------------------------------------------------
 
 
 def test_the_seeded_log_holds_what_the_pages_show(seeded: Seeded) -> None:
-    listed = json.loads(gate_cli(seeded.env, "decisions", "list", "--format", "json").stdout)["decisions"]
-    assert [d["decision_id"] for d in listed] == list(reversed(seeded.ids.values()))
-    waived = next(d for d in listed if d["decision_id"] == seeded.ids["payments_waived"])
-    assert [w["id"] for w in waived["waivers"]] == [WAIVER_ID]
+    assert cli_ids(seeded) == list(reversed(seeded.ids.values()))
     shown = json.loads(gate_cli(seeded.env, "decisions", "show", seeded.ids["payments_deny"], "--format", "json").stdout)
-    assert any(XSS_PACKAGE in v["message"] for v in shown["violations"]), shown["violations"]
+    assert any(XSS_PACKAGE in v["message"] and XSS_VERSION in v["message"] for v in shown["violations"])
     assert shown["context"]["actor"] == XSS_ACTOR
-    events = json.loads(gate_cli(seeded.env, "decisions", "events", "--format", "json").stdout)
-    print(json.dumps(events)[:600])
+    waived = json.loads(gate_cli(seeded.env, "decisions", "show", seeded.ids["payments_waived"], "--format", "json").stdout)
+    assert [(w["id"], w["reason"], w["approved_by"]) for w in waived["waivers"]] == [(WAIVER_ID, XSS_REASON, XSS_APPROVER)]
+    events = json.loads(gate_cli(seeded.env, "decisions", "events", "--format", "json").stdout)["events"]
+    assert [(e["type"], e["outcome"], e["decision_ids"]) for e in events] == [
+        ("promotion", "refused", [seeded.ids["payments_deny"]]),
+    ]
+
+
+# --- the decisions table: filters, shareable URLs, pages, sorting -----------------------------------------
+
+#: (what is typed into the filter form: field → value, the same filter as `gate decisions list` flags)
+FILTERS: list[tuple[dict[str, str], tuple[str, ...]]] = [
+    ({"env": "prod"}, ("--env", "prod")),
+    ({"env": "prod", "outcome": "allow"}, ("--env", "prod", "--outcome", "allow")),
+    ({"outcome": "deny", "rule": "cve-2022-22965"}, ("--outcome", "deny", "--rule", "cve-2022-22965")),
+    ({"waiver": WAIVER_ID}, ("--waiver", WAIVER_ID)),
+    ({"waived": "1"}, ("--waived",)),
+    ({"image": PAYMENTS, "env": "dev"}, ("--image", PAYMENTS, "--env", "dev")),
+    ({"digest": digest("a1")}, ("--digest", digest("a1"))),
+    ({"finding": "CVE-2022-22965", "env": "prod"}, ("--finding", "CVE-2022-22965", "--env", "prod")),
+    ({"since": "1h"}, ("--since", "1h")),
+    ({"until": "2000-01-01T00:00:00Z"}, ("--until", "2000-01-01T00:00:00Z")),
+]
+
+
+def fill_form(browser: Browser, fields: dict[str, str]) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    for name, value in fields.items():
+        field = browser.driver.find_element("css selector", f"#filters [name={name}]")
+        if field.tag_name == "select":
+            Select(field).select_by_value(value)
+        elif field.get_attribute("type") == "checkbox":
+            if not field.is_selected():
+                field.click()
+        else:
+            field.clear()
+            field.send_keys(value)
+
+
+@pytest.mark.parametrize(("fields", "flags"), FILTERS, ids=["-".join(f) for f, _ in FILTERS])
+def test_each_filter_shows_what_the_cli_lists_and_its_url_can_be_shared(
+    browser: Browser, server: Server, seeded: Seeded, fields: dict[str, str], flags: tuple[str, ...]
+) -> None:
+    open_page(browser, server, "/decisions")
+    fill_form(browser, fields)
+    submit(browser, "filters")
+    expected = cli_ids(seeded, *flags)
+    shown = decision_links(browser)
+    assert shown == expected
+    assert {k: v for k, v in query_of(browser).items() if v} == {k: (v if k != "waived" else v) for k, v in fields.items()}
+    # the URL alone brings back the same table (a link an auditor pastes into a ticket)
+    shared = browser.driver.current_url
+    open_page(browser, server, "/")
+    browser.driver.get(shared)
+    assert decision_links(browser) == expected
+    for name, value in fields.items():  # and the form shows the filters it was answered with
+        field = browser.driver.find_element("css selector", f"#filters [name={name}]")
+        assert (field.is_selected() if field.get_attribute("type") == "checkbox" else field.get_attribute("value") == value)
+    if not expected:
+        assert browser.driver.find_elements("css selector", ".empty")
+    browser.screenshot("decisions-filtered-" + "-".join(sorted(fields)))
+    no_script_ran(browser)
+
+
+def test_the_decisions_page_lists_the_log_newest_first(browser: Browser, server: Server, seeded: Seeded) -> None:
+    open_page(browser, server, "/decisions")
+    assert decision_links(browser) == list(reversed(seeded.ids.values()))
+    table = text_of(browser, "#decisions")
+    assert "registry.example.com/shop/payments:1.0@" + digest("c3") in table and WAIVER_ID in table
+    browser.screenshot("decisions")
+    no_script_ran(browser)
+
+
+def test_a_bad_filter_is_a_400_page_naming_it(browser: Browser, server: Server, seeded: Seeded) -> None:
+    cli = gate_cli(seeded.env, "decisions", "list", "--since", "yesterday-ish", ok=(2,))
+    open_page(browser, server, "/decisions?since=yesterday-ish")
+    assert "yesterday-ish" in text_of(browser, "#error")
+    assert cli.stderr.strip()
+    status, _, body = server.get("/api/v1/decisions?since=yesterday-ish")
+    assert status == 400 and b"Traceback" not in body
+    browser.screenshot("decisions-bad-filter")
+    no_script_ran(browser)
+
+
+def test_pages_follow_one_another_with_the_filters_kept(browser: Browser, server: Server, seeded: Seeded) -> None:
+    for path, flags in (("/decisions?limit=2", ()), ("/decisions?env=prod&limit=1", ("--env", "prod"))):
+        open_page(browser, server, path)
+        seen: list[str] = []
+        pages = 0
+        while True:
+            pages += 1
+            page = decision_links(browser)
+            assert page and len(page) <= int(query_of(browser)["limit"])
+            seen += page
+            if not browser.driver.find_elements("css selector", "#next-page"):
+                break
+            click(browser, "#next-page")
+            assert query_of(browser).get("env") == dict(urllib.parse.parse_qsl(path.split("?")[1])).get("env")
+            assert pages < 20
+        assert seen == cli_ids(seeded, *flags)
+        assert pages == len(seen) // int(dict(urllib.parse.parse_qsl(path.split("?")[1]))["limit"])
+    # back to the newest page
+    click(browser, "#first-page")
+    assert decision_links(browser) == cli_ids(seeded, "--env", "prod")[:1]
+    browser.screenshot("decisions-paged")
+
+
+def test_a_sortable_column_orders_the_table(browser: Browser, server: Server, seeded: Seeded) -> None:
+    newest_first = list(reversed(seeded.ids.values()))
+    open_page(browser, server, "/decisions")
+    click(browser, "#sort-time")
+    order = decision_links(browser)
+    if query_of(browser)["sort"] == "time":
+        assert order == list(reversed(newest_first))
+        click(browser, "#sort-time")
+    assert query_of(browser)["sort"] == "-time" and decision_links(browser) == newest_first
+    browser.screenshot("decisions-sorted")
+
+
+# --- one decision ----------------------------------------------------------------------------------------
+
+
+def test_a_row_opens_its_decision_with_reasons_triage_findings_chain_and_events(
+    browser: Browser, server: Server, seeded: Seeded
+) -> None:
+    deny = seeded.ids["payments_deny"]
+    shown = json.loads(gate_cli(seeded.env, "decisions", "show", deny, "--format", "json").stdout)
+    open_page(browser, server, "/decisions?env=prod&outcome=deny")
+    click(browser, f"#decisions a[href$='/decisions/{deny}']")
+    assert urllib.parse.urlsplit(browser.driver.current_url).path == f"/decisions/{deny}"
+    facts = text_of(browser, "#facts")
+    assert deny in facts and "deny" in facts and XSS_ACTOR in facts
+    reasons = text_of(browser, "#violations")
+    assert "vulnerabilities.severity" in reasons and XSS_PACKAGE in reasons and "solution" in reasons
+    assert text_of(browser, "#signature-status") == "trusted"
+    chain = text_of(browser, "#chain")
+    assert shown["hash"] in chain and shown["signing_key"]["key_id"] in chain
+    assert shown["policy"]["digest"] in text_of(browser, "#policy")
+    scanners = text_of(browser, "#scanners")
+    assert all(s["report_sha256"] in scanners for s in shown["scanners"])
+    # the refused promotion of this decision, and the decision it names
+    events = text_of(browser, "#events")
+    assert "promotion" in events and "refused" in events
+    browser.screenshot("decision-deny")
+    no_script_ran(browser)
+    # the findings, searched server-side (no script): the one CVE, then something no finding has
+    total = len(browser.driver.find_elements("css selector", "#findings tbody tr"))
+    browser.driver.find_element("css selector", "#f-q").send_keys("cve-2022-22965")
+    submit(browser, "findings-search")
+    rows = browser.driver.find_elements("css selector", "#findings tbody tr")
+    assert 1 <= len(rows) < total and all("CVE-2022-22965" in r.text for r in rows)
+    assert XSS_TITLE in text_of(browser, "#findings")
+    assert query_of(browser) == {"q": "cve-2022-22965"}
+    browser.screenshot("decision-findings-search")
+    no_script_ran(browser)
+    browser.driver.find_element("css selector", "#f-q").clear()
+    browser.driver.find_element("css selector", "#f-q").send_keys(XSS_QUERY)
+    submit(browser, "findings-search")
+    assert not browser.driver.find_elements("css selector", "#findings tbody tr")
+    assert browser.driver.find_element("css selector", "#f-q").get_attribute("value") == XSS_QUERY
+    no_script_ran(browser)
+    # its JSON, as the API serves it: the record `gate decisions show --format json` prints
+    click(browser, "#decision-json")
+    served = json.loads(browser.driver.find_element("css selector", "body").text)
+    record = served.get("decision", served)
+    assert record["decision_id"] == deny and record["hash"] == shown["hash"]
+
+
+def test_a_waived_decision_shows_its_waiver_as_text(browser: Browser, server: Server, seeded: Seeded) -> None:
+    waived = seeded.ids["payments_waived"]
+    open_page(browser, server, f"/decisions/{waived}")
+    triage = text_of(browser, "#triage")
+    assert WAIVER_ID in triage and XSS_REASON in triage and XSS_APPROVER in triage
+    # the waiver links to every decision that applied it
+    click(browser, f"#triage a[href*='waiver={WAIVER_ID}']")
+    assert decision_links(browser) == cli_ids(seeded, "--waiver", WAIVER_ID) == [waived]
+    browser.screenshot("decision-waived")
+    no_script_ran(browser)
+
+
+def test_an_unknown_decision_is_a_404_page(browser: Browser, server: Server) -> None:
+    open_page(browser, server, "/decisions/01a20000-0000-7000-8000-000000000000")
+    assert "01a20000-0000-7000-8000-000000000000" in text_of(browser, "#error")
+    assert server.get("/decisions/01a20000-0000-7000-8000-000000000000")[0] == 404
+    no_script_ran(browser)
+
+
+# --- events, waivers, trends -----------------------------------------------------------------------------
+
+
+def test_the_events_page_links_each_promotion_to_its_decision(browser: Browser, server: Server, seeded: Seeded) -> None:
+    open_page(browser, server, "/events")
+    events = text_of(browser, "#events")
+    assert "promotion" in events and "refused" in events and "127.0.0.1:9/shop/payments:1.0" in events
+    browser.screenshot("events")
+    no_script_ran(browser)
+    click(browser, f"#events a[href$='/decisions/{seeded.ids['payments_deny']}']")
+    assert seeded.ids["payments_deny"] in text_of(browser, "#facts")
+
+
+def test_the_waivers_page_shows_the_expiring_waiver(browser: Browser, server: Server) -> None:
+    open_page(browser, server, "/waivers")
+    expiring = text_of(browser, "#waivers-expiring")
+    assert WAIVER_ID in expiring and XSS_REASON in expiring
+    assert WAIVER_ID in text_of(browser, "#waivers-in-use")
+    browser.screenshot("waivers")
+    no_script_ran(browser)
+
+
+def test_the_trends_page_draws_its_charts_on_the_server(browser: Browser, server: Server, seeded: Seeded) -> None:
+    open_page(browser, server, "/trends")
+    assert browser.driver.find_elements("css selector", "#outcome-charts svg")
+    assert "vulnerabilities.severity" in text_of(browser, "#blocking-rules")
+    assert "CVE-2022-22965" in text_of(browser, "#blocking-findings")
+    stats = json.loads(gate_cli(seeded.env, "decisions", "stats", "--format", "json").stdout)
+    assert f"{stats['total']} decisions" in text_of(browser, "main")
+    browser.screenshot("trends")
+    no_script_ran(browser)
+    click(browser, "#blocking-findings a[href*='CVE-2022-22965']")
+    assert decision_links(browser) == cli_ids(seeded, "--finding", "CVE-2022-22965")
+
+
+# --- downloads -------------------------------------------------------------------------------------------
+
+
+def test_csv_and_json_downloads_are_the_filtered_set_as_the_cli_writes_it(
+    browser: Browser, server: Server, seeded: Seeded
+) -> None:
+    open_page(browser, server, "/decisions?env=prod&limit=1")
+    before = {p.name for p in browser.downloads.iterdir()}
+    browser.driver.find_element("css selector", "#download-csv").click()
+    got_csv = wait_download(browser, ".csv", before)
+    cli_csv = gate_cli(seeded.env, "decisions", "list", "--env", "prod", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(got_csv.read_text(encoding="utf-8"))))
+    assert rows == list(csv.DictReader(io.StringIO(cli_csv)))  # every prod decision, not just the page's one
+    assert [r["decision_id"] for r in rows] == cli_ids(seeded, "--env", "prod")
+    assert any(r["actor"] == "'" + XSS_ACTOR or r["actor"] == XSS_ACTOR for r in rows)
+    before = {p.name for p in browser.downloads.iterdir()}
+    browser.driver.find_element("css selector", "#download-json").click()
+    got_json = json.loads(wait_download(browser, ".json", before).read_text(encoding="utf-8"))
+    cli_json = json.loads(gate_cli(seeded.env, "decisions", "list", "--env", "prod", "--format", "json").stdout)
+    assert got_json["decisions"] == cli_json["decisions"]
+    browser.screenshot("decisions-downloads")
+    no_script_ran(browser)
+
+
+# --- the verify button -----------------------------------------------------------------------------------
+
+
+def test_the_verify_button_runs_verify_and_shows_the_head(browser: Browser, server: Server, seeded: Seeded) -> None:
+    open_page(browser, server, "/waivers")
+    submit(browser, "integrity")
+    badge = browser.driver.find_element("css selector", "#integrity .badge")
+    assert "badge-intact" in (badge.get_attribute("class") or "") and badge.text == "log intact"
+    head = seeded.verify["head"]
+    shown = browser.driver.find_element("css selector", "#integrity .head [title]").get_attribute("title")
+    assert shown == head
+    assert f"{seeded.verify['count']} records" in (badge.get_attribute("title") or "") or seeded.verify.get("count") is None
+    status, _, body = server.get("/api/v1/integrity")
+    assert status == 200 and json.loads(body)["head"] == head
+    browser.screenshot("verify")
+    no_script_ran(browser)
+
+
+# --- no script from a stored value, the CSP on every page -------------------------------------------------
+
+PAGES = ["/", "/decisions", "/events", "/waivers", "/trends", "/decisions?image=" + urllib.parse.quote(XSS_QUERY),
+         "/decisions?rule=" + urllib.parse.quote(XSS_QUERY), "/decisions?env=" + urllib.parse.quote(XSS_QUERY)]
+
+
+def test_no_stored_or_requested_value_runs_as_script(browser: Browser, server: Server, seeded: Seeded) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    pages = PAGES + [f"/decisions/{i}" for i in seeded.ids.values()]
+    for path in pages:
+        open_page(browser, server, path)
+        # hover every cell and link: an injected onmouseover would fire here
+        for element in browser.driver.find_elements("css selector", "td, dd, a, input")[:200]:
+            if element.is_displayed():
+                ActionChains(browser.driver).move_to_element(element).perform()
+        no_script_ran(browser)
+    # the hostile values are on the pages, as text
+    open_page(browser, server, f"/decisions/{seeded.ids['payments_deny']}")
+    page = visible_text(browser)
+    for value in (XSS_PACKAGE, XSS_VERSION, XSS_TITLE, XSS_ACTOR):
+        assert value in page, value
+    open_page(browser, server, "/decisions?image=" + urllib.parse.quote(XSS_QUERY))
+    assert browser.driver.find_element("css selector", "#f-image").get_attribute("value") == XSS_QUERY
+    browser.screenshot("hostile-values")
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/decisions/01a20000-0000-7000-8000-000000000000", "/decisions?since=nope"])
+def test_every_page_arrives_with_the_strict_csp(browser: Browser, server: Server, path: str) -> None:
+    browser.driver.get_log("performance")  # drop what earlier pages logged
+    open_page(browser, server, path)
+    headers = document_headers(browser, server.url + path.split("?")[0])
+    assert parse_csp(headers.get("content-security-policy", "")) == CSP, headers
+    assert headers.get("x-content-type-options") == "nosniff"
+    assert headers.get("referrer-policy") == "no-referrer"
+    # the stylesheet is the package's own, and it applied under the CSP
+    assert browser.driver.execute_script(
+        "return [...document.styleSheets].every(s => s.href && new URL(s.href).origin === location.origin)"
+    )
+    assert browser.driver.execute_script("return document.styleSheets.length") >= 1
+    no_script_ran(browser)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/decisions", "/api/v1/events", "/api/v1/stats", "/api/v1/waivers",
+                                  "/api/v1/integrity", "/static/gate.css"])
+def test_the_api_and_static_files_carry_the_headers_too(server: Server, path: str) -> None:
+    status, headers, _ = server.get(path)
+    assert status == 200
+    assert parse_csp(headers.get("content-security-policy", "")) == CSP
+    assert headers.get("x-content-type-options") == "nosniff"
+    if path.startswith("/api/"):
+        assert headers.get("cache-control") == "no-store"
+
+
+def test_the_only_form_that_posts_is_the_verify_button(browser: Browser, server: Server, seeded: Seeded) -> None:
+    for path in PAGES[:5] + [f"/decisions/{seeded.ids['payments_waived']}"]:
+        open_page(browser, server, path)
+        posts = browser.driver.find_elements("css selector", "form[method=post i]")
+        assert [f.get_attribute("id") or f.find_element("xpath", "..").get_attribute("id") for f in posts] == ["integrity"]
