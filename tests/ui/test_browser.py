@@ -66,6 +66,8 @@ XSS_REASON = "not reachable</td><script>window.__xss='reason'</script><td>"
 XSS_APPROVER = "secops@example.com\" onmouseover=\"window.__xss='approver'\" x=\""
 XSS_ACTOR = "<img src=x onerror=alert('actor')>"
 XSS_QUERY = "\"><script>window.__xss='query'</script>"
+#: `gate evaluate` refuses this reference (gate.imageref); it reaches the log only as a row another tool wrote
+XSS_IMAGE = "registry.example.com/shop/<script>window.__xss='image'</script>\" onmouseover=\"window.__xss='image2'"
 WAIVER_ID = "W-0042"
 
 CART = "registry.example.com/shop/cart"
@@ -149,6 +151,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
         ("cart_staging", CART, "d4", "staging", tuple(DATA / r for r in CLEAN), (), "bob", 0),
         ("payments_dev", PAYMENTS, "e5", "dev", (hostile, coverage), (), "carol", 1),
         ("cart_dev", CART, "f6", "dev", tuple(DATA / r for r in CLEAN), (), "carol", 0),
+        ("cart_prod_2", CART, "a7", "prod", tuple(DATA / r for r in CLEAN), (), "dave", 0),
     ]
     ids: dict[str, str] = {}
     outcomes: dict[str, str] = {}
@@ -166,9 +169,36 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
         env, "promote", "--decision", ids["payments_deny"], "--target", "127.0.0.1:9/shop/payments:1.0",
         "--gitops-repo", folder / "no-gitops", "--gitops-path", "apps/prod/kustomization.yaml", ok=(1,),
     )
+    # the newest record: that allow with a hostile image name, appended (re-chained, signed) through the store API
+    # -- hand-made, named so: it stands for a row another tool wrote, since the CLI refuses such a reference
+    ids["hostile_image"] = append_with_image(env, store, XSS_IMAGE)
+    outcomes["hostile_image"] = "allow"
     verify = json.loads(gate_cli(env, "decisions", "verify", "--format", "json").stdout)
     assert verify["ok"] and verify["head"]
     return Seeded(store, env, ids, outcomes, verify)
+
+
+def append_with_image(env: dict[str, str], store: Path, image: str) -> str:
+    """Append a copy of the log's newest decision with ``image`` as its artifact's image, signed by the log's
+    key; returns its decision id."""
+    import msgspec
+
+    from gate.decisions.interface import DecisionQuery
+    from gate.decisions.signing import load_signer
+    from gate.decisions.store import open_store
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GATE_SIGNING_KEY", env["GATE_SIGNING_KEY"])
+        mp.setenv("XDG_STATE_HOME", env["XDG_STATE_HOME"])
+        log = open_store(str(store))
+        try:
+            newest = next(iter(log.query(DecisionQuery(limit=1))))
+            copy = msgspec.structs.replace(
+                newest, decision_id=newest.decision_id[:-4] + "beef", artifact={**(newest.artifact or {}), "image": image},
+            )
+            return str(log.append(copy, load_signer()).decision_id)
+        finally:
+            log.close()
 
 
 # --- the server --------------------------------------------------------------------------------------
