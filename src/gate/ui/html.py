@@ -24,7 +24,7 @@ import html as _html
 import re
 from collections.abc import Iterable, Mapping
 from typing import Union
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from gate.redact import redact
 
@@ -36,6 +36,7 @@ __all__ = [
     "external_href",
     "join",
     "link",
+    "site_href",
     "text",
     "url",
 ]
@@ -155,6 +156,27 @@ def url(path: str, params: Mapping[str, object] | Iterable[tuple[str, object]] |
     for key, value in items:
         values = value if isinstance(value, (list, tuple)) else [value]
         pairs += [(key, str(v)) for v in values if v is not None and v != "" and v is not False]
+    if pairs:
+        built += "?" + urlencode(pairs)
+    return escape(built)
+
+
+def site_href(value: object, prefixes: tuple[str, ...] = ("/",)) -> Markup | None:
+    """A same-site link a payload carries (``/api/v1/decisions.csv?env=prod``), rebuilt: the path must
+    start with one of ``prefixes`` (never ``//``, no scheme, no host) and is re-encoded, the query
+    re-encoded through ``urlencode``; None for anything else."""
+    if not isinstance(value, str) or any(c in value for c in "\r\n\t\0\\"):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    path = parts.path
+    if parts.scheme or parts.netloc or not path.startswith("/") or path.startswith("//") \
+            or not path.startswith(prefixes) or "/../" in path + "/" or "/./" in path + "/":
+        return None
+    built = quote(path, safe="/-._~:@!$,;=+")
+    pairs = parse_qsl(parts.query, keep_blank_values=False)
     if pairs:
         built += "?" + urlencode(pairs)
     return escape(built)

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from gate.ui import charts
-from gate.ui.html import Child, Markup, el, escape, external_href, join, link, text, url
+from gate.ui.html import Child, Markup, el, external_href, join, link, site_href, text, url
 
 # the routes the pages link to (gate.ui.app serves them)
 HOME = "/"
@@ -40,6 +40,7 @@ EVENT_KINDS: tuple[str, ...] = ("promotion", "sync")
 EVENT_OUTCOMES: tuple[str, ...] = ("done", "noop", "refused", "error", "synced", "blocked")
 SIGNATURE_STATUSES = ("trusted", "untrusted", "unsigned", "invalid")
 _WAIVER_STATUSES = ("active", "expiring", "expired", "unknown")
+_TRIAGE = ("denied", "warned", "waived", "none")
 
 #: the decision filters (same names as ``gate decisions list`` flags, ``-`` → ``_``): (name, label, hint)
 DECISION_FILTERS: tuple[tuple[str, str, str], ...] = (
@@ -53,9 +54,9 @@ DECISION_FILTERS: tuple[tuple[str, str, str], ...] = (
     ("since", "Since", "7d or 2026-11-30T00:00:00Z"),
     ("until", "Until", "RFC 3339"),
 )
-#: the columns the decision list can be sorted on (``sort=NAME`` ascending, ``sort=-NAME`` descending)
-SORTABLE: dict[str, str] = {"time": "Time"}
-DEFAULT_SORT = "-time"
+#: the orders the decision list offers (``sort=``): chain order, the one a large log sorts by fast
+SORTS: tuple[str, ...] = ("newest", "oldest")
+DEFAULT_SORT = "newest"
 #: query keys a filter form or a sort link carries over (never the cursor: a new filter starts at page one)
 _CURSOR_KEYS = ("before", "after")
 
@@ -148,39 +149,44 @@ def decision_link(decision_id: Any, content: Child = None) -> Markup:
 
 
 def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
-    """The last verify result, the head hash, and the button (a POST form) that runs verify again.
+    """The last verify result, the chain head, and the button (a POST form) that runs verify again.
 
-    ``status`` is the ``/api/v1/integrity`` payload: ``{"ok": bool|None, "head": ..., "count": ...,
-    "problem": ..., "checked_at": ...}``; None or ``ok`` None means not verified yet."""
+    ``status`` is the ``/api/v1/integrity`` payload: ``{"state": "never" | "running" | "done" |
+    "failed", "verify": {...gate decisions verify --format json...} | null, "error", "head",
+    "head_seq", "finished_at", ...}``; None is shown as not verified yet."""
     status = _map(status)
-    ok = status.get("ok")
-    if ok is True:
-        state, label = "intact", "log intact"
-    elif ok is False:
-        state, label = "tampered", "verify FAILED"
-    elif status.get("error"):
-        state, label = "error", "verify error"
+    state = _str(status.get("state")) or "never"
+    report = _map(status.get("verify"))
+    if state == "running":
+        badge, label = "running", "verifying…"
+    elif state == "failed":
+        badge, label = "error", "verify could not run"
+    elif state == "done" and report.get("ok") is True:
+        badge, label = "intact", "log intact"
+    elif state == "done" and report.get("ok") is False:
+        badge, label = "tampered", "verify FAILED"
     else:
-        state, label = "unknown", "not verified yet"
-    details = []
-    if ok is True and status.get("head"):
-        details.append(el("span", {"class": "head"}, "head ", short_hash(status.get("head"), 10)))
-    checked = _str(status.get("checked_at"))
+        badge, label = "unknown", "not verified yet"
     title_parts = [label]
-    if _int(status.get("count")) is not None:
-        title_parts.append(f"{status['count']} records")
-    if checked:
-        title_parts.append(f"checked {checked}")
-    if status.get("problem"):
-        title_parts.append(_str(status.get("problem")))
+    if _int(report.get("count")) is not None:
+        title_parts.append(f"{report['count']} records checked")
+    if status.get("finished_at"):
+        title_parts.append(f"finished {_str(status.get('finished_at'))}")
+    for key in ("problem",):
+        if report.get(key):
+            title_parts.append(_str(report.get(key)))
     if status.get("error"):
         title_parts.append(_str(status.get("error")))
+    head = status.get("head") or report.get("head_hash")
+    seq = _int(status.get("head_seq"))
     return el(
         "div", {"class": "integrity", "id": "integrity"},
-        el("span", {"class": f"badge badge-{state}", "title": text("; ".join(title_parts))}, label),
-        details,
+        el("span", {"class": f"badge badge-{badge}", "id": "integrity-state", "data-state": state,
+                    "title": text("; ".join(title_parts))}, label),
+        el("span", {"class": "head", "id": "integrity-head"}, "head ",
+           f"#{seq} " if seq is not None else None, short_hash(head, 10)) if head else None,
         el("form", {"method": "post", "action": url(VERIFY)},
-           el("button", {"type": "submit", "id": "verify-button"}, "Verify now")),
+           el("button", {"type": "submit", "id": "verify-button", "disabled": state == "running"}, "Verify now")),
     )
 
 
@@ -196,6 +202,8 @@ def layout(title: str, body: Child, *, integrity: Mapping[str, Any] | None = Non
            el("meta", {"charset": "utf-8"}),
            el("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
            el("meta", {"name": "referrer", "content": "no-referrer"}),
+           # no script: while verify runs, the page reloads itself until the badge has the result
+           el("meta", {"http-equiv": "refresh", "content": "3"}) if _map(integrity).get("state") == "running" else None,
            el("title", None, text(title), " · gate"),
            el("link", {"rel": "stylesheet", "href": url(STYLESHEET)})),
         el("body", None,
@@ -248,15 +256,33 @@ def _truthy(value: str) -> bool:
     return value.lower() in ("1", "true", "yes", "on")
 
 
-def _next_link(payload: Mapping[str, Any], page: str, query: Mapping[str, Any], label: str = "Older →") -> Markup | None:
-    """The next page's link: the cursor of the payload's ``next`` (an API URL) on this page's path,
-    with the current filters (what the API's cursor URL carries is read as parameters, never reused raw)."""
-    nxt = payload.get("next")
-    if not isinstance(nxt, str) or not nxt:
+def _next_link(payload: Mapping[str, Any], page: str, label: str = "Older →") -> Markup | None:
+    """The next page's link: the payload's ``next_query`` (or the query of its ``next`` API URL) on this
+    page's path, rebuilt parameter by parameter (never a payload string reused raw)."""
+    raw = payload.get("next_query")
+    if not isinstance(raw, str) or not raw:
+        nxt = payload.get("next")
+        raw = urlsplit(nxt).query if isinstance(nxt, str) and nxt else ""
+    if not raw:
         return None
-    params = dict(parse_qsl(urlsplit(nxt).query, keep_blank_values=False))
-    merged = {**_filters_of(query), **params}
-    return el("a", {"href": url(page, merged), "rel": "next", "id": "next-page"}, label)
+    return el("a", {"href": url(page, parse_qsl(raw)), "rel": "next", "id": "next-page"}, label)
+
+
+def _download(payload: Mapping[str, Any], form: str, fallback: Markup, name: str) -> Markup:
+    """A download link: the payload's ``downloads[form]`` (a same-site API path, rebuilt), else ``fallback``."""
+    href = site_href(_map(payload.get("downloads")).get(form), ("/api/",)) or fallback
+    return el("a", {"href": href, "id": f"download-{form}", "download": name}, form.upper())
+
+
+def _left_out(payload: Mapping[str, Any]) -> Markup | None:
+    """The notice for records of this page that could not be read (they are never silently dropped)."""
+    left = [_str(x) for x in _list(payload.get("left_out"))]
+    if not left:
+        return None
+    return el("div", {"class": "error-box", "id": "left-out"},
+              f"{len(left)} record(s) of this page could not be read and are not shown: ",
+              join([el("code", None, text(x)) for x in left[:10]], ", "),
+              " — run gate decisions verify.")
 
 
 # ------------------------------------------------------------------ decisions list
@@ -264,54 +290,64 @@ def _next_link(payload: Mapping[str, Any], page: str, query: Mapping[str, Any], 
 
 def decisions_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
                    integrity: Mapping[str, Any] | None = None) -> str:
-    """The filtered, sorted, paginated table of decisions (payload: ``/api/v1/decisions``)."""
+    """The filtered, sorted, paginated table of decisions (payload: ``/api/v1/decisions``; ``query``:
+    this page's own query parameters, to fill the form)."""
     filters = _filters_of(query)
+    sort = _str(payload.get("sort")) or filters.get("sort") or DEFAULT_SORT
     form = el(
         "form", {"method": "get", "action": url(DECISIONS), "class": "filters", "id": "filters"},
         _input("env", "Environment", filters.get("env", ""), hint="prod"),
         _select("outcome", "Outcome", OUTCOMES, filters.get("outcome", "")),
         [_input(name, label, filters.get(name, ""), hint=hint) for name, label, hint in DECISION_FILTERS[1:]],
         _checkbox("waived", "with a waiver", _truthy(filters.get("waived", ""))),
-        el("input", {"type": "hidden", "name": "sort", "value": filters["sort"]}) if "sort" in filters else None,
+        _checkbox("waiver_expired", "waiver now expired", _truthy(filters.get("waiver_expired", ""))),
+        el("input", {"type": "hidden", "name": "sort", "value": sort}) if sort != DEFAULT_SORT else None,
         el("input", {"type": "hidden", "name": "limit", "value": filters["limit"]}) if "limit" in filters else None,
-        el("button", {"type": "submit"}, "Filter"),
-        el("a", {"href": url(DECISIONS)}, "clear"),
+        el("button", {"type": "submit", "id": "filter-button"}, "Filter"),
+        el("a", {"href": url(DECISIONS), "id": "clear-filters"}, "clear"),
     )
+    plain = _filters_of(query, drop=(*_CURSOR_KEYS, "limit", "sort"))
     downloads = el(
         "div", {"class": "actions"},
         el("span", {"class": "muted"}, "Download the filtered set:"),
-        el("a", {"href": url(API_DECISIONS, {**_filters_of(query, drop=(*_CURSOR_KEYS, "limit")), "format": "csv"}),
-                 "id": "download-csv", "download": "decisions.csv"}, "CSV"),
-        el("a", {"href": url(API_DECISIONS, {**_filters_of(query, drop=(*_CURSOR_KEYS, "limit")), "format": "json"}),
-                 "id": "download-json", "download": "decisions.json"}, "JSON"),
+        _download(payload, "csv", url(API_DECISIONS + ".csv", plain), "decisions.csv"),
+        _download(payload, "json", url(API_DECISIONS + ".json", plain), "decisions.json"),
+        el("a", {"href": url(API_DECISIONS, _filters_of(query)), "id": "api-link"}, "this page as JSON"),
     )
-    sort = filters.get("sort", DEFAULT_SORT)
-    headers: list[Child] = [_sort_header(name, label, sort, filters) for name, label in SORTABLE.items()]
+    sorts = [_str(x) for x in _list(payload.get("sorts"))] or list(SORTS)
+    headers: list[Child] = [_sort_header(sort, sorts, _filters_of(query, drop=(*_CURSOR_KEYS, "sort")))]
     headers += ["Outcome", "Environment", "Image", "Reasons", "Waivers", "Policy", "Decision"]
     rows = [_decision_row(d) for d in _list(payload.get("decisions")) if isinstance(d, Mapping)]
+    newest = _filters_of(query, drop=_CURSOR_KEYS)
     pager = el("nav", {"class": "pager", "aria-label": "pages"},
-               el("a", {"href": url(DECISIONS, filters), "id": "first-page"}, "← Newest")
+               el("a", {"href": url(DECISIONS, newest), "id": "first-page"},
+                  "← Oldest" if sort == "oldest" else "← Newest")
                if any(k in query for k in _CURSOR_KEYS) else None,
-               _next_link(payload, DECISIONS, query))
+               _next_link(payload, DECISIONS, "Newer →" if sort == "oldest" else "Older →"))
+    shown = len(rows)
     body = [
         el("h1", None, "Decisions"),
         form,
         downloads,
+        _left_out(payload),
+        el("p", {"class": "muted", "id": "count"}, f"{shown} decision{'s' if shown != 1 else ''} on this page",
+           f" (at most {payload['limit']})" if _int(payload.get("limit")) is not None else None,
+           "; oldest first" if sort == "oldest" else "; newest first"),
         _table(headers, rows, id_="decisions", empty="No decision matches these filters."),
         pager,
     ]
     return layout("Decisions", body, integrity=integrity, active=DECISIONS)
 
 
-def _sort_header(name: str, label: str, current: str, filters: Mapping[str, str]) -> Markup:
-    """A column header linking to the list sorted on it (toggling the direction when it is the current one)."""
-    descending = current == f"-{name}"
-    ascending = current == name
-    target = name if descending else f"-{name}"
-    arrow = " ↓" if descending else " ↑" if ascending else ""
-    aria = "descending" if descending else "ascending" if ascending else "none"
-    return el("th", {"scope": "col", "aria-sort": aria},
-              el("a", {"href": url(DECISIONS, {**filters, "sort": target}), "id": f"sort-{name}"}, label, arrow))
+def _sort_header(current: str, sorts: Sequence[str], filters: Mapping[str, str]) -> Markup:
+    """The time column's header: a link to the list in the other order (chain order: the one order
+    the log sorts a million decisions by without reading them all)."""
+    oldest = current == "oldest"
+    target = "newest" if oldest else "oldest"
+    params = {**filters, "sort": target} if target != DEFAULT_SORT else dict(filters)
+    content = el("a", {"href": url(DECISIONS, params), "id": "sort-time", "title": f"{target} first"},
+                 "Time", " ↑" if oldest else " ↓") if target in sorts else Markup("Time")
+    return el("th", {"scope": "col", "aria-sort": "ascending" if oldest else "descending"}, content)
 
 
 def _decision_row(d: Mapping[str, Any]) -> Markup:
@@ -351,11 +387,9 @@ def _decision_row(d: Mapping[str, Any]) -> Markup:
 def decision_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = None, *,
                   integrity: Mapping[str, Any] | None = None) -> str:
     """One decision (payload: ``/api/v1/decisions/{id}``): outcome, reasons with solutions, triage,
-    the input's findings (searchable: ``?q=`` filters them here, server-side), policy, scanners,
-    chain position, signature, and the promotions and syncs that used it."""
-    query = query or {}
-    d = payload.get("decision") if isinstance(payload.get("decision"), Mapping) else payload
-    d = _map(d)
+    the input's findings (searchable: the API answers ``?q=``), policy, scanners, chain position,
+    signature, and the promotions and syncs that used it."""
+    d = _map(payload.get("decision"))
     decision_id = _str(d.get("decision_id"))
     artifact = artifact_ref(d.get("artifact"))
     facts = el(
@@ -378,7 +412,7 @@ def decision_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = 
         el("h2", None, "Triage: waivers and VEX"),
         _triage(d, payload),
         el("h2", None, "Findings in the input"),
-        _findings(_list(payload.get("findings")), decision_id, query),
+        _findings(payload, decision_id),
         el("h2", None, "Policy"),
         _policy(_map(d.get("policy"))),
         el("h2", None, "Scanners and reports"),
@@ -459,26 +493,23 @@ def _triage(d: Mapping[str, Any], payload: Mapping[str, Any]) -> Markup:
                         empty="No waiver or VEX statement applied."), note])
 
 
-def _findings(findings: Sequence[Any], decision_id: str, query: Mapping[str, Any]) -> Markup:
-    """The input's findings, filtered by ``q`` (case-insensitive, over rule, id, severity, title,
-    package and path) — a GET form, answered here without script."""
-    q = _query_value(query, "q").strip()
-    needle = q.lower()
+def _findings(payload: Mapping[str, Any], decision_id: str) -> Markup:
+    """The input's findings as the API selected them (``q`` searches them server-side: a GET form,
+    no script), each with its triage: denied, warned, waived (by which waiver) or none."""
+    findings = [_map(i) for i in _list(payload.get("findings"))]
+    q = _str(payload.get("findings_query"))
+    total = _int(payload.get("findings_total"))
+    matched = _int(payload.get("findings_matched"))
     rows = []
-    matched = 0
-    for f in (_map(i) for i in findings):
+    for f in findings:
         pkg = _map(f.get("package"))
         loc = _map(f.get("location"))
         where = " ".join(_str(x) for x in (pkg.get("name"), pkg.get("version")) if x) or _str(loc.get("path"))
-        if needle:
-            hay = " ".join(_str(x) for x in (f.get("rule"), f.get("id"), f.get("severity"), f.get("title"),
-                                             f.get("scanner"), f.get("kind"), where)).lower()
-            if needle not in hay:
-                continue
-        matched += 1
-        if matched > 1000:  # a page of findings; the JSON has them all
-            continue
-        fixed = pkg.get("fixed_version")
+        if loc.get("start_line") and not pkg:
+            where += f":{loc.get('start_line')}"
+        triage = _map(f.get("triage"))
+        status = _str(triage.get("status"))
+        waivers = [_str(w) for w in _list(triage.get("waivers"))]
         rows.append(el(
             "tr", None,
             el("td", None, _severity(f.get("severity"))),
@@ -486,19 +517,25 @@ def _findings(findings: Sequence[Any], decision_id: str, query: Mapping[str, Any
             el("td", None, text(f.get("kind"))),
             el("td", None, text(f.get("title") or f.get("message"))),
             el("td", {"class": "mono"}, text(where)),
-            el("td", None, text(fixed) if fixed else None),
+            el("td", None, text(pkg.get("fixed_version"))),
+            el("td", None, el("span", {"class": f"triage triage-{status}" if status in _TRIAGE else "triage"},
+                              text(status or "—")),
+               [" ", join([link(url(DECISIONS, {"waiver": w}), text(w)) for w in waivers], ", ")] if waivers else None),
             el("td", None, text(f.get("scanner"))),
         ))
+    count = f"{matched if matched is not None else len(findings)} of {total if total is not None else len(findings)} findings"
+    if matched is not None and matched > len(findings):
+        count += f" (first {len(findings)} shown: narrow the search)"
     form = el(
         "form", {"method": "get", "action": url(DECISIONS, None, decision_id), "class": "filters", "id": "findings-search"},
         _input("q", "Search findings", q, hint="CVE, package, path, severity"),
-        el("button", {"type": "submit"}, "Search"),
-        el("a", {"href": url(DECISIONS, None, decision_id)}, "clear") if q else None,
-        el("span", {"class": "muted"}, f"{matched} of {len(findings)} findings"
-           + (" (first 1000 shown)" if matched > 1000 else "")),
+        el("button", {"type": "submit", "id": "findings-search-button"}, "Search"),
+        el("a", {"href": url(DECISIONS, None, decision_id), "id": "findings-clear"}, "clear") if q else None,
+        el("span", {"class": "muted", "id": "findings-count"}, count),
     )
-    return join([form, _table(["Severity", "Rule", "Kind", "Title", "Package / path", "Fixed in", "Scanner"], rows,
-                              id_="findings", empty="No finding matches." if q else "The input has no findings.")])
+    empty = "No finding matches." if q else "The input has no findings."
+    return join([form, _table(["Severity", "Rule", "Kind", "Title", "Package / path", "Fixed in", "Triage", "Scanner"],
+                              rows, id_="findings", empty=empty)])
 
 
 def _policy(policy: Mapping[str, Any]) -> Markup:
@@ -527,15 +564,24 @@ def _scanners(scanners: Sequence[Any], input_digest: Any) -> Markup:
 def _chain(chain: Mapping[str, Any], signature: Mapping[str, Any], d: Mapping[str, Any]) -> Markup:
     status = _str(signature.get("status"))
     sig_cls = f"sig sig-{status}" if status in SIGNATURE_STATUSES else "sig"
+    seq, head = _int(chain.get("seq")), _int(chain.get("head_seq"))
+    hash_ok = chain.get("hash_ok")
     return el(
         "dl", {"class": "facts", "id": "chain"},
-        el("dt", None, "Position"), el("dd", None, text(chain.get("seq")) if chain.get("seq") is not None else "—"),
-        el("dt", None, "Hash"), el("dd", {"class": "mono"}, text(chain.get("hash") or d.get("hash"))),
-        el("dt", None, "Previous hash"), el("dd", {"class": "mono"}, text(chain.get("prev_hash") or d.get("prev_hash") or "—")),
+        el("dt", None, "Position"),
+        el("dd", None, f"record {seq}" if seq is not None else "—", f" of {head}" if head is not None else None),
+        el("dt", None, "Hash"),
+        el("dd", None, el("span", {"class": "mono"}, text(chain.get("hash") or d.get("hash"))),
+           " ", el("span", {"class": "sig sig-trusted" if hash_ok else "sig sig-invalid", "id": "hash-status"},
+                   "matches the record" if hash_ok else "does NOT match the record")
+           if hash_ok is not None else None,
+           [" ", el("span", {"class": "muted"}, text(chain.get("problem")))] if chain.get("problem") else None),
+        el("dt", None, "Previous hash"),
+        el("dd", {"class": "mono"}, text(chain.get("prev_hash") or d.get("prev_hash") or "— (first record)")),
         el("dt", None, "Signature"),
         el("dd", None, el("span", {"class": sig_cls, "id": "signature-status"}, text(status or "unknown")),
            [" key ", el("span", {"class": "mono"}, text(signature.get("key_id")))] if signature.get("key_id") else None,
-           [" ", el("span", {"class": "muted"}, text(signature.get("reason")))] if signature.get("reason") else None),
+           [" ", el("span", {"class": "muted"}, text(signature.get("problem")))] if signature.get("problem") else None),
     )
 
 
@@ -569,7 +615,7 @@ def events_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
            el("a", {"href": url(API_EVENTS, _filters_of(query, drop=(*_CURSOR_KEYS, "limit"))),
                     "id": "download-json", "download": "events.json"}, "JSON")),
         _events_table(events, empty="No promotion or sync matches these filters."),
-        el("nav", {"class": "pager", "aria-label": "pages"}, _next_link(payload, EVENTS, query)),
+        el("nav", {"class": "pager", "aria-label": "pages"}, _next_link(payload, EVENTS, "Older →")),
     ]
     return layout("Promotions and syncs", body, integrity=integrity, active=EVENTS)
 
@@ -599,21 +645,25 @@ def _events_table(events: Sequence[Mapping[str, Any]], *, current: str | None = 
 
 
 def _gitops(details: Mapping[str, Any]) -> Markup:
-    """The GitOps commit an event recorded: linked when a web URL is known, else its sha."""
+    """The GitOps commit an event recorded (a promotion's write-back, the commit a sync applied): its
+    sha, the repository (linked when it is a web URL) and path, and a pull request when one is named."""
     gitops = _map(details.get("gitops"))
-    sha = _str(gitops.get("commit") or details.get("commit") or details.get("gitops_commit"))
-    web = gitops.get("commit_url") or gitops.get("url") or details.get("commit_url")
-    pr = gitops.get("pull_request") or details.get("pull_request")
+    sha = _str(gitops.get("commit") or details.get("commit"))
+    repo = gitops.get("repo") or details.get("repo")
+    path = gitops.get("path") or details.get("path")
     parts: list[Child] = []
     if sha:
-        parts.append(link(external_href(web), el("span", {"class": "mono", "title": sha}, text(sha[:12]))))
-    elif external_href(web) is not None:
-        parts.append(link(external_href(web), "commit"))
+        parts.append(el("span", {"class": "mono", "title": sha}, text(sha[:12])))
+    if repo:
+        parts += [" ", link(external_href(repo), el("span", {"class": "muted"}, text(repo)))]
+    if path:
+        parts += [" ", el("span", {"class": "muted"}, text(path))]
+    if gitops.get("branch") and gitops.get("status") == "branch":
+        parts += [" branch ", text(gitops.get("branch"))]
+    pr = gitops.get("pull_request") or details.get("pull_request")
     pr_url = _map(pr).get("url") if isinstance(pr, Mapping) else pr
     if external_href(pr_url) is not None:
         parts += [" ", link(external_href(pr_url), "pull request")]
-    if gitops.get("path"):
-        parts += [" ", el("span", {"class": "muted"}, text(gitops.get("path")))]
     return join(parts)
 
 
@@ -636,30 +686,43 @@ def _event_summary(details: Mapping[str, Any]) -> Markup:
 def waivers_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = None, *,
                  integrity: Mapping[str, Any] | None = None) -> str:
     """Waivers in use, expiring within the warning window, and expired but still referenced
-    (payload: ``/api/v1/waivers``: ``{"now", "window", "in_use": [...], "expiring": [...],
-    "expired_referenced": [...]}``, each waiver as ``gate decisions stats`` lists it)."""
-    sections = (
-        ("expiring", "Expiring soon", "expiring", "No waiver in use expires within the warning window."),
-        ("expired_referenced", "Expired but still referenced", "expired",
-         "No expired waiver is named by a decision."),
-        ("in_use", "In use", "in-use", "No decision applied a waiver."),
+    (payload: ``/api/v1/waivers``: ``{"now", "since", "in_use", "expiring", "expired_referenced"}``,
+    each waiver as ``gate decisions stats`` lists it, plus ``allows``)."""
+    query = query or {}
+    since = _str(payload.get("since")) or _query_value(query, "since")
+    form = el(
+        "form", {"method": "get", "action": url(WAIVERS), "class": "filters", "id": "filters"},
+        _input("since", "Decisions since", _query_value(query, "since"), hint=since or "90d"),
+        el("button", {"type": "submit", "id": "filter-button"}, "Show"),
     )
-    window = _str(payload.get("window"))
-    body: list[Child] = [el("h1", None, "Waivers")]
-    if window or payload.get("now"):
-        body.append(el("p", {"class": "muted"}, "As of ", time_el(payload.get("now")),
-                       f"; warning window {window}" if window else None))
+    sections = (
+        ("expiring", "Expiring within the warning window", "expiring",
+         "No waiver in use expires within the warning window."),
+        ("expired_referenced", "Expired but still referenced", "expired",
+         "No expired waiver was applied by a decision in this window."),
+        ("in_use", "In use", "in-use", "No decision in this window applied a waiver."),
+    )
+    body: list[Child] = [
+        el("h1", None, "Waivers"),
+        form,
+        el("p", {"class": "muted"}, "Waivers applied by decisions", f" in the last {since}" if since else None,
+           "; as of ", time_el(payload.get("now")), ". The policy data's own list: ",
+           el("code", None, "gate decisions waivers --expiring 14d"), "."),
+    ]
     for key, title, id_, empty in sections:
-        rows = [_waiver_row(_map(w)) for w in _list(payload.get(key))]
+        uses = [_map(w) for w in _list(payload.get(key))]
+        extra = [k for k in ("reason", "approved_by") if any(u.get(k) for u in uses)]
+        headers = ["Waiver", "Rule", "Status", "Expires", "Decisions", "Allows", "First applied", "Last applied",
+                   *[{"reason": "Reason", "approved_by": "Approved by"}[k] for k in extra]]
+        rows = [_waiver_row(u, extra) for u in uses]
         body += [el("h2", None, title, " ", el("span", {"class": "muted"}, f"({len(rows)})")),
-                 _table(["Waiver", "Rule", "Status", "Expires", "Applied", "First", "Last", "Reason", "Approved by"],
-                        rows, id_=f"waivers-{id_}", empty=empty)]
+                 _table(headers, rows, id_=f"waivers-{id_}", empty=empty)]
     return layout("Waivers", body, integrity=integrity, active=WAIVERS)
 
 
-def _waiver_row(w: Mapping[str, Any]) -> Markup:
+def _waiver_row(w: Mapping[str, Any], extra: Sequence[str] = ()) -> Markup:
     wid = _str(w.get("id"))
-    applied = _int(w.get("applied"))
+    applied, allows = _int(w.get("applied")), _int(w.get("allows"))
     return el(
         "tr", None,
         el("td", None, link(url(DECISIONS, {"waiver": wid}), text(wid))),
@@ -668,10 +731,11 @@ def _waiver_row(w: Mapping[str, Any]) -> Markup:
         el("td", None, time_el(w.get("expires")),
            [" ", el("span", {"class": "muted"}, f"({w['days_left']} days)")] if _int(w.get("days_left")) is not None else None),
         el("td", {"class": "num"}, applied if applied is not None else ""),
+        el("td", {"class": "num"}, link(url(DECISIONS, {"waiver": wid, "outcome": "allow"}), allows)
+           if allows else allows if allows is not None else ""),
         el("td", None, time_el(w.get("first_applied"))),
         el("td", None, time_el(w.get("last_applied"))),
-        el("td", None, text(w.get("reason"))),
-        el("td", None, text(w.get("approved_by"))),
+        [el("td", None, text(w.get(k))) for k in extra],
     )
 
 
@@ -681,51 +745,49 @@ def _waiver_row(w: Mapping[str, Any]) -> Markup:
 def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = None, *,
                 integrity: Mapping[str, Any] | None = None) -> str:
     """Outcomes per environment per week and the rules and CVEs that blocked most (payload:
-    ``/api/v1/stats``, ``gate decisions stats --format json`` plus ``periods_by_environment``)."""
+    ``/api/v1/stats``: ``gate decisions stats --format json`` plus ``weekly``, one row per environment
+    and ISO week)."""
     query = query or {}
     filters = _filters_of(query)
+    shown_query = _map(payload.get("query"))
     form = el(
         "form", {"method": "get", "action": url(TRENDS), "class": "filters", "id": "filters"},
         _input("env", "Environment", filters.get("env", ""), hint="prod"),
-        _input("since", "Since", filters.get("since", ""), hint="90d or RFC 3339"),
+        _input("since", "Since", filters.get("since", ""), hint=_str(shown_query.get("since")) or "12w"),
         _input("until", "Until", filters.get("until", ""), hint="RFC 3339"),
-        el("button", {"type": "submit"}, "Show"),
+        el("button", {"type": "submit", "id": "filter-button"}, "Show"),
     )
-    period = _str(payload.get("period")) or "week"
-    by_env = _map(payload.get("periods_by_environment"))
+    weekly: dict[str, list[Mapping[str, Any]]] = {}
+    for row in _list(payload.get("weekly")):
+        if isinstance(row, Mapping):
+            weekly.setdefault(_str(row.get("environment")), []).append(row)
     charts_: list[Markup] = []
-    if by_env:
-        for env in sorted(by_env):
-            periods = [p for p in _list(by_env[env]) if isinstance(p, Mapping)]
-            charts_.append(el("figure", {"class": "chart-box"},
-                              el("figcaption", None, text(env), f": outcomes per {period}"),
-                              charts.stacked_columns(f"{env}: outcomes per {period}", periods),
-                              _period_table(f"{env}: outcomes per {period}", periods)))
-    else:
-        periods = [p for p in _list(payload.get("periods")) if isinstance(p, Mapping)]
-        charts_.append(el("figure", {"class": "chart-box"},
-                          el("figcaption", None, f"All environments: outcomes per {period}"),
-                          charts.stacked_columns(f"outcomes per {period}", periods),
-                          _period_table(f"outcomes per {period}", periods)))
+    for env in sorted(weekly):
+        periods = sorted(weekly[env], key=lambda r: _str(r.get("start")))
+        charts_.append(el("figure", {"class": "chart-box", "id": f"weekly-{env}"},
+                          el("figcaption", None, link(url(DECISIONS, {"env": env}), text(env)), ": outcomes per week"),
+                          charts.stacked_columns(f"{env}: outcomes per week", periods),
+                          _period_table(f"{env}: outcomes per week", periods)))
     rules = [r for r in _list(payload.get("blocking_rules")) if isinstance(r, Mapping)]
     findings = [r for r in _list(payload.get("blocking_findings")) if isinstance(r, Mapping)]
     totals = _map(payload.get("outcomes"))
     env_rows = [_map(e) for e in _list(payload.get("environments"))]
+    since = _str(shown_query.get("since")) or _str(payload.get("since"))
     body = [
         el("h1", None, "Trends"),
         form,
-        el("p", None, f"{_int(payload.get('total')) or 0} decisions: ",
-           join([join([outcome_label(o), " ", _int(totals.get(o)) or 0]) for o in OUTCOMES], " · "),
-           " · from ", time_el(payload.get("since") or payload.get("first")),
-           " to ", time_el(payload.get("until") or payload.get("now"))),
+        el("p", {"id": "totals"}, f"{_int(payload.get('total')) or 0} decisions",
+           f" since {since}" if since else None, ": ",
+           join([join([outcome_label(o), " ", _int(totals.get(o)) or 0]) for o in OUTCOMES], " · ")),
         _table(["Environment", *OUTCOMES, "total"],
                [el("tr", None, el("td", None, link(url(DECISIONS, {"env": _str(e.get("environment"))}),
                                                    text(e.get("environment")))),
                    [el("td", {"class": "num"}, _int(e.get(k)) or 0) for k in (*OUTCOMES, "total")]) for e in env_rows],
                id_="environments", empty="No decisions in this range."),
-        el("h2", None, f"Outcomes per environment per {period}"),
-        el("div", {"class": "charts", "id": "outcome-charts"}, charts_),
-        el("h2", None, "Rules that blocked most"),
+        el("h2", None, "Outcomes per environment per week"),
+        el("div", {"class": "charts", "id": "outcome-charts"}, charts_) if charts_ else
+        el("p", {"class": "muted"}, "No decisions in this range."),
+        el("h2", None, "Policy rules that blocked most"),
         el("figure", {"class": "chart-box", "id": "blocking-rules"},
            charts.horizontal_bars("policy rules by decisions blocked", rules, "rule", "decisions", DECISIONS, "rule"),
            charts.chart_table("policy rules by decisions blocked", ["rule", "decisions", "violations"],
