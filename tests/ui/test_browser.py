@@ -567,16 +567,21 @@ def test_pages_follow_one_another_with_the_filters_kept(browser: Browser, server
     browser.screenshot("decisions-paged")
 
 
-def test_a_sortable_column_orders_the_table(browser: Browser, server: Server, seeded: Seeded) -> None:
+def test_the_time_column_turns_the_order_around(browser: Browser, server: Server, seeded: Seeded) -> None:
     newest_first = list(reversed(seeded.ids.values()))
-    open_page(browser, server, "/decisions")
+    open_page(browser, server, "/decisions?env=prod")
     click(browser, "#sort-time")
-    order = decision_links(browser)
-    if query_of(browser)["sort"] == "time":
-        assert order == list(reversed(newest_first))
-        click(browser, "#sort-time")
-    assert query_of(browser)["sort"] == "-time" and decision_links(browser) == newest_first
-    browser.screenshot("decisions-sorted")
+    assert query_of(browser) == {"env": "prod", "sort": "oldest"}
+    assert decision_links(browser) == list(reversed(cli_ids(seeded, "--env", "prod")))
+    browser.screenshot("decisions-oldest-first")
+    click(browser, "#sort-time")
+    assert query_of(browser).get("sort", "newest") == "newest"
+    assert decision_links(browser) == cli_ids(seeded, "--env", "prod")
+    open_page(browser, server, "/decisions?sort=oldest&limit=3")
+    seen = decision_links(browser)
+    click(browser, "#next-page")
+    seen += decision_links(browser)
+    assert seen == list(reversed(newest_first))[:6]
 
 
 # --- one decision ----------------------------------------------------------------------------------------
@@ -709,17 +714,31 @@ def test_csv_and_json_downloads_are_the_filtered_set_as_the_cli_writes_it(
 # --- the verify button -----------------------------------------------------------------------------------
 
 
+def integrity_state(browser: Browser) -> str:
+    return str(browser.driver.find_element("css selector", "#integrity-state").get_attribute("data-state"))
+
+
 def test_the_verify_button_runs_verify_and_shows_the_head(browser: Browser, server: Server, seeded: Seeded) -> None:
     open_page(browser, server, "/waivers")
     submit(browser, "integrity")
-    badge = browser.driver.find_element("css selector", "#integrity .badge")
+    # verify runs in the server's background; the page says so until a reload shows its result (no script)
+    while integrity_state(browser) == "running":
+        browser.screenshot("verify-running")
+        wait_for(lambda: json.loads(server.get("/api/v1/integrity")[2])["state"] != "running", "verify to finish")
+        browser.driver.refresh()
+    assert integrity_state(browser) == "done"
+    badge = browser.driver.find_element("css selector", "#integrity-state")
     assert "badge-intact" in (badge.get_attribute("class") or "") and badge.text == "log intact"
+    assert f"{seeded.verify['count']} records checked" in (badge.get_attribute("title") or "")
     head = seeded.verify["head"]
-    shown = browser.driver.find_element("css selector", "#integrity .head [title]").get_attribute("title")
-    assert shown == head
-    assert f"{seeded.verify['count']} records" in (badge.get_attribute("title") or "") or seeded.verify.get("count") is None
+    assert browser.driver.find_element("css selector", "#integrity-head [title]").get_attribute("title") == head
     status, _, body = server.get("/api/v1/integrity")
-    assert status == 200 and json.loads(body)["head"] == head
+    served = json.loads(body)
+    assert status == 200 and served["head"] == head and served["verify"]["ok"] is True
+    assert served["verify"]["head"] == head and served["verify"]["count"] == seeded.verify["count"]
+    # every page shows the last result
+    open_page(browser, server, "/decisions")
+    assert integrity_state(browser) == "done" and "log intact" in text_of(browser, "#integrity")
     browser.screenshot("verify")
     no_script_ran(browser)
 
@@ -783,3 +802,33 @@ def test_the_only_form_that_posts_is_the_verify_button(browser: Browser, server:
         open_page(browser, server, path)
         posts = browser.driver.find_elements("css selector", "form[method=post i]")
         assert [f.get_attribute("id") or f.find_element("xpath", "..").get_attribute("id") for f in posts] == ["integrity"]
+
+
+# --- docs/audit.md: every page it names for a question answers -------------------------------------------
+
+
+def audit_pages() -> list[str]:
+    """The page paths of docs/audit.md's table "The questions in the web view"."""
+    text = (ROOT / "docs" / "audit.md").read_text()
+    table = text.split("## The questions in the web view", 1)[1].split("\n## ", 1)[0]
+    paths = []
+    for row in table.splitlines():
+        cells = row.split(" | ")
+        if row.startswith("| ") and len(cells) == 3:
+            paths += re.findall(r"`(/[^`]*)`", cells[1])
+    return paths
+
+
+def test_every_page_docs_audit_names_answers_its_question(browser: Browser, server: Server, seeded: Seeded) -> None:
+    paths = audit_pages()
+    assert len(paths) >= 14 and all(p.startswith(("/decisions", "/events", "/trends", "/waivers", "/api/v1/")) for p in paths)
+    shown = json.loads(gate_cli(seeded.env, "decisions", "show", seeded.ids["payments_waived"], "--format", "json").stdout)
+    for path in paths:
+        concrete = (path.replace("ID", seeded.ids["payments_waived"]).replace("sha256:D", digest("c3"))
+                    .replace("sha256:P", shown["policy"]["digest"]))
+        status, _, body = server.get(concrete)
+        assert status == 200, (concrete, body[:300])
+        if not concrete.startswith("/api/"):
+            open_page(browser, server, concrete)
+            assert not browser.driver.find_elements("css selector", "#error"), (concrete, text_of(browser, "#error"))
+            no_script_ran(browser)
