@@ -241,10 +241,10 @@ def server(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         deadline = time.monotonic() + WAIT
         while url is None and time.monotonic() < deadline:
             assert proc.poll() is None, f"gate serve --ui exited {proc.returncode}: {errlog.read_text()}"
-            found = re.search(r"serving on (http://\S+)", errlog.read_text())
+            found = re.search(r" on (https?://\S+)", errlog.read_text())
             url = found.group(1).rstrip("/") if found else None
             time.sleep(0.05)
-        assert url, f"gate serve --ui printed no 'serving on URL': {errlog.read_text()}"
+        assert url, f"gate serve --ui printed no 'serving ... on URL': {errlog.read_text()}"
         yield Server(url, proc)
     finally:
         proc.terminate()
