@@ -351,7 +351,10 @@ class GateServer(ThreadingHTTPServer):
         tls: ssl.SSLContext | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        handler: type[BaseHTTPRequestHandler] | None = None,
     ) -> None:
+        """``handler``: the request handler class (default: OPA's API); ``gate serve --ui`` gives its own,
+        keeping the connection limits and deadlines of this server."""
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.admission = admission  # before binding: a failed bind calls server_close
         self.tls = tls
@@ -360,7 +363,7 @@ class GateServer(ThreadingHTTPServer):
         self._connections: dict[socket.socket, float | None] = {}
         self._connections_lock = threading.Lock()
         self._closing = False
-        super().__init__(address, _Handler)
+        super().__init__(address, handler or _Handler)
         self.policy_set = policy_set
         self.max_body = max_body
         self.token = token
