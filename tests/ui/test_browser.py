@@ -16,6 +16,7 @@ docs/ci.md). Chromium missing is a failure naming .ci/system-packages, never a s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -320,6 +321,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         yield Browser(driver, downloads)
     finally:
         driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def screenshot_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that drove the browser and failed leaves what the browser showed: FAILED-<test>.png."""
+    failed = request.session.testsfailed
+    yield
+    if "browser" in request.fixturenames and request.session.testsfailed > failed:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+        with contextlib.suppress(Exception):  # a browser that died has nothing to show
+            request.getfixturevalue("browser").screenshot(f"FAILED-{name}")
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -755,6 +767,11 @@ def test_the_verify_button_runs_verify_and_shows_the_head(browser: Browser, serv
     assert integrity_state(browser) == "done" and "log intact" in text_of(browser, "#integrity")
     browser.screenshot("verify")
     no_script_ran(browser)
+    # the README's picture (docs/img/ui-decisions.png is a copy): the log up to the hand-made hostile row
+    hostile = json.loads(gate_cli(seeded.env, "decisions", "show", seeded.ids["hostile_image"], "--format", "json").stdout)
+    open_page(browser, server, "/decisions?" + urllib.parse.urlencode({"until": hostile["timestamp"]}))
+    assert seeded.ids["hostile_image"] not in decision_links(browser)
+    browser.screenshot("readme-decisions")
 
 
 # --- no script from a stored value, the CSP on every page -------------------------------------------------
