@@ -69,7 +69,7 @@ def seed(main: Callable[[list[str]], int], work: Path) -> dict[str, str]:
     ]
     ids: dict[str, str] = {}
     for name, reports, image, byte, env, waiver, extra in plan:
-        argv = ["evaluate", "--env", env, "--image", f"{image}:1.0@{digest(byte)}", "--format", "json", *extra]
+        argv = ["evaluate", "--env", env, "--image", f"{image}:1.0@{digest(byte)}", *extra]
         for report in reports:
             argv += ["--report", f"auto={DATA / report}"]
         if waiver:

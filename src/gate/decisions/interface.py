@@ -130,6 +130,10 @@ class DecisionStore(Protocol):
         """The seq (chain position) of the record with this id, or None."""
         ...
 
+    def seq_range(self, since: str | None, until: str | None) -> tuple[int, int] | None:
+        """(lowest, highest) seq of the records with ``since <= timestamp < until``, or None when there are none."""
+        ...
+
     def seq_of_event(self, event_id: str) -> int | None:
         """The seq of the event with this id, or None."""
         ...

@@ -102,6 +102,11 @@ MIGRATIONS: tuple[str | Callable[[psycopg.Connection[Any]], None], ...] = (
     # 4: content-addressed input documents (gate.decisions.documents), earlier inputs moved there, rules
     # lowercased; signed verify checkpoints
     lambda conn: _migrate_documents(conn),
+    # 5: gate serve --ui pages through one environment or outcome (as gate.decisions.sqlite's 5)
+    """
+    create index decisions_environment on decisions (environment, seq);
+    create index decisions_outcome on decisions (outcome, seq)
+    """,
 )
 
 #: migration 4's tables, as in SQLite (gate.decisions.sqlite.DOCUMENTS_DDL); bodies are zstd already, so
@@ -129,6 +134,8 @@ DOCUMENTS_DDL = """
     )
 """
 SCHEMA_VERSION = len(MIGRATIONS)
+#: the oldest schema a read-only open accepts (later migrations only add indexes)
+READABLE_FROM = 4
 
 #: pg_advisory_xact_lock keys (per database): 'gatelog' and 'gatemig' as ASCII, unlikely to clash with other users
 APPEND_LOCK = 0x676174656C6F67
@@ -263,7 +270,7 @@ class PostgresStore(SqlStore):
         if exists and exists[0]:
             current = self.schema_version()
             self._refuse_newer(current)
-            if current == SCHEMA_VERSION:
+            if current == SCHEMA_VERSION or (self._read_only and current >= READABLE_FROM):
                 return
             if self._read_only:
                 raise StoreError(

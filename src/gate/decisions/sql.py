@@ -204,6 +204,23 @@ class SqlStore(ABC):
         row = self._one(f"select seq from decisions where decision_id = {self.placeholder}", (decision_id,))
         return int(row[0]) if row else None
 
+    def seq_range(self, since: str | None, until: str | None) -> tuple[int, int] | None:
+        """(lowest, highest) seq of the records with ``since <= timestamp < until`` (either bound may be
+        None), or None when there are none: read from the timestamp index alone, in time proportional to
+        the records in the range. A query bounded in time can then be bounded in seq exactly, so that it
+        walks the log in seq order (newest first, a page at a time) over that range only."""
+        p = self.placeholder
+        conditions, params = [], []
+        if since is not None:
+            conditions.append(f"timestamp >= {p}")
+            params.append(since)
+        if until is not None:
+            conditions.append(f"timestamp < {p}")
+            params.append(until)
+        where = (" where " + " and ".join(conditions)) if conditions else ""
+        row = self._one(f"select min(seq), max(seq) from decisions{where}", params)
+        return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
     def seq_of_event(self, event_id: str) -> int | None:
         """The seq of the event with this id, or None."""
         row = self._one(f"select seq from events where event_id = {self.placeholder}", (event_id,))

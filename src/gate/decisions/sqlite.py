@@ -75,6 +75,12 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 4: content-addressed input documents (gate.decisions.documents), earlier inputs moved there, rules
     # lowercased; signed verify checkpoints
     lambda db: _migrate_documents(db),
+    # 5: gate serve --ui lists the newest decisions of one environment or outcome a page at a time: without
+    # these, a rare environment or outcome walks the whole log backwards to fill a page
+    """
+    create index decisions_environment on decisions (environment, seq);
+    create index decisions_outcome on decisions (outcome, seq)
+    """,
 )
 
 #: migration 4's tables: each document once (body: a zstd frame of its canonical JSON; size: uncompressed
@@ -102,6 +108,9 @@ DOCUMENTS_DDL = """
     )
 """
 SCHEMA_VERSION = len(MIGRATIONS)
+#: the oldest schema a read-only open accepts: later migrations only add indexes (what reads it lacks is
+#: slower, not wrong); a writing command upgrades the log
+READABLE_FROM = 4
 #: the memory map of a log opened for reading (SQLite caps it at its SQLITE_MAX_MMAP_SIZE, 2 GB by default)
 MMAP_BYTES = 1 << 31
 
@@ -199,7 +208,7 @@ class SqliteStore(SqlStore):
                 if version == 0:
                     self._db.close()
                     raise MissingLog(f"no decision log at {path} (a SQLite file gate did not create)")
-                if version != SCHEMA_VERSION:
+                if not READABLE_FROM <= version <= SCHEMA_VERSION:
                     self._db.close()
                     newer = "upgrade gate" if version > SCHEMA_VERSION else "run any gate command that writes to it (gate decisions verify --checkpoint, gate evaluate) to upgrade it"
                     raise StoreError(

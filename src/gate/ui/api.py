@@ -8,7 +8,8 @@ payload, made from a real log, are in tests/ui/payloads/*.json (tests check they
 Shapes (``...`` = as the CLI prints it; keys are always present unless marked optional):
 
 ``GET /api/v1/decisions`` — :func:`decisions`, the filters of ``gate decisions list`` as parameters
-(``env outcome image digest rule finding waiver since until policy_digest waived waiver_expired``),
+(``env outcome image digest rule finding waiver since until policy_digest waived waiver_expired``, and
+``triaged_by`` where ``gate decisions list --triaged-by`` exists),
 plus ``sort`` (``newest`` | ``oldest``), ``limit`` (1–200, default 50), ``before``/``after`` (cursor)::
 
     {"decisions": [ENTRY, ...],          # ENTRY: exactly an entry of `gate decisions list --format json`
@@ -37,7 +38,7 @@ as ``gate decisions list --format csv`` / ``--format json`` writes it (attachmen
                    "problem": "…" | null}}
 
   Unknown id: 404. FINDING is a finding of the input as `gate scan` prints it (id, scanner, kind,
-  rule, severity, title, message, package?, location?, ...).
+  rule, severity, title, message, package?, location?, ...) without ``raw``, secrets redacted.
 
 ``GET /api/v1/events`` — :func:`events`, the filters of ``gate decisions events``
 (``decision kind outcome env digest waived since until``), ``limit``, ``before``::
@@ -83,6 +84,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,10 +113,15 @@ class NotFound(BadRequest):
     """No such decision (HTTP 404)."""
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON's own types (lists, not tuples): what a client of the API decodes."""
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
 def _entry(decision: Any) -> dict[str, Any]:
     from gate.output.decisions_json import entry
 
-    record = entry(decision)
+    record: dict[str, Any] = _plain(entry(decision))
     if record.get("context"):
         record["context"] = redact_value(record["context"])
     return record
@@ -124,7 +131,8 @@ def decisions(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str
     """``/api/v1/decisions``: one page of the filtered decisions (see the module docstring)."""
     request = queries.decision_request(params)
     left_out: list[UndecodableRecord] = []
-    found = list(queries.iterate(store.query(queries.page_query(request), on_undecodable=left_out.append)))
+    query = queries.bounded(store, queries.page_query(request))
+    found = [] if query is None else list(queries.iterate(store.query(query, on_undecodable=left_out.append)))
     shown = found[: request.limit]
     first = store.seq_of_decision(shown[0].decision_id) if shown else None
     last = store.seq_of_decision(shown[-1].decision_id) if shown else None
@@ -155,7 +163,8 @@ def download(store: DecisionStore, params: Mapping[str, list[str]], form: str) -
     it, streamed. A record that cannot be decoded ends the stream with UndecodableRecord (the server
     then breaks the transfer, so a download is never silently short)."""
     request = queries.decision_request(params, paged=False)
-    rows = queries.iterate(store.query(request.query))
+    query = queries.bounded(store, request.query)
+    rows = queries.iterate(store.query(query) if query is not None else iter(()))
     if form == "csv":
         from gate.output import decisions_csv
 
@@ -189,6 +198,33 @@ def _triage(decision: Any) -> dict[str, tuple[str, list[str], list[str]]]:
     return triage
 
 
+_FINDINGS_CACHE: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+_FINDINGS_LOCK = threading.Lock()
+#: findings documents kept redacted (content-addressed: a rebuild's decisions share one)
+FINDINGS_CACHED = 32
+
+
+def _findings(record: Any) -> list[dict[str, Any]]:
+    """The input's findings without ``raw`` (the tool's own object: `gate decisions show ID --format json`
+    has it), every string redacted; kept per findings document, which never changes."""
+    digest = (record.input_parts or {}).get("findings")
+    if digest is not None:
+        with _FINDINGS_LOCK:
+            cached = _FINDINGS_CACHE.get(digest)
+            if cached is not None:
+                _FINDINGS_CACHE.move_to_end(digest)
+                return cached
+    listed: list[dict[str, Any]] = redact_value(
+        [{k: v for k, v in f.items() if k != "raw"} for f in record.input.get("findings") or () if isinstance(f, dict)]
+    )
+    if digest is not None:
+        with _FINDINGS_LOCK:
+            _FINDINGS_CACHE[digest] = listed
+            while len(_FINDINGS_CACHE) > FINDINGS_CACHED:
+                _FINDINGS_CACHE.popitem(last=False)
+    return listed
+
+
 _SEARCHED = ("id", "rule", "title", "severity", "kind", "scanner", "message")
 
 
@@ -215,7 +251,7 @@ def decision(store: DecisionStore, decision_id: str, params: Mapping[str, list[s
     if record is None:
         raise NotFound(f"no decision {decision_id!r} in the decision log")
     triage = _triage(record)
-    findings = [f for f in record.input.get("findings") or () if isinstance(f, dict)]
+    findings = _findings(record)
     matched = [f for f in findings if _matches(f, needle)] if needle else findings
     listed = []
     for finding in matched[:MAX_FINDINGS]:
@@ -232,11 +268,11 @@ def decision(store: DecisionStore, decision_id: str, params: Mapping[str, list[s
     event_list = list(store.events(EventQuery(decision_id=decision_id, oldest_first=True)))
     return {
         "decision": _entry(record),
-        "findings": redact_value(listed),
+        "findings": listed,
         "findings_total": len(findings),
         "findings_matched": len(matched),
         "findings_query": values.get("q", ""),
-        "events": [msgspec.to_builtins(e) for e in event_list],
+        "events": [_plain(e) for e in event_list],
         "chain": {
             "seq": store.seq_of_decision(decision_id),
             "prev_hash": record.prev_hash,
@@ -264,7 +300,7 @@ def events(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, A
         if last is not None:
             nxt, nxt_query = queries.next_link(f"{API}/events", request, last)
     return {
-        "events": [msgspec.to_builtins(e) for e in shown],
+        "events": [_plain(e) for e in shown],
         "query": dict(request.filters),
         "limit": request.limit,
         "next": nxt,
@@ -277,9 +313,36 @@ def _monday(day: str) -> str:
     return (start - timedelta(days=start.weekday())).isoformat()
 
 
+#: aggregates (stats, waivers) read every matching record: one answer is reused this long (seconds)
+AGGREGATE_TTL = 60.0
+_AGGREGATES: OrderedDict[tuple[Any, ...], tuple[float, dict[str, Any]]] = OrderedDict()
+_AGGREGATES_LOCK = threading.Lock()
+
+
+def _aggregate(name: str, store: DecisionStore, params: Mapping[str, list[str]], compute: Any) -> dict[str, Any]:
+    """``compute(store, params)``, or its answer to the same question on the same log within AGGREGATE_TTL."""
+    key = (name, store.location, store.last_seq(), tuple(sorted((k, tuple(v)) for k, v in params.items())))
+    now = time.monotonic()
+    with _AGGREGATES_LOCK:
+        hit = _AGGREGATES.get(key)
+        if hit is not None and now - hit[0] < AGGREGATE_TTL:
+            return hit[1]
+    document: dict[str, Any] = compute(store, params)
+    with _AGGREGATES_LOCK:
+        _AGGREGATES[key] = (now, document)
+        while len(_AGGREGATES) > 16:
+            _AGGREGATES.popitem(last=False)
+    return document
+
+
 def stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     """``/api/v1/stats``: `gate decisions stats --format json` over the filtered decisions (the last
-    12 weeks unless ``since`` is given), plus outcomes per environment per week."""
+    12 weeks unless ``since`` is given), plus outcomes per environment per week. The same question on
+    the same log (no record added) within a minute is answered from the last answer."""
+    return _aggregate("stats", store, params, _stats)
+
+
+def _stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     from collections import Counter
     from dataclasses import replace
 
@@ -301,7 +364,8 @@ def stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, An
     # the input is read: blocking findings are the findings the deny reasons name
     query = replace(request.query, with_input=True)
     left_out: list[UndecodableRecord] = []
-    rows = queries.iterate(store.query(query, on_undecodable=left_out.append))
+    walked = queries.bounded(store, query)
+    rows = queries.iterate(store.query(walked, on_undecodable=left_out.append) if walked is not None else iter(()))
     document = compute(tallied(rows), datetime.now(UTC), query.since, query.until, top=10 if top is None else top).as_dict()
     document["weekly"] = [
         {"environment": env, "start": start, **{o: counts.get(o, 0) for o in OUTCOMES}, "total": sum(counts.values())}
@@ -314,7 +378,11 @@ def stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, An
 
 def waivers(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     """``/api/v1/waivers``: the waivers decisions applied in a window (default 90 days): in use,
-    expiring within 14 days, expired yet still applied."""
+    expiring within 14 days, expired yet still applied (reused as ``stats``)."""
+    return _aggregate("waivers", store, params, _waivers)
+
+
+def _waivers(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     from collections import Counter
 
     from gate.decisions.interface import DecisionQuery
@@ -332,7 +400,8 @@ def waivers(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, 
                 allows.update({w.id for w in d.waivers})
             yield d
 
-    rows = queries.iterate(store.query(DecisionQuery(waived=True, since=since, with_input=False)))
+    walked = queries.bounded(store, DecisionQuery(waived=True, since=since, with_input=False))
+    rows = queries.iterate(store.query(walked) if walked is not None else iter(()))
     uses = compute(tallied(rows), now, since).waivers.values()
 
     def use(w: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ renders as empty rather than failing: the page shows what it can read.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -148,12 +149,13 @@ def decision_link(decision_id: Any, content: Child = None) -> Markup:
     return link(decision_href(decision_id), el("span", {"class": "mono"}, text(decision_id)) if content is None else content)
 
 
-def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
+def integrity_badge(status: Mapping[str, Any] | None, here: Markup | None = None) -> Markup:
     """The last verify result, the chain head, and the button (a POST form) that runs verify again.
 
     ``status`` is the ``/api/v1/integrity`` payload: ``{"state": "never" | "running" | "done" |
     "failed", "verify": {...gate decisions verify --format json...} | null, "error", "head",
-    "head_seq", "finished_at", ...}``; None is shown as not verified yet."""
+    "head_seq", "finished_at", ...}``; None is shown as not verified yet. ``here``: the page to come
+    back to after the button (the form's ``next``; the server accepts only a path of its own)."""
     status = _map(status)
     state = _str(status.get("state")) or "never"
     report = _map(status.get("verify"))
@@ -161,10 +163,10 @@ def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
         badge, label = "running", "verifying…"
     elif state == "failed":
         badge, label = "error", "verify could not run"
+    elif state == "done" and (report.get("ok") is False or _map(report.get("events")).get("ok") is False):
+        badge, label = "tampered", "verify FAILED"
     elif state == "done" and report.get("ok") is True:
         badge, label = "intact", "log intact"
-    elif state == "done" and report.get("ok") is False:
-        badge, label = "tampered", "verify FAILED"
     else:
         badge, label = "unknown", "not verified yet"
     title_parts = [label]
@@ -172,9 +174,10 @@ def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
         title_parts.append(f"{report['count']} records checked")
     if status.get("finished_at"):
         title_parts.append(f"finished {_str(status.get('finished_at'))}")
-    for key in ("problem",):
-        if report.get(key):
-            title_parts.append(_str(report.get(key)))
+    if report.get("problem"):
+        title_parts.append(_str(report.get("problem")))
+    if _map(report.get("events")).get("problem"):
+        title_parts.append("events: " + _str(_map(report.get("events")).get("problem")))
     if status.get("error"):
         title_parts.append(_str(status.get("error")))
     head = status.get("head") or report.get("head_hash")
@@ -186,12 +189,15 @@ def integrity_badge(status: Mapping[str, Any] | None) -> Markup:
         el("span", {"class": "head", "id": "integrity-head"}, "head ",
            f"#{seq} " if seq is not None else None, short_hash(head, 10)) if head else None,
         el("form", {"method": "post", "action": url(VERIFY)},
+           el("input", {"type": "hidden", "name": "next", "value": here}) if here else None,
            el("button", {"type": "submit", "id": "verify-button", "disabled": state == "running"}, "Verify now")),
     )
 
 
-def layout(title: str, body: Child, *, integrity: Mapping[str, Any] | None = None, active: str | None = None) -> str:
-    """The whole document: header (navigation and integrity badge), ``body`` in ``<main>``."""
+def layout(title: str, body: Child, *, integrity: Mapping[str, Any] | None = None, active: str | None = None,
+           here: Markup | None = None) -> str:
+    """The whole document: header (navigation and integrity badge), ``body`` in ``<main>``; ``here``
+    is this page's own URL (the verify button comes back to it)."""
     nav = [
         el("a", {"href": url(path), "aria-current": "page" if path == active else None}, label)
         for path, label in NAV
@@ -208,9 +214,9 @@ def layout(title: str, body: Child, *, integrity: Mapping[str, Any] | None = Non
            el("link", {"rel": "stylesheet", "href": url(STYLESHEET)})),
         el("body", None,
            el("header", {"class": "site-header"},
-              el("a", {"class": "brand", "href": url(HOME)}, "gate · decision log"),
+              el("a", {"class": "brand", "href": url(DECISIONS)}, "gate · decision log"),
               el("nav", {"aria-label": "pages"}, nav),
-              integrity_badge(integrity)),
+              integrity_badge(integrity, here)),
            el("main", None, body)),
     ) + "\n"
 
@@ -312,7 +318,7 @@ def decisions_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         el("span", {"class": "muted"}, "Download the filtered set:"),
         _download(payload, "csv", url(API_DECISIONS + ".csv", plain), "decisions.csv"),
         _download(payload, "json", url(API_DECISIONS + ".json", plain), "decisions.json"),
-        el("a", {"href": url(API_DECISIONS, _filters_of(query)), "id": "api-link"}, "this page as JSON"),
+        el("a", {"href": url(API_DECISIONS, _filters_of(query, drop=())), "id": "api-link"}, "this page as JSON"),
     )
     sorts = [_str(x) for x in _list(payload.get("sorts"))] or list(SORTS)
     headers: list[Child] = [_sort_header(sort, sorts, _filters_of(query, drop=(*_CURSOR_KEYS, "sort")))]
@@ -336,7 +342,7 @@ def decisions_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         _table(headers, rows, id_="decisions", empty="No decision matches these filters."),
         pager,
     ]
-    return layout("Decisions", body, integrity=integrity, active=DECISIONS)
+    return layout("Decisions", body, integrity=integrity, active=DECISIONS, here=url(DECISIONS, filters))
 
 
 def _sort_header(current: str, sorts: Sequence[str], filters: Mapping[str, str]) -> Markup:
@@ -358,7 +364,10 @@ def _decision_row(d: Mapping[str, Any]) -> Markup:
     reasons: list[Child] = []
     if violations:
         reasons.append(f"{len(violations)} deny: ")
-        reasons.append(join([el("code", None, text(r)) for r in rules[:3]], ", "))
+        messages: dict[str, str] = {}
+        for v in (_map(x) for x in violations):
+            messages.setdefault(_str(v.get("rule")), _str(v.get("message")))
+        reasons.append(join([el("code", {"title": text(messages.get(r))}, text(r)) for r in rules[:3]], ", "))
         if len(rules) > 3:
             reasons.append(f" +{len(rules) - 3}")
     if warnings:
@@ -424,7 +433,8 @@ def decision_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = 
                       empty="No promotion or sync used this decision."),
         el("p", None, link(url(API_DECISIONS, None, decision_id), "this decision as JSON", {"id": "decision-json"})),
     ]
-    return layout(f"Decision {decision_id}", body, integrity=integrity, active=DECISIONS)
+    return layout(f"Decision {decision_id}", body, integrity=integrity, active=DECISIONS,
+                  here=url(DECISIONS, {"q": _str(payload.get("findings_query"))}, decision_id))
 
 
 def _context_facts(context: Mapping[str, Any]) -> list[Markup]:
@@ -600,8 +610,11 @@ def events_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         _select("outcome", "Outcome", EVENT_OUTCOMES, filters.get("outcome", "")),
         _input("since", "Since", filters.get("since", ""), hint="7d or RFC 3339"),
         _input("until", "Until", filters.get("until", ""), hint="RFC 3339"),
+        _input("digest", "Digest", filters.get("digest", ""), hint="sha256:…"),
+        _input("decision", "Decision id", filters.get("decision", ""), hint="01…"),
         _checkbox("waived", "on a waiver", _truthy(filters.get("waived", ""))),
-        el("button", {"type": "submit"}, "Filter"),
+        el("input", {"type": "hidden", "name": "limit", "value": filters["limit"]}) if "limit" in filters else None,
+        el("button", {"type": "submit", "id": "filter-button"}, "Filter"),
         el("a", {"href": url(EVENTS)}, "clear"),
     )
     events = [e for e in _list(payload.get("events")) if isinstance(e, Mapping)]
@@ -609,15 +622,12 @@ def events_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         el("h1", None, "Promotions and syncs"),
         form,
         el("div", {"class": "actions"},
-           el("span", {"class": "muted"}, "Download:"),
-           el("a", {"href": url(API_EVENTS, {**_filters_of(query, drop=(*_CURSOR_KEYS, "limit")), "format": "csv"}),
-                    "id": "download-csv", "download": "events.csv"}, "CSV"),
-           el("a", {"href": url(API_EVENTS, _filters_of(query, drop=(*_CURSOR_KEYS, "limit"))),
-                    "id": "download-json", "download": "events.json"}, "JSON")),
+           el("a", {"href": url(API_EVENTS, _filters_of(query, drop=())), "id": "api-link"}, "this page as JSON"),
+           el("span", {"class": "muted"}, "every event as CSV: ", el("code", None, "gate decisions events --format csv"))),
         _events_table(events, empty="No promotion or sync matches these filters."),
         el("nav", {"class": "pager", "aria-label": "pages"}, _next_link(payload, EVENTS, "Older →")),
     ]
-    return layout("Promotions and syncs", body, integrity=integrity, active=EVENTS)
+    return layout("Promotions and syncs", body, integrity=integrity, active=EVENTS, here=url(EVENTS, filters))
 
 
 def _events_table(events: Sequence[Mapping[str, Any]], *, current: str | None = None, empty: str) -> Markup:
@@ -717,7 +727,7 @@ def waivers_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = N
         rows = [_waiver_row(u, extra) for u in uses]
         body += [el("h2", None, title, " ", el("span", {"class": "muted"}, f"({len(rows)})")),
                  _table(headers, rows, id_=f"waivers-{id_}", empty=empty)]
-    return layout("Waivers", body, integrity=integrity, active=WAIVERS)
+    return layout("Waivers", body, integrity=integrity, active=WAIVERS, here=url(WAIVERS, _filters_of(query)))
 
 
 def _waiver_row(w: Mapping[str, Any], extra: Sequence[str] = ()) -> Markup:
@@ -763,7 +773,7 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
             weekly.setdefault(_str(row.get("environment")), []).append(row)
     charts_: list[Markup] = []
     for env in sorted(weekly):
-        periods = sorted(weekly[env], key=lambda r: _str(r.get("start")))
+        periods = _fill_weeks(weekly[env])
         charts_.append(el("figure", {"class": "chart-box", "id": f"weekly-{env}"},
                           el("figcaption", None, link(url(DECISIONS, {"env": env}), text(env)), ": outcomes per week"),
                           charts.stacked_columns(f"{env}: outcomes per week", periods),
@@ -776,6 +786,7 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
     body = [
         el("h1", None, "Trends"),
         form,
+        _left_out(payload),
         el("p", {"id": "totals"}, f"{_int(payload.get('total')) or 0} decisions",
            f" since {since}" if since else None, ": ",
            join([join([outcome_label(o), " ", _int(totals.get(o)) or 0]) for o in OUTCOMES], " · ")),
@@ -800,7 +811,29 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
                               [[_str(r.get("rule")), _str(r.get("kind")), _int(r.get("decisions")) or 0]
                                for r in findings], (DECISIONS, "finding"))),
     ]
-    return layout("Trends", body, integrity=integrity, active=TRENDS)
+    return layout("Trends", body, integrity=integrity, active=TRENDS, here=url(TRENDS, filters))
+
+
+def _fill_weeks(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One environment's weeks in order, with the weeks without decisions between them as zeros (a
+    trend shows a quiet week as a gap, not by leaving it out); rows whose start is no date stay as given."""
+    by_start: dict[date, Mapping[str, Any]] = {}
+    for row in rows:
+        try:
+            by_start[date.fromisoformat(_str(row.get("start")))] = row
+        except ValueError:
+            return sorted(rows, key=lambda r: _str(r.get("start")))
+    if not by_start:
+        return []
+    first = min(by_start)
+    if any((d - first).days % 7 for d in by_start):  # not a week apart: shown as given
+        return sorted(rows, key=lambda r: _str(r.get("start")))
+    filled: list[Mapping[str, Any]] = []
+    cursor, last = min(by_start), max(by_start)
+    while cursor <= last and len(filled) < 1000:
+        filled.append(by_start.get(cursor) or {"start": cursor.isoformat(), "allow": 0, "deny": 0, "error": 0, "total": 0})
+        cursor += timedelta(weeks=1)
+    return filled
 
 
 def _period_table(caption: str, periods: Sequence[Mapping[str, Any]]) -> Markup:

@@ -25,10 +25,12 @@ from gate import rfc3339
 from gate.decisions.interface import DecisionQuery
 from gate.errors import GateError
 
+#: ``--triaged-by`` (a waiver id, VEX statement id or VEX document digest) where the log's query has it
+TRIAGED_BY = "triaged_by" in DecisionQuery.__dataclass_fields__
 #: the filters of ``gate decisions list``, by URL parameter (the flag with ``-`` → ``_``)
 DECISION_FILTERS: tuple[str, ...] = (
-    "env", "outcome", "image", "digest", "rule", "finding", "waiver", "since", "until", "policy_digest",
-    "waived", "waiver_expired",
+    "env", "outcome", "image", "digest", "rule", "finding", "waiver", *(("triaged_by",) if TRIAGED_BY else ()),
+    "since", "until", "policy_digest", "waived", "waiver_expired",
 )
 #: the filters of ``gate decisions events``
 EVENT_FILTERS: tuple[str, ...] = ("decision", "kind", "outcome", "env", "digest", "waived", "since", "until")
@@ -139,7 +141,9 @@ def decision_request(params: Mapping[str, list[str]], now: datetime | None = Non
     if outcome is not None and outcome not in OUTCOMES:
         raise BadRequest(f"outcome {outcome!r}: give {', '.join(OUTCOMES)}")
     since, until = time_bounds(values, now)
+    extra: dict[str, Any] = {"triaged_by": values.get("triaged_by")} if TRIAGED_BY else {}
     query = DecisionQuery(
+        **extra,
         digest=values.get("digest"),
         image=values.get("image"),
         environment=values.get("env"),
@@ -167,6 +171,29 @@ def page_query(request: ListRequest) -> DecisionQuery:
     if request.sort == "oldest":
         return replace(query, limit=request.limit + 1, after_seq=request.cursor)
     return replace(query, limit=request.limit + 1, through_seq=request.cursor - 1)
+
+
+def bounded(store: Any, query: DecisionQuery) -> DecisionQuery | None:
+    """``query`` with its time range (``since``, and ``until`` with it) also given as the exact range of
+    seqs holding it (store.seq_range, from the timestamp index), or None when no record is in it.
+
+    The results are the same; what changes is the plan: the log is walked in seq order over that range
+    only, a page at a time, instead of sorting every record of the time range (a month of a
+    million-record log) or walking back from the newest record to the range. It is fast where the log's
+    timestamps follow its append order, as they do when each record is appended as it is decided; an
+    out-of-order record only widens the range. ``until`` alone is left as it is: its range reaches
+    back to the first record."""
+    if query.since is None:
+        return query
+    found = store.seq_range(query.since, query.until)
+    if found is None:
+        return None
+    low, high = found
+    after = low - 1 if query.after_seq is None else max(query.after_seq, low - 1)
+    through = high if query.through_seq is None else min(query.through_seq, high)
+    if through <= after:
+        return None
+    return replace(query, after_seq=after, through_seq=through)
 
 
 def event_request(params: Mapping[str, list[str]], now: datetime | None = None) -> ListRequest:
