@@ -75,10 +75,12 @@ def test_gate_runs_from_the_fresh_venv_with_the_library_inside_the_package(insta
     assert (version.returncode, version.stdout.strip()) == (0, f"gate {__version__}"), version.stderr
     where = run_step("import gate", [installed.venv / "bin" / "python", "-c",
                                      "import gate, importlib.resources as r; print(gate.__file__); "
-                                     "print(r.files('gate') / 'library' / '.manifest')"],
+                                     "print(r.files('gate') / 'library' / '.manifest'); "
+                                     "print(r.files('gate') / 'ui' / 'static' / 'gate.css')"],
                      env=clean_env(), cwd=installed.workdir)
-    module, manifest = map(Path, where.stdout.split())
+    module, manifest, stylesheet = map(Path, where.stdout.split())
     assert module.is_relative_to(installed.venv) and manifest.is_relative_to(installed.venv)
+    assert stylesheet.is_file() and stylesheet.is_relative_to(installed.venv)  # gate serve --ui's one stylesheet
     assert json.loads(manifest.read_text())["revision"] == REVISION
     assert not list(installed.workdir.iterdir())  # nothing to find here: no policies/, no gate.toml
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gate.ui.html import Markup, el, escape, external_href, join, link, text, url
+from gate.ui.html import Markup, el, escape, external_href, join, link, site_href, text, url
 from tests.ui.htmlcheck import EVIL, HOSTILE, audit
 
 
@@ -100,3 +100,19 @@ def test_link_without_a_target_is_just_its_content() -> None:
     assert link(None, "<x>") == "&lt;x&gt;"
     assert link(external_href("javascript:alert(1)"), "run") == "run"
     assert link(url("/a"), "a", {"id": "l"}) == '<a href="/a" id="l">a</a>'
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["https://evil.example/api/v1/x", "//evil.example/api/v1/x", "javascript:alert(1)", "/api/../admin", "/api/./x",
+     "api/v1/x", "/other/x", "/api/v1/x\nSet-Cookie: a", "/api\\v1", None, 5, "http:/api/v1/x"],
+)
+def test_site_href_refuses_what_is_not_a_path_of_this_site_under_the_prefix(value: object) -> None:
+    assert site_href(value, ("/api/",)) is None
+
+
+def test_site_href_rebuilds_path_and_query() -> None:
+    assert site_href("/api/v1/decisions.csv?env=prod&image=a%20b&x=", ("/api/",)) == (
+        "/api/v1/decisions.csv?env=prod&amp;image=a+b"
+    )
+    assert site_href('/api/v1/x"<y>', ("/api/",)) == "/api/v1/x%22%3Cy%3E"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from gate.ui import charts, pages
-from tests.ui.htmlcheck import EVIL, Page, audit
+from tests.ui.htmlcheck import EVIL, audit
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
 CSS = Path(pages.__file__).resolve().parent / "static" / "gate.css"
@@ -167,6 +167,18 @@ def test_the_filter_form_keeps_the_filters_and_downloads_carry_them() -> None:
     assert "before" not in form_fields and "limit" in form_fields
 
 
+def test_the_filter_form_offers_every_filter_the_api_takes_and_no_other() -> None:
+    from gate.ui.queries import DECISION_FILTERS, EVENT_FILTERS
+
+    def fields(html: str) -> set[str]:
+        page = audit(html)
+        return {a["name"] or "" for t, a in page.tags if t in ("input", "select") and a.get("name")
+                and a.get("form") is None and a.get("type") != "hidden"} - {"next"}
+
+    assert fields(pages.decisions_page(payload("decisions"), {})) == set(DECISION_FILTERS)
+    assert fields(pages.events_page(payload("events"), {})) == set(EVENT_FILTERS)
+
+
 def test_downloads_without_the_payloads_links_are_built_from_the_filters() -> None:
     page = audit(pages.decisions_page({"decisions": [], "downloads": {"csv": "https://evil.example/x.csv",
                                                                       "json": "//evil.example/x"}},
@@ -244,6 +256,25 @@ def test_the_decision_page_shows_reasons_triage_findings_policy_chain_signature_
     assert page.by_id("decision-json")[1]["href"] == f"/api/v1/decisions/{d['decision_id']}"
 
 
+VEX_ENTRY = {"id": "https://openvex.dev/docs/example/vex-9fb3463de1b5#0", "rule": "CVE-2022-22965", "kind": "vex",
+             "document": "sha256:" + "47d47474a64c" * 5 + "abcd", "statement": "#0", "format": "openvex",
+             "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path",
+             "author": HOSTILE, "finding_ids": ["056595233b93ec27e20e073326566851"], "reason": HOSTILE}
+
+
+def test_a_vex_statement_is_triage_beside_the_waivers() -> None:
+    document = payload("decision")
+    document["decision"]["waivers"].append(VEX_ENTRY)
+    page = audit(pages.decision_page(document))
+    triage = page.text()
+    assert "VEX openvex" in triage and "not_affected" in triage and "vulnerable_code_not_in_execute_path" in triage
+    assert triage.count(HOSTILE) >= 3  # the waiver's reason, the statement's reason and its author
+    assert VEX_ENTRY["document"] in page.attrs("title")
+    listing = payload("decisions")
+    listing["decisions"][0]["waivers"] = [VEX_ENTRY]
+    assert "VEX #0" in audit(pages.decisions_page(listing, {})).text()
+
+
 def test_a_searched_decision_keeps_the_search_and_counts_matches() -> None:
     document = payload("decision") | {"findings": [], "findings_matched": 0, "findings_query": "<nothing>"}
     page = audit(pages.decision_page(document))
@@ -298,14 +329,26 @@ def test_events_link_to_their_decisions_and_show_the_gitops_commit() -> None:
     assert ("option", {"value": "promotion", "selected": None}) in page.tags
 
 
-def test_a_sync_event_shows_its_repository_and_blocked_objects() -> None:
+def test_a_sync_event_shows_its_repository_what_it_applied_and_blocked() -> None:
     sync = {"event_id": "e2", "timestamp": "2026-12-07T10:00:00Z", "type": "sync", "outcome": "blocked",
-            "environment": "prod", "decision_ids": [],
+            "environment": "prod", "decision_ids": [f"d{i}" for i in range(12)], "context": {"actor": "reconciler@prod"},
             "details": {"commit": "c0ffee" * 6, "repo": "https://git.example.com/org/gitops.git", "path": "apps/prod",
-                        "blocked": [{"object": "Deployment/shop/cart", "reasons": [HOSTILE]}], "reasons": [HOSTILE]}}
+                        "applied": ["Deployment/shop/api", "Service/shop/api"], "unchanged": 3,
+                        "blocked": [{"object": "Deployment/shop/cart", "reasons": [HOSTILE]}]}}
     page = audit(pages.events_page({"events": [sync]}, {}))
-    assert "https://git.example.com/org/gitops.git" in page.attrs("href")
-    assert "1 blocked" in page.text() and HOSTILE in page.text() and "c0ffeec0ffee" in page.text()
+    shown = page.text()
+    assert "https://git.example.com/org/gitops.git" in page.attrs("href") and "c0ffeec0ffee" in shown
+    assert "2 applied, 3 unchanged" in shown and "1 blocked:" in shown and f"Deployment/shop/cart: {HOSTILE}" in shown
+    assert "/decisions/d9" in page.attrs("href") and "/decisions/d10" not in page.attrs("href") and "+2 more" in shown
+    assert "reconciler@prod" in shown
+
+
+def test_a_refused_promotion_of_an_unknown_decision_names_it() -> None:
+    refused = {"event_id": "e3", "timestamp": "2026-12-07T10:00:00Z", "type": "promotion", "outcome": "refused",
+               "environment": "prod", "decision_ids": [],
+               "details": {"reasons": ["no decision 0190-x in the log"], "unknown_decision_id": "0190-x"}}
+    shown = audit(pages.events_page({"events": [refused]}, {})).text()
+    assert "0190-x (unknown)" in shown and "no decision 0190-x in the log" in shown
 
 
 def test_waivers_page_lists_expiring_expired_and_in_use() -> None:
@@ -331,14 +374,22 @@ def test_trends_draw_one_chart_per_environment_and_the_top_blockers() -> None:
         assert f"/decisions?rule={rule['rule']}" in page.attrs("href")
 
 
-def test_quiet_weeks_between_busy_ones_are_drawn_as_zero() -> None:
-    document = payload("stats") | {"weekly": [
+def test_quiet_weeks_of_the_range_are_drawn_as_zero() -> None:
+    weekly = [
         {"environment": "prod", "start": "2026-11-02", "allow": 2, "deny": 1, "error": 0, "total": 3},
         {"environment": "prod", "start": "2026-11-23", "allow": 1, "deny": 0, "error": 0, "total": 1},
-    ]}
+    ]
+    document = payload("stats") | {"weekly": weekly, "since": "2026-10-28T10:00:00Z", "until": "2026-12-01T00:00:00Z"}
     page = audit(pages.trends_page(document))
-    starts = [t for t in page.texts if re.fullmatch(r"2026-11-\d\d", t)]
+    starts = [t for t in page.texts if re.fullmatch(r"2026-1\d-\d\d", t)]
+    assert starts == ["2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30"]
+    # without bounds: from the first to the last week with decisions; a start that is no Monday: as given
+    document |= {"since": None, "until": None, "now": None}
+    starts = [t for t in audit(pages.trends_page(document)).texts if re.fullmatch(r"2026-1\d-\d\d", t)]
     assert starts == ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"]
+    document["weekly"] = [dict(weekly[1], start="2026-11-25"), weekly[0]]
+    starts = [t for t in audit(pages.trends_page(document)).texts if re.fullmatch(r"2026-1\d-\d\d", t)]
+    assert starts == ["2026-11-02", "2026-11-25"]
 
 
 @pytest.mark.parametrize(("state", "badge"), [
@@ -419,7 +470,3 @@ def test_the_stylesheet_loads_nothing_and_styles_the_classes_pages_use() -> None
     styled = set(re.findall(r"\.([a-z][a-z0-9-]*)", css))
     unstyled_on_purpose = {"chart-box", "empty", "label", "value", "legend", "brand", "triage"}
     assert used - styled - unstyled_on_purpose == set()
-
-
-def _collect(page: Page) -> list[str]:
-    return [t for t, _ in page.tags]

@@ -174,3 +174,10 @@ def test_the_stylesheet_is_served_from_the_package(served: Served) -> None:
     assert status == 200 and headers["Content-Type"].startswith("text/css")
     assert b".outcome-deny" in body
     assert urlsplit(served.base).hostname == "127.0.0.1"
+
+
+def test_an_unknown_hostile_decision_id_is_a_404_page_showing_it_as_text(served: Served) -> None:
+    status, headers, body = fetch(served.base + "/decisions/%3Cscript%3Ewindow.__xss%3D1%3C%2Fscript%3E")
+    assert status == 404 and headers["Content-Type"].startswith("text/html")
+    p = audit(body.decode())
+    assert "<script>window.__xss=1</script>" in p.text()

@@ -85,7 +85,7 @@ def stacked_columns(title: str, periods: Sequence[Mapping[str, Any]],
                                  "text-anchor": "middle"}, "no decisions", svg=True))
         return _svg(title, _WIDTH, height, *parts)
     slot = plot_w / len(rows)
-    bar_w = max(1, round(slot * 0.7))
+    bar_w = max(1, min(48, round(slot * 0.7)))
     label_every = max(1, round(len(rows) / 8))
     for i, period in enumerate(rows):
         x = round(_PAD_LEFT + i * slot + (slot - bar_w) / 2)

@@ -20,9 +20,9 @@ Pages carry no inline script or style (the Content-Security-Policy forbids both)
 
 from __future__ import annotations
 
-import html as _html
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Union
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -70,6 +70,17 @@ _URL_ATTRS = frozenset({"href", "src", "action", "xlink:href"})
 _SVG_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*\Z")
 
 
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
+def _escape_str(value: str) -> str:
+    """html.escape(quote=True), with a fast path: most values of a page hold nothing to escape."""
+    if _SPECIAL.search(value) is None:
+        return value
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#x27;"))
+
+
 def escape(value: object) -> Markup:
     """``value`` as HTML text: Markup unchanged, None as empty, anything else ``str()``-ed and escaped
     (``&``, ``<``, ``>``, ``"``, ``'``); safe in element content and in quoted attribute values."""
@@ -77,31 +88,67 @@ def escape(value: object) -> Markup:
         return value
     if value is None:
         return Markup("")
-    return Markup(_html.escape(str(value), quote=True))
+    return Markup(_escape_str(str(value)))
+
+
+@lru_cache(maxsize=8192)
+def _redacted(value: str) -> str:
+    return redact(value)
 
 
 def text(value: object) -> Markup:
-    """A value from the log shown as text: secrets redacted (gate.redact), then escaped."""
+    """A value from the log shown as text: secrets redacted (gate.redact), then escaped. (Values
+    repeat across a page — environments, rules, titles — so redactions are cached.)"""
     if value is None:
         return Markup("")
-    return escape(redact(str(value)))
+    string = str(value)
+    return Markup(_escape_str(_redacted(string) if len(string) <= 4096 else redact(string)))
 
 
 def join(children: Child, sep: Child = None) -> Markup:
     """Children (nested iterables flattened, None skipped) concatenated, each escaped unless Markup."""
-    parts = list(_flatten(children))
-    separator = escape(sep) if sep is not None else Markup("")
-    return Markup(separator.join(escape(p) for p in parts))
+    out: list[str] = []
+    _render(children, out)
+    if sep is None:
+        return Markup("".join(out))
+    return Markup(escape(sep).join(out))
 
 
-def _flatten(children: Child) -> Iterable[Markup | str | int | float]:
+def _render(children: Child, out: list[str]) -> None:
+    """Append each child, escaped unless Markup, to ``out`` (iterables flattened, None skipped)."""
     if children is None:
         return
-    if isinstance(children, (str, int, float)):  # Markup is a str
-        yield children
+    if isinstance(children, str):
+        out.append(children if isinstance(children, Markup) else _escape_str(children))
+        return
+    if isinstance(children, (int, float)):
+        out.append(_escape_str(str(children)))
         return
     for child in children:
-        yield from _flatten(child)
+        if isinstance(child, Markup):
+            out.append(child)
+        elif child is not None:
+            _render(child, out)
+
+
+@lru_cache(maxsize=1024)
+def _tag(tag: str, svg: bool) -> str:
+    """``tag`` checked: a name from the code, never one that runs or loads (cached: a handful exist)."""
+    if not (_SVG_NAME if svg else _NAME).match(tag) or tag.lower() in _FORBIDDEN_TAGS:
+        raise ValueError(f"refusing element name {tag!r}")
+    return tag
+
+
+@lru_cache(maxsize=1024)
+def _attribute(raw_name: str, svg: bool) -> tuple[str, bool]:
+    """The attribute's written name, and whether it holds a URL; a name that could run script or
+    restyle the page is refused (cached: attribute names come from the code)."""
+    name = "xlink:href" if raw_name == "xlink_href" else raw_name.rstrip("_").replace("_", "-")
+    lower = name.lower()
+    valid = name == "xlink:href" or (_SVG_NAME if svg else _ATTR).match(name)
+    if not valid or lower.startswith("on") or lower in _FORBIDDEN_ATTRS:
+        raise ValueError(f"refusing attribute name {raw_name!r}")
+    return name, lower in _URL_ATTRS
 
 
 def el(tag: str, attrs: Mapping[str, object] | None = None, *children: Child, svg: bool = False) -> Markup:
@@ -112,30 +159,24 @@ def el(tag: str, attrs: Mapping[str, object] | None = None, *children: Child, sv
     (``aria_label`` → ``aria-label``). URL attributes (href, src, action) take only Markup from
     ``url``/``external_href``. ``svg=True`` allows SVG's camelCase names.
     """
-    names = _SVG_NAME if svg else _NAME
-    if not names.match(tag) or tag.lower() in _FORBIDDEN_TAGS:
-        raise ValueError(f"refusing element name {tag!r}")
-    out = ["<", tag]
-    for raw_name, value in (attrs or {}).items():
-        name = "xlink:href" if raw_name == "xlink_href" else raw_name.rstrip("_").replace("_", "-")
-        lower = name.lower()
-        valid = name == "xlink:href" or (_SVG_NAME if svg else _ATTR).match(name)
-        if not valid or lower.startswith("on") or lower in _FORBIDDEN_ATTRS:
-            raise ValueError(f"refusing attribute name {raw_name!r}")
-        if value is None or value is False:
-            continue
-        if lower in _URL_ATTRS and not isinstance(value, Markup):
-            raise ValueError(f"attribute {name} takes a URL from url() or external_href(), not {type(value).__name__}")
-        if value is True:
-            out += [" ", name]
-        else:
-            out += [" ", name, '="', escape(value), '"']
+    out = ["<", _tag(tag, svg)]
+    if attrs:
+        for raw_name, value in attrs.items():
+            name, is_url = _attribute(raw_name, svg)
+            if value is None or value is False:
+                continue
+            if is_url and not isinstance(value, Markup):
+                raise ValueError(f"attribute {name} takes a URL from url() or external_href(), not {type(value).__name__}")
+            if value is True:
+                out += [" ", name]
+            else:
+                out += [" ", name, '="', value if isinstance(value, Markup) else _escape_str(str(value)), '"']
     out.append(">")
     if tag in _VOID:
         if children:
             raise ValueError(f"<{tag}> takes no content")
         return Markup("".join(out))
-    out.append(join(children))
+    _render(children, out)
     out += ["</", tag, ">"]
     return Markup("".join(out))
 

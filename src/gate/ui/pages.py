@@ -19,11 +19,10 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gate.ui import charts
-from gate.ui.html import Child, Markup, el, external_href, join, link, site_href, text, url
+from gate.ui import charts, queries
+from gate.ui.html import Child, Markup, el, escape, external_href, join, link, site_href, text, url
 
 # the routes the pages link to (gate.ui.app serves them)
-HOME = "/"
 DECISIONS = "/decisions"
 EVENTS = "/events"
 WAIVERS = "/waivers"
@@ -51,6 +50,8 @@ DECISION_FILTERS: tuple[tuple[str, str, str], ...] = (
     ("rule", "Rule / CVE", "CVE-2024-…"),
     ("finding", "Finding", "CVE or finding id"),
     ("waiver", "Waiver", "W-0042"),
+    # where gate decisions list has --triaged-by (gate.ui.queries offers what the store can filter on)
+    ("triaged_by", "Triaged by", "W-0042 or a VEX statement id"),
     ("policy_digest", "Policy digest", "sha256:…"),
     ("since", "Since", "7d or 2026-11-30T00:00:00Z"),
     ("until", "Until", "RFC 3339"),
@@ -111,11 +112,13 @@ def status_label(status: Any) -> Markup:
 
 
 def time_el(timestamp: Any) -> Markup:
-    """A timestamp as ``<time>`` (shown as stored: RFC 3339, UTC)."""
+    """A timestamp as ``<time>``: ``2026-12-07 09:36:45Z`` shown, the stored RFC 3339 value (UTC) in
+    ``datetime`` and the title."""
     value = _str(timestamp)
     if not value:
         return Markup("")
-    return el("time", {"datetime": value}, value)
+    shown = f"{value[:10]} {value[11:19]}Z" if len(value) >= 20 and value[10] == "T" and value.endswith("Z") else value
+    return el("time", {"datetime": value, "title": value}, shown)
 
 
 def short_hash(value: Any, length: int = 12) -> Markup:
@@ -137,6 +140,17 @@ def artifact_ref(artifact: Any) -> str:
     tag = f":{art['tag']}" if art.get("tag") else ""
     digest = f"@{art['digest']}" if art.get("digest") else ""
     return f"{image}{tag}{digest}"
+
+
+def artifact_cell(artifact: Any) -> Markup:
+    """``image:tag@sha256:0123456789ab…`` (the whole reference as the title), for table cells."""
+    full = artifact_ref(artifact)
+    art = _map(artifact)
+    digest = _str(art.get("digest"))
+    if not digest or len(digest) <= 20:
+        return el("span", {"class": "mono"}, text(full))
+    short = full[: len(full) - len(digest)] + digest[:19] + "…"
+    return el("span", {"class": "mono", "title": text(full)}, text(short))
 
 
 def decision_href(decision_id: Any) -> Markup:
@@ -231,12 +245,12 @@ def error_page(status: int, message: str, *, integrity: Mapping[str, Any] | None
 
 
 def _table(headers: Sequence[Child], rows: Sequence[Markup], *, id_: str | None = None,
-           empty: str = "nothing to show", caption: str | None = None) -> Markup:
+           empty: str = "nothing to show", caption: str | None = None, class_: str | None = None) -> Markup:
     if not rows:
         return el("p", {"class": "muted empty", "id": id_}, empty)
     head = el("thead", None, el("tr", None, [h if isinstance(h, Markup) and h.startswith("<th") else
                                              el("th", {"scope": "col"}, h) for h in headers]))
-    return el("table", {"id": id_}, el("caption", None, caption) if caption else None, head, el("tbody", None, rows))
+    return el("table", {"id": id_, "class": class_}, el("caption", None, caption) if caption else None, head, el("tbody", None, rows))
 
 
 def _input(name: str, label: str, value: str, *, hint: str = "", type_: str = "text") -> Markup:
@@ -304,7 +318,8 @@ def decisions_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
         "form", {"method": "get", "action": url(DECISIONS), "class": "filters", "id": "filters"},
         _input("env", "Environment", filters.get("env", ""), hint="prod"),
         _select("outcome", "Outcome", OUTCOMES, filters.get("outcome", "")),
-        [_input(name, label, filters.get(name, ""), hint=hint) for name, label, hint in DECISION_FILTERS[1:]],
+        [_input(name, label, filters.get(name, ""), hint=hint) for name, label, hint in DECISION_FILTERS[1:]
+         if name in queries.DECISION_FILTERS],
         _checkbox("waived", "with a waiver", _truthy(filters.get("waived", ""))),
         _checkbox("waiver_expired", "waiver now expired", _truthy(filters.get("waiver_expired", ""))),
         el("input", {"type": "hidden", "name": "sort", "value": sort}) if sort != DEFAULT_SORT else None,
@@ -356,6 +371,14 @@ def _sort_header(current: str, sorts: Sequence[str], filters: Mapping[str, str])
     return el("th", {"scope": "col", "aria-sort": "ascending" if oldest else "descending"}, content)
 
 
+def _triage_label(entry: Mapping[str, Any]) -> Markup:
+    """A triage entry in a list: the waiver id, or ``VEX`` and the statement, linked to its decisions."""
+    target = _triage_filter(entry)
+    shown: Child = (["VEX ", text(entry.get("statement") or entry.get("id"))] if entry.get("kind") == "vex"
+                    else text(entry.get("id")))
+    return link(url(DECISIONS, target) if target else None, shown)
+
+
 def _decision_row(d: Mapping[str, Any]) -> Markup:
     violations = _list(d.get("violations"))
     warnings = _list(d.get("warnings"))
@@ -380,13 +403,12 @@ def _decision_row(d: Mapping[str, Any]) -> Markup:
         el("td", None, time_el(d.get("timestamp"))),
         el("td", None, outcome_label(d.get("outcome"))),
         el("td", None, link(url(DECISIONS, {"env": _str(d.get("environment"))}), text(d.get("environment")))),
-        el("td", {"class": "mono"}, text(artifact_ref(d.get("artifact")))),
+        el("td", None, artifact_cell(d.get("artifact"))),
         el("td", None, reasons),
-        el("td", None, join([link(url(DECISIONS, {"waiver": _str(w.get("id"))}), text(w.get("id"))) for w in waivers],
-                            ", ")),
+        el("td", None, join([_triage_label(w) for w in waivers], ", ")),
         el("td", None, short_hash(policy.get("digest"), 8),
            [" ", el("span", {"class": "muted"}, text(policy.get("revision")))] if policy.get("revision") else None),
-        el("td", None, decision_link(d.get("decision_id"))),
+        el("td", {"class": "nowrap"}, decision_link(d.get("decision_id"))),
     )
 
 
@@ -401,6 +423,9 @@ def decision_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = 
     d = _map(payload.get("decision"))
     decision_id = _str(d.get("decision_id"))
     artifact = artifact_ref(d.get("artifact"))
+    art = _map(d.get("artifact"))
+    heading = _str(art.get("image")) + (f":{art['tag']}" if art.get("tag") else "") if art.get("image") else artifact
+    violations, warnings = _list(d.get("violations")), _list(d.get("warnings"))
     facts = el(
         "dl", {"class": "facts", "id": "facts"},
         el("dt", None, "Outcome"), el("dd", None, outcome_label(d.get("outcome"))),
@@ -408,16 +433,18 @@ def decision_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = 
         el("dt", None, "Image"), el("dd", {"class": "mono"}, text(artifact)),
         el("dt", None, "Time"), el("dd", None, time_el(d.get("timestamp"))),
         el("dt", None, "Decision id"), el("dd", {"class": "mono"}, text(decision_id)),
+        el("dt", None, "Findings"), el("dd", None, text(_summary(_map(d.get("summary"))))),
         _context_facts(_map(d.get("context"))),
         [el("dt", None, "Error"), el("dd", None, text(d.get("error")))] if d.get("error") else None,
     )
     body: list[Child] = [
-        el("h1", None, outcome_label(d.get("outcome")), " ", text(artifact)),
+        el("h1", None, outcome_label(d.get("outcome")), " ", text(heading), " ",
+           el("span", {"class": "muted"}, "in ", text(d.get("environment")))),
         facts,
-        el("h2", None, "Deny reasons"),
-        _violations(_list(d.get("violations")), "violations", "No deny reason."),
-        el("h2", None, "Warnings"),
-        _violations(_list(d.get("warnings")), "warnings", "No warning."),
+        el("h2", None, "Deny reasons ", el("span", {"class": "muted"}, f"({len(violations)})")),
+        _violations(violations, "violations", "No deny reason."),
+        el("h2", None, "Warnings ", el("span", {"class": "muted"}, f"({len(warnings)})")),
+        _violations(warnings, "warnings", "No warning."),
         el("h2", None, "Triage: waivers and VEX"),
         _triage(d, payload),
         el("h2", None, "Findings in the input"),
@@ -437,6 +464,18 @@ def decision_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = 
                   here=url(DECISIONS, {"q": _str(payload.get("findings_query"))}, decision_id))
 
 
+def _summary(summary: Mapping[str, Any]) -> str:
+    """A record's ``summary`` as ``trivy 1 critical, 2 high; coverage none`` (severities worst first)."""
+    order = ("critical", "high", "medium", "low", "info", "unknown")
+    parts = []
+    for scanner in sorted(summary):
+        counts = _map(summary[scanner])
+        named = [f"{counts[s]} {s}" for s in order if _int(counts.get(s))]
+        named += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in order and _int(n)]
+        parts.append(f"{scanner} {', '.join(named) if named else 'none'}")
+    return "; ".join(parts) or "none"
+
+
 def _context_facts(context: Mapping[str, Any]) -> list[Markup]:
     out: list[Markup] = []
     labels = (("actor", "Actor"), ("git_commit", "Git commit"), ("pipeline_url", "Pipeline"), ("repository", "Repository"))
@@ -449,9 +488,12 @@ def _context_facts(context: Mapping[str, Any]) -> list[Markup]:
     return out
 
 
+_SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
+
+
 def _severity(value: Any) -> Markup:
     sev = _str(value)
-    return el("span", {"class": f"sev-{sev}" if sev.isalpha() else None}, text(sev))
+    return el("span", {"class": f"sev-{sev}" if sev in _SEVERITIES else None}, escape(sev))
 
 
 def _violations(items: Sequence[Any], id_: str, empty: str) -> Markup:
@@ -470,36 +512,49 @@ def _violations(items: Sequence[Any], id_: str, empty: str) -> Markup:
     return _table(["Severity", "Rule", "Message", "Findings"], rows, id_=id_, empty=empty)
 
 
+def _triage_filter(entry: Mapping[str, Any]) -> dict[str, str]:
+    """The decisions list filter naming this triage entry: ``waiver`` for a waiver, ``triaged_by``
+    (the document digest) for a VEX statement where the log has that filter; none otherwise."""
+    if entry.get("kind") != "vex":
+        return {"waiver": _str(entry.get("id"))}
+    return {"triaged_by": _str(entry.get("document"))} if "triaged_by" in queries.DECISION_FILTERS else {}
+
+
 def _triage(d: Mapping[str, Any], payload: Mapping[str, Any]) -> Markup:
-    """Waivers applied, and VEX statements when the payload carries them (``triage`` or ``vex``)."""
+    """The decision's triage: the waivers it applied and the VEX statements (``waivers`` entries of
+    ``kind`` "vex": document digest, statement, status, justification, author), each with the scope
+    it matched and the findings it covers."""
     rows = []
     for w in (_map(i) for i in _list(d.get("waivers"))):
         scope = _map(w.get("scope"))
+        vex = w.get("kind") == "vex"
+        target = _triage_filter(w)
+        if vex:
+            source: Child = ["VEX ", text(w.get("format"))]
+            name: Child = [short_hash(w.get("document")), " ", el("span", {"class": "mono"}, text(w.get("statement")))]
+            why: Child = [el("span", {"class": "status"}, text(w.get("status"))), " ", text(w.get("justification")),
+                          [" ", text(w.get("reason"))] if w.get("reason") else None]
+            who, expires = w.get("author"), None
+        else:
+            source, name = "waiver", text(w.get("id"))
+            why, who, expires = text(w.get("reason")), w.get("approved_by"), w.get("expires")
+        covers = len(_list(w.get("finding_ids")))
         rows.append(el(
             "tr", None,
-            el("td", None, "waiver"),
-            el("td", None, link(url(DECISIONS, {"waiver": _str(w.get("id"))}), text(w.get("id")))),
-            el("td", None, el("code", None, text(w.get("rule"))),
+            el("td", {"class": "nowrap"}, source),
+            el("td", {"class": "nowrap"}, link(url(DECISIONS, target) if target else None, name)),
+            el("td", {"class": "nowrap"}, el("code", None, text(w.get("rule"))),
                [el("div", {"class": "muted"}, text(", ".join(f"{k}={v}" for k, v in sorted(scope.items()))))]
                if scope else None),
-            el("td", None, text(w.get("reason"))),
-            el("td", None, text(w.get("approved_by"))),
-            el("td", None, time_el(w.get("expires"))),
-        ))
-    for entry in (_map(i) for i in [*_list(payload.get("triage")), *_list(d.get("vex"))]):
-        rows.append(el(
-            "tr", None,
-            el("td", None, text(entry.get("source") or "vex")),
-            el("td", None, text(entry.get("id") or entry.get("statement_id") or "")),
-            el("td", None, el("code", None, text(entry.get("rule") or entry.get("vulnerability")))),
-            el("td", None, text(entry.get("reason") or entry.get("justification") or entry.get("status"))),
-            el("td", None, text(entry.get("author") or entry.get("approved_by"))),
-            el("td", None, time_el(entry.get("expires"))),
+            el("td", None, why),
+            el("td", None, text(who)),
+            el("td", None, time_el(expires) if expires else "—"),
+            el("td", {"class": "num"}, covers),
         ))
     stale = [_str(s) for s in _list(d.get("stale_waivers"))]
     note = el("p", {"class": "notice"}, "Waivers in the policy data that matched nothing: ",
               join([el("code", None, text(s)) for s in stale], ", ")) if stale else None
-    return join([_table(["Source", "Id", "Rule", "Reason", "By", "Expires"], rows, id_="triage",
+    return join([_table(["Source", "Id", "Rule", "Reason", "By", "Expires", "Findings"], rows, id_="triage",
                         empty="No waiver or VEX statement applied."), note])
 
 
@@ -523,15 +578,15 @@ def _findings(payload: Mapping[str, Any], decision_id: str) -> Markup:
         rows.append(el(
             "tr", None,
             el("td", None, _severity(f.get("severity"))),
-            el("td", None, el("code", None, text(f.get("rule")))),
-            el("td", None, text(f.get("kind"))),
+            el("td", {"class": "nowrap"}, _reference_link(f, el("code", None, escape(f.get("rule"))))),
+            el("td", None, escape(f.get("kind"))),
             el("td", None, text(f.get("title") or f.get("message"))),
             el("td", {"class": "mono"}, text(where)),
-            el("td", None, text(pkg.get("fixed_version"))),
+            el("td", None, escape(pkg.get("fixed_version"))),
             el("td", None, el("span", {"class": f"triage triage-{status}" if status in _TRIAGE else "triage"},
-                              text(status or "—")),
-               [" ", join([link(url(DECISIONS, {"waiver": w}), text(w)) for w in waivers], ", ")] if waivers else None),
-            el("td", None, text(f.get("scanner"))),
+                              escape(status or "—")),
+               [" ", join([link(url(DECISIONS, {"waiver": w}), escape(w)) for w in waivers], ", ")] if waivers else None),
+            el("td", None, escape(f.get("scanner"))),
         ))
     count = f"{matched if matched is not None else len(findings)} of {total if total is not None else len(findings)} findings"
     if matched is not None and matched > len(findings):
@@ -546,6 +601,15 @@ def _findings(payload: Mapping[str, Any], decision_id: str) -> Markup:
     empty = "No finding matches." if q else "The input has no findings."
     return join([form, _table(["Severity", "Rule", "Kind", "Title", "Package / path", "Fixed in", "Triage", "Scanner"],
                               rows, id_="findings", empty=empty)])
+
+
+def _reference_link(finding: Mapping[str, Any], content: Markup) -> Markup:
+    """``content`` linked to the finding's first http(s) reference (the advisory), when it has one."""
+    for reference in _list(finding.get("references"))[:5]:
+        href = external_href(reference)
+        if href is not None:
+            return link(href, content, {"rel": "noreferrer noopener", "title": text(reference)})
+    return content
 
 
 def _policy(policy: Mapping[str, Any]) -> Markup:
@@ -630,15 +694,26 @@ def events_page(payload: Mapping[str, Any], query: Mapping[str, Any], *,
     return layout("Promotions and syncs", body, integrity=integrity, active=EVENTS, here=url(EVENTS, filters))
 
 
+#: decisions listed per event at most (a sync names every decision it applied)
+_EVENT_DECISIONS = 10
+
+
 def _events_table(events: Sequence[Mapping[str, Any]], *, current: str | None = None, empty: str) -> Markup:
     rows = []
     for e in events:
         artifact = _map(e.get("artifact"))
         details = _map(e.get("details"))
-        decisions = [
+        context = _map(e.get("context"))
+        ids = _list(e.get("decision_ids"))
+        decisions: list[Child] = [
             el("span", {"class": "mono"}, "this decision") if _str(i) == current else decision_link(i)
-            for i in _list(e.get("decision_ids"))
+            for i in ids[:_EVENT_DECISIONS]
         ]
+        if len(ids) > _EVENT_DECISIONS:
+            decisions.append(el("span", {"class": "muted"}, f"+{len(ids) - _EVENT_DECISIONS} more"))
+        if details.get("unknown_decision_id"):
+            decisions.append(el("span", {"class": "muted", "title": "not in this log"},
+                                text(details.get("unknown_decision_id")), " (unknown)"))
         rows.append(el(
             "tr", None,
             el("td", None, time_el(e.get("timestamp"))),
@@ -649,9 +724,10 @@ def _events_table(events: Sequence[Mapping[str, Any]], *, current: str | None = 
             el("td", None, join(decisions, ", ")),
             el("td", None, _gitops(details)),
             el("td", None, _event_summary(details)),
+            el("td", None, text(context.get("actor"))),
         ))
-    return _table(["Time", "Kind", "Outcome", "Environment", "Image", "Decisions", "GitOps commit", "Details"], rows,
-                  id_="events", empty=empty)
+    return _table(["Time", "Kind", "Outcome", "Environment", "Image", "Decisions", "GitOps commit", "Details", "By"],
+                  rows, id_="events", empty=empty)
 
 
 def _gitops(details: Mapping[str, Any]) -> Markup:
@@ -678,15 +754,23 @@ def _gitops(details: Mapping[str, Any]) -> Markup:
 
 
 def _event_summary(details: Mapping[str, Any]) -> Markup:
-    reasons = [_str(r) for r in _list(details.get("reasons"))][:3]
-    blocked = _list(details.get("blocked"))
-    parts: list[Child] = []
-    if reasons:
-        parts.append(join([el("div", None, text(r)) for r in reasons]))
+    """What an event did: a promotion's reasons (why refused), a sync's applied, blocked (with the
+    first reason of each of the first few objects), drifted and pruned objects, an error."""
+    parts: list[Child] = [el("div", None, text(r)) for r in [_str(r) for r in _list(details.get("reasons"))][:3]]
+    counts = [f"{len(_list(details.get(k)))} {k}" for k in ("applied", "drift", "pruned") if _list(details.get(k))]
+    if _int(details.get("unchanged")):
+        counts.append(f"{details['unchanged']} unchanged")
+    if counts:
+        parts.append(el("div", {"class": "muted"}, ", ".join(counts)))
+    blocked = [_map(b) for b in _list(details.get("blocked"))]
     if blocked:
-        parts.append(el("div", None, f"{len(blocked)} blocked"))
+        parts.append(el("div", None, f"{len(blocked)} blocked:"))
+        for item in blocked[:3]:
+            reasons = _list(item.get("reasons"))
+            parts.append(el("div", None, el("span", {"class": "mono"}, text(item.get("object"))),
+                            [": ", text(reasons[0])] if reasons else None))
     if details.get("error"):
-        parts.append(el("div", None, text(details.get("error"))))
+        parts.append(el("div", {"class": "error-text"}, text(details.get("error"))))
     return join(parts)
 
 
@@ -736,7 +820,7 @@ def _waiver_row(w: Mapping[str, Any], extra: Sequence[str] = ()) -> Markup:
     return el(
         "tr", None,
         el("td", None, link(url(DECISIONS, {"waiver": wid}), text(wid))),
-        el("td", None, link(url(DECISIONS, {"rule": _str(w.get("rule"))}), el("code", None, text(w.get("rule"))))),
+        el("td", None, link(url(DECISIONS, {"finding": _str(w.get("rule"))}), el("code", None, text(w.get("rule"))))),
         el("td", None, status_label(w.get("status"))),
         el("td", None, time_el(w.get("expires")),
            [" ", el("span", {"class": "muted"}, f"({w['days_left']} days)")] if _int(w.get("days_left")) is not None else None),
@@ -773,7 +857,7 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
             weekly.setdefault(_str(row.get("environment")), []).append(row)
     charts_: list[Markup] = []
     for env in sorted(weekly):
-        periods = _fill_weeks(weekly[env])
+        periods = _fill_weeks(weekly[env], payload.get("since"), payload.get("until") or payload.get("now"))
         charts_.append(el("figure", {"class": "chart-box", "id": f"weekly-{env}"},
                           el("figcaption", None, link(url(DECISIONS, {"env": env}), text(env)), ": outcomes per week"),
                           charts.stacked_columns(f"{env}: outcomes per week", periods),
@@ -794,7 +878,7 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
                [el("tr", None, el("td", None, link(url(DECISIONS, {"env": _str(e.get("environment"))}),
                                                    text(e.get("environment")))),
                    [el("td", {"class": "num"}, _int(e.get(k)) or 0) for k in (*OUTCOMES, "total")]) for e in env_rows],
-               id_="environments", empty="No decisions in this range."),
+               id_="environments", empty="No decisions in this range.", class_="compact"),
         el("h2", None, "Outcomes per environment per week"),
         el("div", {"class": "charts", "id": "outcome-charts"}, charts_) if charts_ else
         el("p", {"class": "muted"}, "No decisions in this range."),
@@ -814,23 +898,35 @@ def trends_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = No
     return layout("Trends", body, integrity=integrity, active=TRENDS, here=url(TRENDS, filters))
 
 
-def _fill_weeks(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """One environment's weeks in order, with the weeks without decisions between them as zeros (a
-    trend shows a quiet week as a gap, not by leaving it out); rows whose start is no date stay as given."""
+def _monday(value: Any) -> date | None:
+    """The Monday of the week of an RFC 3339 time or date, None when it is neither."""
+    text_ = _str(value)[:10]
+    try:
+        day = date.fromisoformat(text_)
+    except ValueError:
+        return None
+    return day - timedelta(days=day.weekday())
+
+
+def _fill_weeks(rows: Sequence[Mapping[str, Any]], since: Any = None, until: Any = None) -> list[Mapping[str, Any]]:
+    """One environment's weeks in order, every week of the range (the query's ``since``..``until``,
+    else the first..last week with decisions) drawn, a week without decisions as zeros: a trend shows
+    a quiet week as a gap, not by leaving it out. Rows whose start is no Monday are shown as given."""
     by_start: dict[date, Mapping[str, Any]] = {}
     for row in rows:
-        try:
-            by_start[date.fromisoformat(_str(row.get("start")))] = row
-        except ValueError:
+        start = _monday(row.get("start"))
+        if start is None or start.isoformat() != _str(row.get("start")):
             return sorted(rows, key=lambda r: _str(r.get("start")))
-    if not by_start:
-        return []
-    first = min(by_start)
-    if any((d - first).days % 7 for d in by_start):  # not a week apart: shown as given
-        return sorted(rows, key=lambda r: _str(r.get("start")))
+        by_start[start] = row
+    first, last = _monday(since), _monday(until)
+    if by_start:
+        first = min([first, *by_start]) if first else min(by_start)
+        last = max([last, *by_start]) if last else max(by_start)
+    if first is None or last is None or (last - first).days > 7 * 520:  # at most ten years of columns
+        return [by_start[k] for k in sorted(by_start)]
     filled: list[Mapping[str, Any]] = []
-    cursor, last = min(by_start), max(by_start)
-    while cursor <= last and len(filled) < 1000:
+    cursor = first
+    while cursor <= last:
         filled.append(by_start.get(cursor) or {"start": cursor.isoformat(), "allow": 0, "deny": 0, "error": 0, "total": 0})
         cursor += timedelta(weeks=1)
     return filled
