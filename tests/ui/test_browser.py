@@ -228,14 +228,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`gate serve --ui --bind 127.0.0.1:PORT` as a subprocess on the seeded log; stopped at the end."""
-    errlog = tmp_path_factory.mktemp("ui-server") / "stderr.txt"
+@contextlib.contextmanager
+def serving(env: dict[str, str], folder: Path, *flags: str) -> Iterator[Server]:
+    """`gate serve --ui --bind 127.0.0.1:PORT FLAGS` as a subprocess, until the block ends."""
+    errlog = folder / "stderr.txt"
     with errlog.open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gate", "serve", "--ui", "--bind", f"127.0.0.1:{free_port()}"],
-            env=seeded.env, stdout=subprocess.DEVNULL, stderr=err, text=True,
+            [sys.executable, "-m", "gate", "serve", "--ui", "--bind", f"127.0.0.1:{free_port()}", *flags],
+            env=env, stdout=subprocess.DEVNULL, stderr=err, text=True,
         )
     try:
         url = None
@@ -255,6 +255,13 @@ def server(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             proc.kill()
             proc.wait()
     assert "Traceback" not in errlog.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`gate serve --ui` on the seeded log, as a person starts it; stopped at the end."""
+    with serving(seeded.env, tmp_path_factory.mktemp("ui-server")) as running:
+        yield running
 
 
 # --- the browser -------------------------------------------------------------------------------------
@@ -850,6 +857,42 @@ def test_the_only_form_that_posts_is_the_verify_button(browser: Browser, server:
         open_page(browser, server, path)
         posts = browser.driver.find_elements("css selector", "form[method=post i]")
         assert [f.get_attribute("id") or f.find_element("xpath", "..").get_attribute("id") for f in posts] == ["integrity"]
+
+
+# --- a token: the browser asks for it (HTTP Basic), the API takes it as a Bearer token -----------------------
+
+
+def test_with_a_token_the_browser_needs_it_and_then_works_as_before(
+    browser: Browser, seeded: Seeded, tmp_path: Path
+) -> None:
+    token = "s3cret-" + "x" * 24
+    (tmp_path / "token").write_text(token + "\n")
+    with serving(seeded.env, tmp_path, "--ui-token-file", str(tmp_path / "token")) as locked:
+        # no token: 401 everywhere but /health, the body says why and nothing of the log
+        open_page(browser, locked, "/decisions")
+        assert seeded.ids["payments_deny"] not in browser.driver.page_source
+        assert not decision_links(browser)
+        browser.driver.get_log("browser")  # the 401 itself, logged by the browser
+        for path in ("/decisions", "/api/v1/decisions", "/static/gate.css", "/api/v1/integrity"):
+            status, headers, body = locked.get(path)
+            assert status == 401 and "Basic" in headers.get("www-authenticate", "") and token.encode() not in body
+        assert locked.get("/health")[0] == 200
+        # the person types it into the browser's prompt (here: the URL's credentials, what the prompt sends)
+        host = urllib.parse.urlsplit(locked.url)
+        browser.driver.get(f"http://auditor:{token}@{host.netloc}/decisions")
+        assert decision_links(browser) == cli_ids(seeded)
+        click(browser, f"#decisions a[href$='/decisions/{seeded.ids['payments_waived']}']")
+        assert WAIVER_ID in text_of(browser, "#triage")
+        assert browser.driver.execute_script("return document.styleSheets.length") >= 1
+        submit(browser, "integrity")
+        assert integrity_state(browser) in ("running", "done")
+        browser.screenshot("token-auth")
+        no_script_ran(browser)
+        # an API client sends it as a Bearer token
+        req = urllib.request.Request(locked.url + "/api/v1/decisions?limit=1", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=WAIT) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["decisions"]
+    assert token not in (tmp_path / "stderr.txt").read_text()
 
 
 # --- docs/audit.md: every page it names for a question answers -------------------------------------------
