@@ -193,7 +193,7 @@ def test_events_stats_and_waivers(store: Any, ui_log: Seeded) -> None:
     with pytest.raises(api.BadRequest, match="outcome 'synced'"):
         api.events(store, params("kind=promotion&outcome=synced"))
     stats = api.stats(store, {})
-    assert stats["total"] == len(ui_log.decisions) and stats["query"] == {"since": "12w"}
+    assert stats["total"] == len(ui_log.decisions) and stats["query"] == {"since": "4w"}
     assert {w["environment"] for w in stats["weekly"]} == {"prod", "staging"}
     assert sum(w["total"] for w in stats["weekly"]) == stats["total"]
     assert {r["rule"] for r in stats["blocking_rules"]} >= {"hostile.rule", "vulnerabilities.severity"}
@@ -303,3 +303,21 @@ def test_time_filters_are_exact_when_the_log_is_out_of_time_order(
                 assert [d["decision_id"] for d in downloaded] == expected, query
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("query", ["since=4w", "env=prod&since=1d", "outcome=deny&since=30d&top=1"])
+def test_stats_are_gate_decisions_stats(store: Any, gate: Callable[..., Run], query: str) -> None:
+    """Computed from stored records with only the findings deny reasons name (api._Named): the same
+    document as `gate decisions stats --format json` over full records."""
+    from gate.ui import api
+
+    argv: list[str] = []
+    for name, values in params(query).items():
+        argv += [f"--{name}", values[0]]
+    cli = gate("decisions", "stats", "--format", "json", *argv).json()
+    mine = api._stats(store, params(query))
+    for key in ("now", "since", "until"):
+        cli.pop(key), mine.pop(key)
+    for extra in ("weekly", "query", "left_out"):
+        mine.pop(extra)
+    assert mine == cli

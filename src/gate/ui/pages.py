@@ -406,9 +406,9 @@ def _decision_row(d: Mapping[str, Any]) -> Markup:
         el("td", None, artifact_cell(d.get("artifact"))),
         el("td", None, reasons),
         el("td", None, join([_triage_label(w) for w in waivers], ", ")),
-        el("td", None, short_hash(policy.get("digest"), 8),
-           [" ", el("span", {"class": "muted"}, text(policy.get("revision")))] if policy.get("revision") else None),
-        el("td", {"class": "nowrap"}, decision_link(d.get("decision_id"))),
+        el("td", {"class": "nowrap"}, short_hash(policy.get("digest"), 8),
+           el("div", {"class": "muted"}, text(policy.get("revision"))) if policy.get("revision") else None),
+        el("td", None, decision_link(d.get("decision_id"))),
     )
 
 
