@@ -84,7 +84,8 @@ def digest(byte: str) -> str:
 class Seeded:
     """The log the server reads, and what the CLI said about it."""
 
-    store: Path
+    #: the log's address: a SQLite path or a PostgreSQL URL
+    store: str
     env: dict[str, str]
     #: name in the plan → decision id
     ids: dict[str, str]
@@ -121,17 +122,21 @@ def hostile_report(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """The log on SQLite (every test but the PostgreSQL one)."""
+    folder = tmp_path_factory.mktemp("ui-log")
+    return seed(folder, str(folder / "decisions.db"))
+
+
+def seed(folder: Path, store: str) -> Seeded:
     """A decision log made by `gate evaluate` and `gate promote` as a pipeline makes it (subprocesses,
     real reports, the shipped policy library), on its own signing key, which the server trusts."""
-    folder = tmp_path_factory.mktemp("ui-log")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "GITHUB_", "CI_", "GITLAB_"))}
     for var in ("BUILD_URL", "GIT_COMMIT", "BUILD_USER_ID"):
         env.pop(var, None)
     env.update(XDG_STATE_HOME=str(folder / "state"), XDG_CACHE_HOME=str(folder / "cache"))
     gate_cli(env, "keys", "generate", "--out", folder / "keys")
-    store = folder / "decisions.db"
     env.update(
-        GATE_DECISION_STORE=str(store),
+        GATE_DECISION_STORE=store,
         GATE_SIGNING_KEY=str(folder / "keys" / "gate-signing.pem"),
         GATE_TRUSTED_KEYS=str(folder / "keys" / "gate-signing.pub.pem"),
         GATE_CONTEXT_PIPELINE_URL="https://ci.example.com/shop/pipelines/7",
@@ -179,7 +184,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     return Seeded(store, env, ids, outcomes, verify)
 
 
-def append_with_image(env: dict[str, str], store: Path, image: str) -> str:
+def append_with_image(env: dict[str, str], store: str, image: str) -> str:
     """Append a copy of the log's newest decision with ``image`` as its artifact's image, signed by the log's
     key; returns its decision id."""
     import msgspec
@@ -191,7 +196,7 @@ def append_with_image(env: dict[str, str], store: Path, image: str) -> str:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GATE_SIGNING_KEY", env["GATE_SIGNING_KEY"])
         mp.setenv("XDG_STATE_HOME", env["XDG_STATE_HOME"])
-        log = open_store(str(store))
+        log = open_store(store)
         try:
             newest = next(iter(log.query(DecisionQuery(limit=1))))
             copy = msgspec.structs.replace(
@@ -273,6 +278,12 @@ class Browser:
 
     driver: Any
     downloads: Path
+
+    def download_into(self, folder: Path) -> None:
+        """Downloads from now on land in ``folder`` (a test's own, so names never collide)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)})
+        self.downloads = folder
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -436,7 +447,7 @@ def wait_download(browser: Browser, suffix: str, before: set[str]) -> Path:
         found = [p for p in new if p.name.endswith(suffix)]
         return found[0] if found else None
 
-    return wait_for(done, f"a {suffix} download in {browser.downloads}")
+    return wait_for(done, f"a {suffix} download in {browser.downloads} (holding {sorted(os.listdir(browser.downloads))})")
 
 
 
@@ -724,8 +735,9 @@ def test_the_trends_page_draws_its_charts_on_the_server(browser: Browser, server
 
 
 def test_csv_and_json_downloads_are_the_filtered_set_as_the_cli_writes_it(
-    browser: Browser, server: Server, seeded: Seeded
+    browser: Browser, server: Server, seeded: Seeded, tmp_path: Path
 ) -> None:
+    browser.download_into(tmp_path / "downloads")
     open_page(browser, server, "/decisions?env=prod&limit=1")
     before = {p.name for p in browser.downloads.iterdir()}
     browser.driver.find_element("css selector", "#download-csv").click()
@@ -857,6 +869,58 @@ def test_the_only_form_that_posts_is_the_verify_button(browser: Browser, server:
         open_page(browser, server, path)
         posts = browser.driver.find_elements("css selector", "form[method=post i]")
         assert [f.get_attribute("id") or f.find_element("xpath", "..").get_attribute("id") for f in posts] == ["integrity"]
+
+
+# --- the same on PostgreSQL --------------------------------------------------------------------------------
+
+
+def test_on_postgresql_the_pages_show_the_same_log(
+    browser: Browser, pg_store_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A central log on a real PostgreSQL 15 (a throwaway cluster), read with default_transaction_read_only;
+    its address carries a password (the cluster trusts, so it is never checked), which nothing shows."""
+    folder = tmp_path_factory.mktemp("ui-pg")
+    assert "://postgres@" in pg_store_url
+    log = seed(folder, pg_store_url.replace("://postgres@", "://postgres:pw-s3cret@"))
+    with serving(log.env, folder) as pg:
+        open_page(browser, pg, "/decisions")
+        assert decision_links(browser) == cli_ids(log) == list(reversed(log.ids.values()))
+        fill_form(browser, {"env": "prod", "outcome": "deny"})
+        submit(browser, "filters")
+        assert decision_links(browser) == cli_ids(log, "--env", "prod", "--outcome", "deny") == [log.ids["payments_deny"]]
+        click(browser, f"#decisions a[href$='/decisions/{log.ids['payments_deny']}']")
+        assert XSS_PACKAGE in text_of(browser, "#violations") and text_of(browser, "#signature-status") == "trusted"
+        assert "refused" in text_of(browser, "#events")
+        submit(browser, "integrity")
+        while integrity_state(browser) == "running":
+            wait_for(lambda: json.loads(pg.get("/api/v1/integrity")[2])["state"] != "running", "verify to finish")
+            browser.driver.refresh()
+        assert "log intact" in text_of(browser, "#integrity")
+        assert browser.driver.find_element("css selector", "#integrity-head [title]").get_attribute("title") == log.verify["head"]
+        browser.screenshot("postgresql-decision")
+        no_script_ran(browser)
+        browser.download_into(folder / "downloads")
+        before: set[str] = set()
+        open_page(browser, pg, "/decisions?env=prod")
+        browser.driver.find_element("css selector", "#download-csv").click()
+        rows = list(csv.DictReader(io.StringIO(wait_download(browser, ".csv", before).read_text(encoding="utf-8"))))
+        assert [r["decision_id"] for r in rows] == cli_ids(log, "--env", "prod")
+        for path in ("/decisions", "/api/v1/integrity", "/trends"):
+            assert b"pw-s3cret" not in pg.get(path)[2]
+    assert "pw-s3cret" not in (folder / "stderr.txt").read_text()
+
+
+# --- Chromium missing --------------------------------------------------------------------------------------
+
+
+def test_without_chromium_the_browser_tests_fail_naming_the_install_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.delenv("GATE_SKIP_BROWSER", raising=False)
+    with pytest.raises(pytest.fail.Exception, match=r"/nonexistent/chromium missing: `bash \.ci/system-packages`"):
+        chromium_or_fail()
+    monkeypatch.setenv("GATE_SKIP_BROWSER", "1")
+    with pytest.raises(pytest.skip.Exception, match="GATE_SKIP_BROWSER=1"):
+        chromium_or_fail()
 
 
 # --- a token: the browser asks for it (HTTP Basic), the API takes it as a Bearer token -----------------------
