@@ -353,3 +353,45 @@ def test_gate_serve_ui_serves_until_terminated(ui_log: Seeded, tmp_path: Path) -
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_without_auth_only_this_servers_host_is_answered(ui_server: Served) -> None:
+    """DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example."""
+    host, port = ui_server.server.server_address[:2]
+    for name in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        assert request(ui_server, "GET", "/api/v1/integrity", headers={"Host": name})[0] == 200, name
+    for name in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", "", f"127.0.0.1.evil.example:{port}"):
+        status, _, body = request(ui_server, "GET", "/api/v1/decisions", headers={"Host": name})
+        assert status == 403 and b"unexpected Host" in body, name
+
+
+def test_with_a_token_any_host_is_answered(token_server: Served) -> None:
+    status, _, _ = request(token_server, "GET", "/api/v1/integrity",
+                           headers={"Host": "gate.example.com", "Authorization": "Bearer s3cret-token-value"})
+    assert status == 200
+
+
+def test_the_pool_reuses_a_store_after_a_bad_request_and_drops_it_after_a_store_error(ui_log: Seeded, store_url: str) -> None:
+    from gate.decisions.interface import StoreError
+    from gate.decisions.store import open_store
+    from gate.ui import api
+    from gate.ui.app import StorePool
+
+    opened: list[Any] = []
+
+    def opener() -> Any:
+        opened.append(open_store(store_url, create=False, read_only=True))
+        return opened[-1]
+
+    pool = StorePool(opener, size=2)
+    with pool.store() as first:
+        pass
+    with pytest.raises(api.BadRequest), pool.store() as again:
+        assert again is first
+        raise api.BadRequest("bad")
+    with pytest.raises(StoreError), pool.store() as again:
+        assert again is first
+        raise StoreError("lost")
+    with pool.store() as fresh:
+        assert fresh is not first and len(opened) == 2
+    pool.close()

@@ -99,9 +99,15 @@ class StorePool:
             store = self._opener()
         try:
             yield store
-        except BaseException:
-            store.close()
+        except api.BadRequest:
+            self._release(store)  # a bad parameter or an unknown decision: the store is fine
             raise
+        except BaseException:
+            store.close()  # a store error (a lost connection) or a bug: not reused
+            raise
+        self._release(store)
+
+    def _release(self, store: DecisionStore) -> None:
         with self._lock:
             if len(self._idle) < self._size:
                 self._idle.append(store)
@@ -215,6 +221,9 @@ class UiHandler(_Handler):
             return self._error(True, HTTPStatus.NOT_FOUND, f"no such page: {path}")
         if segments == ["health"]:
             return json_response(200, {}) if method in ("GET", "HEAD") else self._not_allowed(False, "GET, HEAD")
+        refused = self._rebinding()
+        if refused is not None:
+            return refused
         refused = self._ui_authorize()
         if refused is not None:
             return refused
@@ -353,6 +362,22 @@ class UiHandler(_Handler):
         response.headers += (("WWW-Authenticate", 'Basic realm="gate", charset="UTF-8"'),)
         return response
 
+    def _rebinding(self) -> Response | None:
+        """Without auth, only a Host naming this server is answered: a web page elsewhere whose name
+        is made to resolve to 127.0.0.1 (DNS rebinding) would otherwise read the log as its own origin."""
+        allowed = self.server.allowed_hosts
+        if allowed is None:
+            return None
+        host = self.headers.get("Host", "").strip().lower()
+        if host in allowed:
+            return None
+        self.close_connection = True
+        return _error_json(
+            HTTPStatus.FORBIDDEN,
+            "unexpected Host header: without --ui-token-file the web view answers only to the address it "
+            "listens on (127.0.0.1, localhost)",
+        )
+
     def _cross_site(self) -> Response | None:
         """403 for a POST another site's page sent (a form elsewhere aimed at this server)."""
         site = self.headers.get("Sec-Fetch-Site")
@@ -469,11 +494,26 @@ class UiServer(GateServer):
         """Bind ``address``; ``app``: the log, token and trusted keys."""
         self.app = app
         super().__init__(address, PolicySet(), MAX_BODY, None, tls=tls, handler=UiHandler)
+        #: the Host headers answered when no auth is configured (None: any, the auth decides)
+        self.allowed_hosts: frozenset[str] | None = None
+        if app.token is None and (tls is None or tls.verify_mode != ssl.CERT_REQUIRED):
+            self.allowed_hosts = host_names(address[0], self.server_address[1])
 
     def server_close(self) -> None:
         """Stop listening, then close the stores."""
         super().server_close()
         self.app.close()
+
+
+def host_names(host: str, port: int) -> frozenset[str]:
+    """The Host headers that name this server: its address and the loopback names, with the port
+    (and without it on port 80 or 443, as browsers send them)."""
+    names = {host.lower(), "127.0.0.1", "localhost", "[::1]"}
+    if ":" in host and not host.startswith("["):
+        names.add(f"[{host.lower()}]")
+    names.discard("::1")
+    with_port = {f"{name}:{port}" for name in names if not (":" in name and not name.startswith("["))}
+    return frozenset(with_port | (names if port in (80, 443) else set()))
 
 
 def is_loopback(host: str) -> bool:
