@@ -217,9 +217,9 @@ class Server:
     url: str
     proc: subprocess.Popen[str]
 
-    def get(self, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-        """One request outside the browser: (status, headers, body)."""
-        req = urllib.request.Request(self.url + path, method=method)
+    def get(self, path: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """One request outside the browser (redirects followed): (status, headers, body)."""
+        req = urllib.request.Request(self.url + path, method=method, headers=headers or {}, data=b"" if method == "POST" else None)
         try:
             with urllib.request.urlopen(req, timeout=WAIT) as resp:
                 return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
@@ -792,6 +792,16 @@ def test_the_verify_button_runs_verify_and_shows_the_head(browser: Browser, serv
     open_page(browser, server, "/decisions?" + urllib.parse.urlencode({"until": hostile["timestamp"]}))
     assert seeded.ids["hostile_image"] not in decision_links(browser)
     browser.screenshot("readme-decisions")
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    # what Chromium sends with the page's own button under Referrer-Policy: no-referrer (seen above)
+    ({"Sec-Fetch-Site": "same-origin", "Origin": "null"}, 200),
+    ({"Sec-Fetch-Site": "cross-site", "Origin": "null"}, 403),
+    ({"Origin": "null"}, 403),  # no Sec-Fetch-Site to vouch for it: a sandboxed page elsewhere
+])
+def test_the_verify_post_is_told_apart_by_where_it_comes_from(server: Server, headers: dict[str, str], status: int) -> None:
+    assert server.get("/integrity/verify", "POST", headers)[0] == status
 
 
 # --- no script from a stored value, the CSP on every page -------------------------------------------------
