@@ -45,6 +45,8 @@ pytestmark = [pytest.mark.server, pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+#: a name the browser resolves to 127.0.0.1, as a rebinding attacker's DNS would
+REBOUND = "attacker.example"
 #: every wait for the browser or the server is bounded by this (a hang fails; nothing asserts a duration)
 WAIT = 30.0
 
@@ -320,6 +322,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000",
         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-quic", "--disable-default-apps", "--disable-extensions",
+        # a name an attacker's DNS points at 127.0.0.1 (DNS rebinding), for the Host check
+        f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ):
         options.add_argument(arg)
@@ -880,6 +884,25 @@ def test_the_only_form_that_posts_is_the_verify_button(browser: Browser, server:
         open_page(browser, server, path)
         posts = browser.driver.find_elements("css selector", "form[method=post i]")
         assert [f.get_attribute("id") or f.find_element("xpath", "..").get_attribute("id") for f in posts] == ["integrity"]
+
+
+def test_a_page_elsewhere_rebound_to_loopback_reads_nothing(browser: Browser, server: Server, seeded: Seeded) -> None:
+    """DNS rebinding: a page of attacker.example, whose name now resolves to 127.0.0.1, asks the web view
+    (same origin to the browser). Without a token, only a Host naming this server is answered."""
+    port = urllib.parse.urlsplit(server.url).port
+    browser.driver.get(f"http://{REBOUND}:{port}/decisions")
+    assert not decision_links(browser)
+    source = browser.driver.page_source
+    assert not any(i in source for i in seeded.ids.values())
+    browser.driver.get(f"http://{REBOUND}:{port}/api/v1/decisions.json")
+    assert not any(i in browser.driver.page_source for i in seeded.ids.values())
+    assert "unexpected Host header" in browser.driver.page_source  # the server's refusal, not a DNS failure
+    browser.screenshot("rebinding-refused")
+    browser.driver.get_log("browser")  # the refusals, logged by the browser
+    # the names of this server are answered
+    browser.driver.get(f"http://localhost:{port}/decisions")
+    assert decision_links(browser) == cli_ids(seeded)
+    no_script_ran(browser)
 
 
 # --- the same on PostgreSQL --------------------------------------------------------------------------------
