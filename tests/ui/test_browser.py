@@ -410,16 +410,20 @@ return {
 """
 
 
-def document_headers(browser: Browser, url: str) -> dict[str, str]:
-    """The response headers of the last document the browser loaded from ``url`` (its network log)."""
+def network(browser: Browser, url: str) -> tuple[dict[str, str], list[str]]:
+    """From the browser's network log since it was last read: the response headers of the last document
+    loaded from ``url``, and every URL the browser requested."""
     headers: dict[str, str] = {}
+    requested: list[str] = []
     for entry in browser.driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            requested.append(message["params"]["request"]["url"])
         if message.get("method") == "Network.responseReceived":
             response = message["params"]["response"]
             if message["params"].get("type") == "Document" and response["url"].startswith(url):
                 headers = {k.lower(): v for k, v in response["headers"].items()}
-    return headers
+    return headers, requested
 
 
 def parse_csp(value: str) -> dict[str, str]:
@@ -856,8 +860,10 @@ def test_the_checks_would_see_an_injection(browser: Browser, injected: str) -> N
 def test_every_page_arrives_with_the_strict_csp(browser: Browser, server: Server, path: str) -> None:
     browser.driver.get_log("performance")  # drop what earlier pages logged
     open_page(browser, server, path)
-    headers = document_headers(browser, server.url + path.split("?")[0])
+    headers, requested = network(browser, server.url + path.split("?")[0])
     assert parse_csp(headers.get("content-security-policy", "")) == CSP, headers
+    # nothing is loaded from anywhere but the web view itself (no CDN, no font, no tracker)
+    assert requested and all(u.startswith((server.url + "/", "data:")) for u in requested), requested
     assert headers.get("x-content-type-options") == "nosniff"
     assert headers.get("referrer-policy") == "no-referrer"
     # the stylesheet is the package's own, and it applied under the CSP
