@@ -174,7 +174,7 @@ def seed(folder: Path, store: str) -> Seeded:
     assert outcomes["payments_waived"] == "allow" and outcomes["payments_deny"] == "deny"
     # a promotion the gate refuses (the decision is a deny): an event in the log, no registry needed
     gate_cli(
-        env, "promote", "--decision", ids["payments_deny"], "--target", "127.0.0.1:9/shop/payments:1.0",
+        {**env, "GATE_CONTEXT_ACTOR": XSS_ACTOR}, "promote", "--decision", ids["payments_deny"], "--target", "127.0.0.1:9/shop/payments:1.0",
         "--gitops-repo", folder / "no-gitops", "--gitops-path", "apps/prod/kustomization.yaml", ok=(1,),
     )
     # the newest record: that allow with a hostile image name, appended (re-chained, signed) through the store API
@@ -712,6 +712,7 @@ def test_the_events_page_links_each_promotion_to_its_decision(browser: Browser, 
     open_page(browser, server, "/events")
     events = text_of(browser, "#events")
     assert "promotion" in events and "refused" in events and "127.0.0.1:9/shop/payments:1.0" in events
+    assert XSS_ACTOR in events  # who asked for it, as text
     browser.screenshot("events")
     no_script_ran(browser)
     click(browser, f"#events a[href$='/decisions/{seeded.ids['payments_deny']}']")
