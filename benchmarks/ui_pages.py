@@ -23,6 +23,21 @@ Measured: each page fetched over HTTP from a real ``gate serve --ui`` server (in
 thread; one keep-alive connection), the body read whole: p50 and p95 over ``--runs`` requests per
 kind, filters picked at random per request from realistic auditor questions. When the HTML pages
 (gate.ui.pages) are not there yet, the JSON API routes are timed instead (they build the same payload).
+
+Results (2026-12-07, 2 cores shared with other sessions' tests; 1,000,000 decisions, 5.6 GB SQLite,
+built in 394 s; HTML pages, 300 requests each, filters from 22 auditor questions):
+
+                                          load 6-7          load 17 (others' tests running)   target
+  decisions page (filtered) p50 / p95     12.1 / 39.0 ms    37.9 / 195.0 ms                   p95 ≤ 200 ms
+  decision page p50 / p95                 0.7 / 10.4 ms     3.1 / 35.3 ms                     p95 ≤ 100 ms
+  decision page, findings not cached p95  14.4 ms
+  slowest list question (max)             waived=1&env=prod 212 ms; a past month (since=90d&until=60d
+                                          &outcome=deny) 99 ms, was 500-680 ms before seq_range
+  /trends (4 weeks, ~77k records), cold   4.4 s   (reused for a minute; 12 weeks ~13 s)
+  /waivers (90 days), cold                1.8 s
+
+The copies share six findings documents, so the per-document findings cache (api._FINDINGS_CACHE)
+hits more often than on a real log: "findings not cached" clears it before every request.
 """
 
 from __future__ import annotations
@@ -269,12 +284,25 @@ def measure(path: Path, runs: int) -> None:
             every.append(ms)
         pages_ms = [timed(conn, f"{decision_route}{rng.choice(ids)}")[0] for _ in range(runs)]
         searched = [timed(conn, f"{decision_route}{rng.choice(ids)}?q=cve-2021")[0] for _ in range(max(20, runs // 5))]
+        from gate.ui import api
+
+        cold = []
+        for _ in range(max(20, runs // 5)):  # as if every decision had its own findings document
+            api._FINDINGS_CACHE.clear()
+            cold.append(timed(conn, f"{decision_route}{rng.choice(ids)}")[0])
+        once = {}
+        for name in ("trends", "waivers", "events"):
+            api._AGGREGATES.clear()
+            once[name] = timed(conn, f"/{name}" if html else f"/api/v1/{'stats' if name == 'trends' else name}")[0]
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"list page ({runs} requests):  p50 {percentile(every, .5):6.1f} ms  p95 {percentile(every, .95):6.1f} ms"
               "  target p95 ≤ 200 ms")
         print(f"decision page ({runs}):       p50 {percentile(pages_ms, .5):6.1f} ms  p95 {percentile(pages_ms, .95):6.1f} ms"
               "  target p95 ≤ 100 ms")
         print(f"decision page, q= search:    p50 {percentile(searched, .5):6.1f} ms  p95 {percentile(searched, .95):6.1f} ms")
+        print(f"decision page, findings not cached: p50 {percentile(cold, .5):6.1f} ms  p95 {percentile(cold, .95):6.1f} ms")
+        print("once, nothing cached: " + ", ".join(f"/{name} {ms / 1000:.1f} s" for name, ms in once.items())
+              + " (trends: the last 4 weeks)")
         print("list page by filter (p50 / max ms, n):")
         for name, samples in sorted(per.items(), key=lambda kv: -max(kv[1])):
             print(f"  {statistics.median(samples):7.1f} / {max(samples):7.1f}  n={len(samples):3d}  {name}")

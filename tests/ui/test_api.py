@@ -321,3 +321,19 @@ def test_stats_are_gate_decisions_stats(store: Any, gate: Callable[..., Run], qu
     for extra in ("weekly", "query", "left_out"):
         mine.pop(extra)
     assert mine == cli
+
+
+def test_a_verify_that_cannot_reach_the_log_fails_in_one_line_without_the_password(store: Any) -> None:
+    from gate.decisions.signing import load_trust
+    from gate.ui import api
+
+    integrity = api.Integrity(
+        lambda: open_store("postgresql://auditor:hunter2-secret@127.0.0.1:1/gate?connect_timeout=2", create=False,
+                           read_only=True),
+        load_trust(),
+    )
+    integrity.start()
+    integrity.wait(60)
+    status = integrity.status(store)
+    assert status["state"] == "failed" and status["verify"] is None
+    assert "cannot connect" in status["error"] and "hunter2" not in status["error"] and "\n" not in status["error"]

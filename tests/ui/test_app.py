@@ -328,7 +328,7 @@ def test_the_command_refuses_a_missing_log_without_creating_it(gate: Callable[..
 
 
 def test_gate_serve_ui_serves_until_terminated(ui_log: Seeded, tmp_path: Path) -> None:
-    """The real command in its own process: it says where it listens, answers, and exits 0 on SIGINT."""
+    """The real command in its own process: it says where it listens, answers, and exits 0 on SIGTERM."""
     token = tmp_path / "token"
     token.write_text("process-token\n")
     with socket.socket() as s:
@@ -347,7 +347,7 @@ def test_gate_serve_ui_serves_until_terminated(ui_log: Seeded, tmp_path: Path) -
         response = conn.getresponse()
         assert response.status == 200 and len(json.loads(response.read())["decisions"]) == 1
         conn.close()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     finally:
         if process.poll() is None:

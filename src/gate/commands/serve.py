@@ -116,11 +116,20 @@ def _serve_ui(args: argparse.Namespace) -> ExitCode:
     )
     if token is not None and server.tls is None and not _loopback(host):
         print("gate: warning: the token crosses the network in clear text: add --tls-cert/--tls-key", file=sys.stderr)
+    import signal
+    import threading
+
+    def stop(signum: int, frame: object) -> None:
+        # SIGTERM (a container stopping) ends it as Ctrl-C does: from another thread, serve_forever returns
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.server_close()
     return ExitCode.OK
 

@@ -507,7 +507,9 @@ class Integrity:
             finally:
                 store.close()
         except GateError as e:
-            result = {"state": "failed", "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+            from gate.redact import redact
+
+            result = {"state": "failed", "error": redact(str(e).splitlines()[0]) if str(e) else type(e).__name__}
         except Exception as e:  # a bug must not leave "running" for ever
             result = {"state": "failed", "error": f"verify failed: {type(e).__name__}"}
         with self._lock:
