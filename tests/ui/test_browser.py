@@ -800,7 +800,16 @@ def test_the_verify_button_runs_verify_and_shows_the_head(browser: Browser, serv
     hostile = json.loads(gate_cli(seeded.env, "decisions", "show", seeded.ids["hostile_image"], "--format", "json").stdout)
     open_page(browser, server, "/decisions?" + urllib.parse.urlencode({"until": hostile["timestamp"]}))
     assert seeded.ids["hostile_image"] not in decision_links(browser)
-    browser.screenshot("readme-decisions")
+    # the page's own height: the table, and no empty page under it
+    height = browser.driver.execute_script(
+        "return Math.ceil(document.querySelector('main').getBoundingClientRect().bottom) + 24"
+        " + window.outerHeight - window.innerHeight"
+    )
+    browser.driver.set_window_size(1400, int(height))
+    try:
+        browser.screenshot("readme-decisions")
+    finally:
+        browser.driver.set_window_size(1400, 1000)
 
 
 @pytest.mark.parametrize(("headers", "status"), [
