@@ -822,6 +822,44 @@ def test_the_verify_post_is_told_apart_by_where_it_comes_from(server: Server, he
     assert server.get("/integrity/verify", "POST", headers)[0] == status
 
 
+def test_an_edited_record_turns_the_badge_red_and_its_page_says_so(
+    browser: Browser, seeded: Seeded, tmp_path: Path
+) -> None:
+    """Someone with write access to the log turns the deny into an allow (record and column alike): the verify
+    button finds it, as `gate decisions verify` does, and the decision's page shows its hash no longer matches."""
+    import sqlite3
+
+    store = tmp_path / "edited.db"
+    with contextlib.closing(sqlite3.connect(seeded.store)) as src, contextlib.closing(sqlite3.connect(store)) as dst:
+        src.backup(dst)
+        deny = seeded.ids["payments_deny"]
+        (blob,) = dst.execute("select record from decisions where decision_id = ?", (deny,)).fetchone()
+        record = json.loads(blob)
+        assert record["outcome"] == "deny"
+        record["outcome"] = "allow"
+        dst.execute("update decisions set record = ?, outcome = 'allow' where decision_id = ?",
+                    (json.dumps(record, separators=(",", ":")).encode(), deny))
+        dst.commit()
+    env = {**seeded.env, "GATE_DECISION_STORE": str(store)}
+    cli = gate_cli(env, "decisions", "verify", ok=(1,))
+    assert deny in cli.stdout
+    with serving(env, tmp_path) as edited:
+        open_page(browser, edited, f"/decisions/{deny}")
+        assert "does NOT match" in text_of(browser, "#hash-status")
+        submit(browser, "integrity")
+        while integrity_state(browser) == "running":
+            wait_for(lambda: json.loads(edited.get("/api/v1/integrity")[2])["state"] != "running", "verify to finish")
+            browser.driver.refresh()
+        badge = browser.driver.find_element("css selector", "#integrity-state")
+        assert "badge-tampered" in (badge.get_attribute("class") or "") and badge.text == "verify FAILED"
+        assert "edited" in (badge.get_attribute("title") or "")
+        assert urllib.parse.urlsplit(browser.driver.current_url).path == f"/decisions/{deny}"  # back where it was
+        verify = json.loads(edited.get("/api/v1/integrity")[2])["verify"]
+        assert verify["ok"] is False and verify["head"] is None and verify["first_bad"]["decision_id"] == deny
+        browser.screenshot("verify-failed")
+        no_script_ran(browser)
+
+
 # --- no script from a stored value, the CSP on every page -------------------------------------------------
 
 PAGES = ["/", "/decisions", "/events", "/waivers", "/trends", "/decisions?image=" + urllib.parse.quote(XSS_QUERY),
