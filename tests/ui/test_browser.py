@@ -22,7 +22,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -455,7 +454,8 @@ def wait_download(browser: Browser, suffix: str, before: set[str]) -> Path:
         found = [p for p in new if p.name.endswith(suffix)]
         return found[0] if found else None
 
-    return wait_for(done, f"a {suffix} download in {browser.downloads} (holding {sorted(os.listdir(browser.downloads))})")
+    path: Path = wait_for(done, f"a {suffix} download in {browser.downloads}")
+    return path
 
 
 
