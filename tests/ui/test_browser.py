@@ -846,6 +846,7 @@ def test_an_edited_record_turns_the_badge_red_and_its_page_says_so(
     with serving(env, tmp_path) as edited:
         open_page(browser, edited, f"/decisions/{deny}")
         assert "does NOT match" in text_of(browser, "#hash-status")
+        assert "Do not rely on this record" in text_of(browser, "#record-distrust")
         submit(browser, "integrity")
         while integrity_state(browser) == "running":
             wait_for(lambda: json.loads(edited.get("/api/v1/integrity")[2])["state"] != "running", "verify to finish")

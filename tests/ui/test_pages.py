@@ -302,6 +302,14 @@ def test_a_record_whose_hash_does_not_match_says_so() -> None:
     page = audit(pages.decision_page(document))
     assert page.by_id("hash-status")[1]["class"] == "sig sig-invalid"
     assert "does NOT match" in page.text() and "the record was edited" in page.text()
+    # said at the top too: an edited record still shows the outcome it claims
+    assert page.by_id("record-distrust")[1]["class"] == "notice" and "Do not rely on this record" in page.text()
+
+
+def test_a_trusted_intact_record_has_no_distrust_notice_and_an_unsigned_one_has() -> None:
+    assert "record-distrust" not in pages.decision_page(payload("decision"))
+    page = audit(pages.decision_page(payload("decision") | {"signature": {"status": "unsigned", "key_id": None}}))
+    assert page.by_id("record-distrust") and "its signature is unsigned" in page.text()
 
 
 def test_only_http_links_from_the_record_become_links() -> None:

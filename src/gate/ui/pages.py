@@ -441,6 +441,7 @@ def decision_page(payload: Mapping[str, Any], query: Mapping[str, Any] | None = 
     body: list[Child] = [
         el("h1", None, outcome_label(d.get("outcome")), " ", text(heading), " ",
            el("span", {"class": "muted"}, "in ", text(d.get("environment")))),
+        _distrust_notice(_map(payload.get("chain")), _map(payload.get("signature"))),
         facts,
         el("h2", None, "Deny reasons ", el("span", {"class": "muted"}, f"({len(violations)})")),
         _violations(violations, "violations", "No deny reason."),
@@ -634,6 +635,22 @@ def _scanners(scanners: Sequence[Any], input_digest: Any) -> Markup:
             for s in (_map(i) for i in scanners)]
     return join([_table(["Scanner", "Version", "Report sha256"], rows, id_="scanners", empty="No scanner report."),
                  el("p", None, "Input digest ", el("span", {"class": "mono"}, text(input_digest)))])
+
+
+def _distrust_notice(chain: Mapping[str, Any], signature: Mapping[str, Any]) -> Markup | None:
+    """Above everything else when the record cannot be relied on: an edited record still shows the
+    outcome it claims, so the page says at once that the claim is not verified."""
+    problems = []
+    if chain.get("hash_ok") is False:
+        problems.append("its hash does NOT match its content (the record was changed after it was written)")
+    status = _str(signature.get("status"))
+    if status and status != "trusted":
+        problems.append(f"its signature is {status}")
+    if not problems:
+        return None
+    return el("p", {"class": "notice", "id": "record-distrust"},
+              el("strong", None, "Do not rely on this record: "), "; ".join(problems),
+              ". The outcome shown is only what the record claims.")
 
 
 def _chain(chain: Mapping[str, Any], signature: Mapping[str, Any], d: Mapping[str, Any]) -> Markup:
