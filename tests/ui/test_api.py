@@ -337,3 +337,20 @@ def test_a_verify_that_cannot_reach_the_log_fails_in_one_line_without_the_passwo
     status = integrity.status(store)
     assert status["state"] == "failed" and status["verify"] is None
     assert "cannot connect" in status["error"] and "hunter2" not in status["error"] and "\n" not in status["error"]
+
+
+def test_a_waived_finding_named_by_its_waivers_expiry_warning_reads_waived() -> None:
+    from types import SimpleNamespace
+
+    from gate.decisions.record import AppliedWaiver, Violation
+    from gate.ui.api import _triage
+
+    decision = SimpleNamespace(
+        violations=(Violation(rule="vulnerabilities.severity", message="m", severity="high", finding_ids=("f2",)),),
+        warnings=(Violation(rule="waivers.expiring", message="m", severity="low", finding_ids=("f1",)),),
+        waivers=(AppliedWaiver(id="W-1", rule="CVE-1", expires="2027-01-01T00:00:00Z", approved_by="a", reason="r",
+                               finding_ids=("f1",)),),
+    )
+    triage = _triage(decision)
+    assert triage["f1"] == ("waived", ["waivers.expiring"], ["W-1"])
+    assert triage["f2"][0] == "denied"

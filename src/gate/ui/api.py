@@ -181,7 +181,8 @@ def _triage(decision: Any) -> dict[str, tuple[str, list[str], list[str]]]:
 
     def mark(fid: str, status: str, rule: str | None = None, waiver: str | None = None) -> None:
         current = triage.get(fid, ("none", [], []))
-        order = ("none", "waived", "warned", "denied")
+        # waived outranks warned: the warning a waived finding carries is about its waiver (waivers.expiring)
+        order = ("none", "warned", "waived", "denied")
         best = status if order.index(status) > order.index(current[0]) else current[0]
         rules = current[1] + ([rule] if rule and rule not in current[1] else [])
         waivers = current[2] + ([waiver] if waiver and waiver not in current[2] else [])
