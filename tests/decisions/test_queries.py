@@ -260,7 +260,7 @@ def test_list_text_is_a_table_newest_first(gate: Callable[..., Run], log: dict[s
     run = gate("decisions", "list")
     assert run.code == 0, run.err
     header, *rows, total = run.out.splitlines()
-    assert header.split() == ["TIME", "OUTCOME", "ENV", "IMAGE@DIGEST", "VIOLATIONS", "WAIVERS", "DECISION", "ID"]
+    assert header.split() == ["TIME", "OUTCOME", "ENV", "IMAGE@DIGEST", "VIOLATIONS", "TRIAGE", "DECISION", "ID"]
     assert total == "7 decision(s)"
     assert [row.split()[-1] for row in rows] == [log[n].decision_id for n in NEWEST_FIRST]
     waived = rows[NEWEST_FIRST.index("waived")].split()

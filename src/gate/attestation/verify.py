@@ -163,7 +163,8 @@ def judge(
     if facts.time_verified > now + CLOCK_SKEW:
         return replace(deciding, reason=f"{about} is dated in the future")
     if now - facts.time_verified > max_age:
-        return replace(deciding, reason=f"{about} is older than {_days(max_age)}")
+        age = int((now - facts.time_verified).total_seconds() // 86400)
+        return replace(deciding, reason=f"{about} is {age} day(s) old, older than {_days(max_age)}")
     return replace(deciding, passed=True, reason=f"{about} is PASSED, signed by {newest.key_id}")
 
 

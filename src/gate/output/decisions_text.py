@@ -40,7 +40,7 @@ def render_list(decisions: Iterable[Decision]) -> str:
     ]
     if not rows:
         return "No decisions match.\n"
-    headers = ["TIME", "OUTCOME", "ENV", "IMAGE@DIGEST", "VIOLATIONS", "WAIVERS", "DECISION ID"]
+    headers = ["TIME", "OUTCOME", "ENV", "IMAGE@DIGEST", "VIOLATIONS", "TRIAGE", "DECISION ID"]
     return table(headers, rows) + f"\n{len(rows)} decision(s)\n"
 
 
