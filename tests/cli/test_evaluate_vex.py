@@ -126,6 +126,21 @@ def test_triaged_by_finds_vex_and_waivers(gate: Callable[..., Run], tmp_path: Pa
     assert gate("decisions", "verify").code == 0
 
 
+def test_stats_count_vex_statements_apart_from_waivers(gate: Callable[..., Run]) -> None:
+    _, triaged = evaluate(gate, "--vex", NOT_AFFECTED)
+    evaluate(gate, "--vex", NOT_AFFECTED)
+    [entry] = vex_entries(triaged)
+    stats = gate("decisions", "stats", "--format", "json")
+    assert stats.code == 0, stats.err
+    assert stats.json()["waivers"] == []
+    assert stats.json()["vex"] == [{
+        "id": entry["id"], "rule": entry["rule"], "document": entry["document"], "status": entry["status"],
+        "applied": 2, "last_applied": stats.json()["vex"][0]["last_applied"],
+    }]
+    text = gate("decisions", "stats")
+    assert "VEX statements applied (1):" in text.out and entry["id"] in text.out
+
+
 def test_replay_of_a_vex_triaged_decision_agrees(gate: Callable[..., Run]) -> None:
     evaluate(gate, "--vex", NOT_AFFECTED)
     run = gate("decisions", "replay", "--format", "json")

@@ -58,6 +58,23 @@ class WaiverUse:
 
 
 @dataclass
+class VexUse:
+    """One VEX statement as the selected decisions applied it (its document's digest binds it)."""
+
+    id: str
+    rule: str
+    document: str
+    status: str
+    applied: int = 0
+    last_applied: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"id": self.id, "rule": self.rule, "document": self.document, "status": self.status,
+                "applied": self.applied, "last_applied": self.last_applied}
+
+
+@dataclass
 class Stats:
     """The aggregate; ``as_dict()`` is the JSON document of ``--format json``."""
 
@@ -74,6 +91,7 @@ class Stats:
     finding_decisions: Counter[str] = field(default_factory=Counter)
     finding_kinds: dict[str, str] = field(default_factory=dict)
     waivers: dict[str, WaiverUse] = field(default_factory=dict)
+    vex: dict[str, VexUse] = field(default_factory=dict)
     days: dict[str, Counter[str]] = field(default_factory=dict)
     first: str | None = None
     last: str | None = None
@@ -111,6 +129,14 @@ class Stats:
                 use.first_applied = decision.timestamp
             if decision.timestamp >= use.last_applied:
                 use.last_applied, use.rule, use.expires = decision.timestamp, waiver.rule, expires
+        for statement in {w.id: w for w in decision.waivers if w.is_vex}.values():
+            vex = self.vex.get(statement.id)
+            if vex is None:
+                vex = self.vex[statement.id] = VexUse(
+                    statement.id, statement.rule, statement.document or "", statement.status or ""
+                )
+            vex.applied += 1
+            vex.last_applied = max(vex.last_applied, decision.timestamp)
 
     def period(self) -> str:
         """``day``, or ``week`` when the range (the filters' bounds, else the decisions') is long."""
@@ -158,6 +184,7 @@ class Stats:
                 for rule, n in _top(self.finding_decisions, self.top)
             ],
             "waivers": [w.as_dict() for w in sorted(self.waivers.values(), key=lambda w: (-w.applied, w.id))],
+            "vex": [v.as_dict() for v in sorted(self.vex.values(), key=lambda v: (-v.applied, v.id))],
             "waivers_expiring": [
                 w.as_dict() for w in sorted(self.waivers.values(), key=lambda w: (w.expires, w.id))
                 if w.status in ("expired", "expiring")

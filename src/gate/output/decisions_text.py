@@ -235,6 +235,12 @@ def render_stats(stats: dict[str, Any]) -> str:
             out.append(f"Expired or expiring within 14 days of {short_time(stats['now'])}: {listed}")
     else:
         out.append("Waivers applied: none")
+    if stats.get("vex"):
+        out.append(f"VEX statements applied ({len(stats['vex'])}):")
+        rows = [
+            [v["id"], v["rule"], v["status"], str(v["applied"]), short_time(v["last_applied"])] for v in stats["vex"]
+        ]
+        out.append(_indent(table(["STATEMENT", "VULNERABILITY", "STATUS", "APPLIED", "LAST APPLIED"], rows)))
     out.append("")
     out.append(f"Per {stats['period']}:")
     out.append(
