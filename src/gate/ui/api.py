@@ -50,7 +50,7 @@ as ``gate decisions list --format csv`` / ``--format json`` writes it (attachmen
 0.1-0.3 ms each: give ``since`` for longer trends on a large log)::
 
     {...`gate decisions stats --format json`...,       # now since until total outcomes environments
-                                                        # blocking_rules blocking_findings waivers
+                                                        # blocking_rules blocking_findings waivers vex
                                                         # waivers_expiring period periods
      "weekly": [{"environment": "prod", "start": "2026-11-30", "allow": 3, "deny": 1, "error": 0, "total": 4}, ...],
      "query": {"since": "4w", ...}}
