@@ -266,17 +266,18 @@ def _attach_tag(repo: Repository, ref: Reference, layer: dict[str, Any], operati
 # --- fetch ---------------------------------------------------------------------------------------------
 
 
-def fetch(image: str) -> list[Candidate]:
+def fetch(image: str, timeout: float | None = None) -> list[Candidate]:
     """Every DSSE envelope attached to ``image`` (``REPO@sha256:D``): its referrers (where the registry has
     the API) and cosign's ``.att`` tag, each blob checked against its digest, duplicates dropped.
 
     An envelope that cannot be read is a Candidate with a ``problem``. The registry unreachable, or
-    more than MAX_ENVELOPES envelopes, raises (RegistryError, AttestationError).
+    more than MAX_ENVELOPES envelopes, raises (RegistryError, AttestationError). ``timeout``: seconds
+    for each registry request (default: the registry client's).
     """
     ref = require_digest(image, "image")
     assert ref.digest is not None
     found: dict[str, Candidate] = {}
-    with open_client(ref.registry, [pull_scope(ref)]) as client:
+    with open_client(ref.registry, [pull_scope(ref)], timeout) as client:
         repo = Repository(ref, client)
         for manifest_digest in _referrer_manifests(repo, ref.digest):
             where = f"referrer {ref.name}@{manifest_digest}"

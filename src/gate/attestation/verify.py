@@ -83,8 +83,10 @@ def verify_image(
     max_age: timedelta = DEFAULT_MAX_AGE,
     *,
     verifier_id: str | None = None,
+    timeout: float | None = None,
 ) -> VsaCheck:
-    """Fetch the envelopes attached to ``reference`` (``REPO@sha256:D``) and ``judge`` them.
+    """Fetch the envelopes attached to ``reference`` (``REPO@sha256:D``) and ``judge`` them (each registry
+    request within ``timeout`` seconds, when given).
 
     Raises UsageError for a reference that is not pinned by digest or an environment that is not an
     environment name, RegistryError when the registry cannot be read, AttestationError when it holds
@@ -93,7 +95,7 @@ def verify_image(
 
     require_digest(reference, "image")
     _require_environment(environment)
-    return judge(reference, fetch(reference), environment, trusted, now, max_age, verifier_id=verifier_id)
+    return judge(reference, fetch(reference, timeout), environment, trusted, now, max_age, verifier_id=verifier_id)
 
 
 def _require_environment(environment: str) -> None:

@@ -20,6 +20,8 @@ wait and a short cache of passes.
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import threading
 import time
@@ -213,7 +215,9 @@ class VsaEvidence:
         self._trusted = trusted
         self._timeout = timeout
         self._ttl = ttl
-        self._verifier = verifier or verify_attached
+        # each registry request bounded a little past the wait: the wait's own reason wins the race, and a
+        # fetch no longer waited for ends a second later instead of running on for minutes
+        self._verifier = verifier or functools.partial(verify_attached, timeout=timeout + 1.0)
         self._clock = clock
         self._passes: OrderedDict[str, tuple[float, VsaResult]] = OrderedDict()
         self._lock = threading.Lock()
@@ -300,11 +304,13 @@ class VsaEvidence:
                 self._passes.popitem(last=False)
 
 
-def verify_attached(reference: str, environment: str, trusted: Any, now: datetime, max_age: timedelta) -> VsaResult:
+def verify_attached(
+    reference: str, environment: str, trusted: Any, now: datetime, max_age: timedelta, timeout: float = VSA_TIMEOUT
+) -> VsaResult:
     """gate.attestation's verdict on the VSA attached to ``reference``, as admission sees it."""
     from gate.attestation.verify import verify_image
 
-    check = verify_image(reference, environment, trusted, now, max_age)
+    check = verify_image(reference, environment, trusted, now, max_age, timeout=timeout)
     return VsaResult(
         passed=bool(check.passed), reason=str(check.reason), decision_id=check.decision_id, key_id=check.key_id,
         time_verified=_text(check.time_verified), policy_digest=check.policy_digest,

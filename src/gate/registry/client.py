@@ -197,10 +197,14 @@ class Repository:
             raise self.fail(what, response)
 
 
-def open_client(registry: str, scopes: list[str]) -> httpx.Client:
-    """An httpx client for one registry with its credentials and the given token scopes."""
+def open_client(registry: str, scopes: list[str], timeout: float | None = None) -> httpx.Client:
+    """An httpx client for one registry with its credentials and the given token scopes.
+
+    ``timeout`` (seconds, every phase of every request) replaces TIMEOUT where a caller answers within
+    a bound of its own (admission), so a request it stopped waiting for does not run on."""
     auth = RegistryAuth(registry, load_credentials(registry), scopes)
-    return httpx.Client(base_url=api_base(registry), auth=auth, timeout=TIMEOUT, follow_redirects=True)
+    limit = TIMEOUT if timeout is None else httpx.Timeout(timeout)
+    return httpx.Client(base_url=api_base(registry), auth=auth, timeout=limit, follow_redirects=True)
 
 
 def pull_scope(ref: Reference) -> str:
