@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from gate.decisions.record import Decision, Outcome, PolicyInfo, new_decision_id, sha256_digest
+from gate.decisions.record import AppliedWaiver, Decision, Outcome, PolicyInfo, new_decision_id, sha256_digest
 
 POLICY_DIGEST = "sha256:" + "0c" * 32
 TRIVY_SHA = "sha256:" + "7e" * 32
 COVERAGE_SHA = "sha256:" + "c0" * 32
 
 
-def make_decision(image: str, digest: str, *, outcome: str = "allow", environment: str = "prod") -> Decision:
+def make_decision(
+    image: str, digest: str, *, outcome: str = "allow", environment: str = "prod", waivers: tuple[AppliedWaiver, ...] = ()
+) -> Decision:
     """A decision as ``gate evaluate`` records it (two scanner reports), signed hash included."""
     scanners = [
         {"name": "trivy", "version": "0.50.1", "report": "reports/trivy.json", "report_sha256": TRIVY_SHA},
@@ -28,7 +30,7 @@ def make_decision(image: str, digest: str, *, outcome: str = "allow", environmen
         artifact={"image": image, "digest": digest},
         violations=(),
         warnings=(),
-        waivers=(),
+        waivers=waivers,
         summary={},
         policy=PolicyInfo(digest=POLICY_DIGEST, engine="embedded", engine_version="test", revision="r7",
                           bundle="gate:library"),

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from gate import rfc3339
 from gate.attestation import oci, vsa
 from gate.attestation.verify import judge, verify_image
+from gate.decisions.record import AppliedWaiver
 from gate.decisions.signing import Ed25519Signer
 from gate.errors import RegistryError, UsageError
 from tests.attestation.decisions import make_decision
@@ -31,8 +33,8 @@ class Image:
         self.signer = signer
 
     def statement(self, *, outcome: str = "allow", environment: str = "prod", at: datetime = NOW - timedelta(hours=1),
-                  image: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        decision = make_decision(self.repo, self.digest, outcome=outcome, environment=environment)
+                  image: str | None = None, waivers: tuple[AppliedWaiver, ...] = (), **kwargs: Any) -> dict[str, Any]:
+        decision = make_decision(self.repo, self.digest, outcome=outcome, environment=environment, waivers=waivers)
         return vsa.statement(decision, time_verified=at, image=image, **kwargs)
 
     def attach(self, statement: dict[str, Any] | None = None, signer: Ed25519Signer | None = None,
@@ -184,3 +186,32 @@ def test_as_dict_is_json(image: Image) -> None:
     image.attach()
     document: Callable[[], dict[str, Any]] = image.verify().as_dict
     assert json.loads(json.dumps(document()))["passed"] is True
+
+
+def _waiver(id_: str, expires: datetime) -> AppliedWaiver:
+    return AppliedWaiver(id=id_, rule="CVE-2024-0001", expires=rfc3339.format(expires), approved_by="secops",
+                         reason="no fix yet", finding_ids=("f1",))
+
+
+def test_an_allow_resting_on_waivers_ends_with_the_first_of_them(image: Image) -> None:
+    """Where only the VSA is seen (offline admission), an allow that a waiver made stops passing when the
+    waiver expires, as it would in the log: the VSA carries the earliest expiry of its waivers."""
+    waivers = (_waiver("W-LATE", NOW + timedelta(days=60)), _waiver("W-SOON", NOW + timedelta(days=2)))
+    statement = image.statement(waivers=waivers)
+    assert statement["predicate"][vsa.DECISION_FIELD]["triageExpires"] == rfc3339.format(NOW + timedelta(days=2))
+    image.attach(statement=statement)
+    assert image.verify().passed
+    later = verify_image(image.ref, "prod", {image.signer.key_id: image.signer.public_key()}, NOW + timedelta(days=3))
+    assert not later.passed and "rests on a waiver that expired at" in later.reason
+
+
+def test_a_vsa_without_waivers_carries_no_expiry(image: Image) -> None:
+    assert "triageExpires" not in image.statement()["predicate"][vsa.DECISION_FIELD]
+
+
+def test_a_malformed_waiver_expiry_makes_the_vsa_unreadable(image: Image) -> None:
+    statement = image.statement()
+    statement["predicate"][vsa.DECISION_FIELD]["triageExpires"] = "tomorrow"
+    image.attach(statement=statement)
+    check = image.verify()
+    assert not check.passed and check.found == 1

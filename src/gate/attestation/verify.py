@@ -11,7 +11,8 @@ Rules (``judge``), for the image ``REPO@sha256:D`` and environment E:
 5. its environment must be exactly E (``dev`` is not ``Dev``);
 6. of what is left, the **newest** (``timeVerified``) decides — a newer FAILED supersedes an older
    PASSED; on a tie FAILED wins — and it must be PASSED, dated no later than now (plus a small clock
-   skew) and no older than ``max_age``.
+   skew), no older than ``max_age`` and, when the decision rested on waivers, not past the earliest of
+   their expiries (``triageExpires``).
 
 No VSA left: not passed, and the reason says so. The registry unreachable: ``verify_image`` raises
 (RegistryError): callers block.
@@ -167,6 +168,9 @@ def judge(
     if now - facts.time_verified > max_age:
         age = int((now - facts.time_verified).total_seconds() // 86400)
         return replace(deciding, reason=f"{about} is {age} day(s) old, older than {_days(max_age)}")
+    if facts.triage_expires is not None and now >= facts.triage_expires:
+        expired = rfc3339.format(facts.triage_expires, microseconds=False)
+        return replace(deciding, reason=f"{about} rests on a waiver that expired at {expired}")
     return replace(deciding, passed=True, reason=f"{about} is PASSED, signed by {newest.key_id}")
 
 

@@ -12,7 +12,9 @@ The statement (https://slsa.dev/spec/v1.0/verification_summary):
   or ``["FAILED"]``;
 - gate's decision as an extension field named by a URI (the spec lets producers add fields so named, and
   consumers ignore fields they do not know): ``decisionId``, ``environment``, ``outcome``, ``recordHash``,
-  ``policyRevision``. The environment is read back from here: verifiers check it.
+  ``policyRevision`` and, when the decision applied waivers, ``triageExpires``: the earliest of their
+  expiries. The environment is read back from here: verifiers check it, and a PASSED VSA does not pass
+  after ``triageExpires`` (an allow that rests on a waiver ends with it, even where the log is not seen).
 
 The in-toto-attestation package's protobuf model of the VSA still types ``verifiedLevels`` as one string
 (in-toto/attestation#425; its maintainers hold the specification authoritative), so gate follows the
@@ -67,6 +69,8 @@ class VsaFacts:
     #: ``sha256:<hex>`` of the policy bundle
     policy_digest: str | None
     record_hash: str | None
+    #: the earliest expiry of the waivers the decision applied: the VSA does not pass from then on
+    triage_expires: datetime | None = None
 
 
 def configured_verifier_id() -> str:
@@ -130,6 +134,9 @@ def statement(
         extension["recordHash"] = decision.hash
     if decision.policy.revision:
         extension["policyRevision"] = decision.policy.revision
+    expiries = [rfc3339.parse(w.expires) for w in decision.waivers if w.expires and not w.is_vex]
+    if expiries:
+        extension["triageExpires"] = rfc3339.format(min(expiries))
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": ref.name, "digest": {"sha256": hex_digest}}],
@@ -237,6 +244,12 @@ def read_statement(data: bytes) -> VsaFacts:
         if isinstance(value, str) and DIGEST.fullmatch(f"sha256:{value}"):
             policy_digest = f"sha256:{value}"
     record_hash = extension.get("recordHash")
+    triage_expires = None
+    if "triageExpires" in extension:
+        try:
+            triage_expires = rfc3339.parse(_field(extension, "triageExpires", str, "the waivers' earliest expiry"))
+        except rfc3339.TimeFormatError as e:
+            raise AttestationError(f"VSA: triageExpires: {e}") from None
     return VsaFacts(
         subject_name=name,
         subject_digest=f"sha256:{hex_digest}",
@@ -248,6 +261,7 @@ def read_statement(data: bytes) -> VsaFacts:
         decision_id=decision_id[:200],
         policy_digest=policy_digest,
         record_hash=record_hash if isinstance(record_hash, str) else None,
+        triage_expires=triage_expires,
     )
 
 
