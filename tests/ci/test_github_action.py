@@ -312,6 +312,23 @@ def test_a_deny_fails_the_step_with_exit_1_after_summary_and_sarif(tmp_path: Pat
     assert "DENY" in run.summary and "CVE-2022-22965" in run.summary
 
 
+def test_vex_lines_triage_the_finding_and_a_foreign_manifest_fails_closed(tmp_path: Path) -> None:
+    store = tmp_path / "log.db"
+    vex = DATA / "vex" / "authored-spring4shell-not_affected.openvex.json"
+    for attempt in ("a", "b"):
+        (tmp_path / attempt).mkdir()
+    run = run_action(tmp_path / "a", env="prod", image=REF, reports=ONE_CRITICAL, version="", decision_store=str(store),
+                     vex=f"\n  {vex}\n")
+    assert run.outputs["outcome"] == "allow", run.log()
+    [decision] = recorded(store)
+    assert [w.get("kind") for w in decision["waivers"]] == ["vex"]
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"schemaVersion": 2}')  # not the bytes of the image's manifest: its digest differs
+    run = run_action(tmp_path / "b", env="prod", image=REF, reports=CLEAN, version="", decision_store=str(store),
+                     image_manifest=str(manifest))
+    assert run.outputs["outcome"] == "error" and run.step("Enforce the decision").code == 2
+
+
 def test_a_deny_with_fail_on_deny_false_passes_but_says_so(tmp_path: Path) -> None:
     run = run_action(tmp_path, env="prod", image=REF, reports=ONE_CRITICAL, version="", fail_on_deny="false")
     assert not run.failed, run.log()

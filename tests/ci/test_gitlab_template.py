@@ -201,6 +201,20 @@ def test_a_deny_fails_the_job_with_exit_1_and_reports_the_finding(tmp_path: Path
     assert len({q["fingerprint"] for q in quality}) == len(quality)
 
 
+def test_vex_lines_triage_the_finding_and_a_foreign_manifest_fails_closed(tmp_path: Path) -> None:
+    vex = DATA / "vex" / "authored-spring4shell-not_affected.openvex.json"
+    for attempt in ("a", "b"):
+        (tmp_path / attempt).mkdir()
+    run = run_job(tmp_path / "a", GATE_IMAGE=REF, GATE_REPORTS=ONE_CRITICAL, GATE_VEX=f"\n  {vex}\n")
+    assert run.returncode == 0, run.stdout + run.stderr
+    decision = json.loads((tmp_path / "a" / "project" / "gate-decision.json").read_text())
+    assert [w.get("kind") for w in decision["waivers"]] == ["vex"]
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"schemaVersion": 2}')  # not the bytes of the image's manifest: its digest differs
+    run = run_job(tmp_path / "b", GATE_IMAGE=REF, GATE_REPORTS=CLEAN, GATE_IMAGE_MANIFEST=str(manifest))
+    assert run.returncode == 2 and dotenv(tmp_path / "b" / "project" / "gate.env")["GATE_OUTCOME"] == "error"
+
+
 def test_a_deny_with_fail_on_deny_false_passes(tmp_path: Path) -> None:
     run = run_job(tmp_path, GATE_IMAGE=REF, GATE_REPORTS=ONE_CRITICAL, GATE_FAIL_ON_DENY="false")
     assert run.returncode == 0, run.stdout + run.stderr
