@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -136,6 +137,11 @@ def where_clause(query: DecisionQuery, placeholder: str = "?", walk_findings: bo
         matches = f"waiver_id in ({placeholder}, {placeholder})" + (f" or waiver_id like {placeholder}" if prefix else "")
         conditions.append(f"d.seq in (select seq from decision_waivers where {matches})")
         params += exact + ([f"{VEX_PREFIX}{prefix}%"] if prefix else [])
+    if query.indexed:
+        conditions.append(
+            "(exists (select 1 from decision_rules ir where ir.seq = d.seq)"
+            " or exists (select 1 from decision_waivers iw where iw.seq = d.seq))"
+        )
     if query.finding is not None:
         # the only filter (and a limit): the newest (or oldest) ``limit`` matches are picked from the
         # indexes alone, and only those records are read
@@ -273,6 +279,16 @@ class SqlStore(ABC):
                 if on_undecodable is None:
                     raise
                 on_undecodable(e)
+
+    def outcome_counts(self, query: DecisionQuery) -> list[tuple[str, str, str, int, str, str]]:
+        """Records matching ``query`` counted from the columns alone, nothing decoded: (environment, day
+        (the timestamp's first 10 characters), outcome, count, first timestamp, last timestamp) per group."""
+        where, params = where_clause(replace(query, limit=None), self.placeholder)
+        sql = (
+            "select d.environment, substr(d.timestamp, 1, 10), d.outcome, count(*), min(d.timestamp), max(d.timestamp)"
+            f"{from_clause(query)}{where} group by d.environment, substr(d.timestamp, 1, 10), d.outcome"
+        )
+        return [(str(e), str(day), str(o), int(n), str(lo), str(hi)) for e, day, o, n, lo, hi in self._rows(sql, params)]
 
     def _walk_findings(self, query: DecisionQuery) -> bool:
         """Whether ``--finding`` walks the log record by record (see finding_condition) rather than
