@@ -379,8 +379,15 @@ class SqlStore(ABC):
         cache: DocumentCache | None = getattr(self, "_document_cache", None)
         if cache is None:
             cache = self._document_cache = DocumentCache()
+        load = lambda digest: cache.get(digest, self._document_body)  # noqa: E731
         try:
-            return (inflate if with_input else with_results)(decision, lambda digest: cache.get(digest, self._document_body))
+            if not with_input:  # listings and stats: results documents kept decoded
+                results: dict[str, Any] | None = getattr(self, "_results_cache", None)
+                if results is None:
+                    results = {}
+                    self._results_cache = results
+                return with_results(decision, load, results)
+            return inflate(decision, load)
         except DocumentError as e:
             raise UndecodableRecord(
                 self.location, int(seq), decision.decision_id, f"{e}: run gate decisions verify"
