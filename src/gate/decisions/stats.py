@@ -99,8 +99,8 @@ class Stats:
     last: str | None = None
     top: int = 10
 
-    #: (findings document digest, finding ids named) -> the blocking (rule, kind) pairs (add_details)
-    _blocking: dict[tuple[str, frozenset[str]], tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
+    #: (results digest or violations, findings digest) -> [shape, decisions with it not yet tallied] (add_details)
+    _shapes: dict[tuple[Any, str | None], list[Any]] = field(default_factory=dict, repr=False)
     #: (environment, day) -> outcome counts: what the trends page charts per environment
     env_days: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
 
@@ -124,23 +124,37 @@ class Stats:
 
     def add_details(self, decision: Decision) -> None:
         """Count what ``decision``'s record says beyond its columns: violations, blocking findings, waivers, VEX."""
-        rules = Counter(v.rule for v in decision.violations)
-        self.rule_violations.update(rules)
-        self.rule_decisions.update(rules.keys())
-        named = {i for v in decision.violations for i in v.finding_ids}
-        if named:
-            # the findings document is content-addressed: decisions on the same report naming the same
-            # findings block on the same (rule, kind) pairs, found once
-            digest = (decision.input_parts or {}).get("findings")
-            key = (digest, frozenset(named)) if digest is not None else None
-            pairs = self._blocking.get(key) if key is not None else None
-            if pairs is None:
-                pairs = _blocking(decision.input.get("findings") or (), named)
-                if key is not None:
-                    self._blocking[key] = pairs
-            for rule, kind in pairs:
+        # What the violations count for depends only on them and the findings they name: decisions with the same
+        # ones (the same results document, or equal inline violations) and the same findings document have one
+        # shape, found once, tallied by how many decisions have it (flush)
+        findings = (decision.input_parts or {}).get("findings")
+        key = (decision.results_digest or decision.violations, findings)
+        if findings is None and any(v.finding_ids for v in decision.violations):
+            self._tally(_Shape.of(decision), 1)  # findings inline: each decision's own
+        elif key in self._shapes:
+            self._shapes[key][1] += 1
+        else:
+            shape = _Shape.of(decision)
+            for rule, kind in shape.blocking:  # the first kind seen for a finding rule, in decision order
                 self.finding_kinds.setdefault(rule, kind)
-            self.finding_decisions.update(rule for rule, _ in pairs)
+            self._shapes[key] = [shape, 1]
+        self._add_triage(decision)
+
+    def _tally(self, shape: _Shape, n: int) -> None:
+        for rule, violations in shape.rules:
+            self.rule_decisions[rule] += n
+            self.rule_violations[rule] += violations * n
+        for rule, kind in shape.blocking:
+            self.finding_kinds.setdefault(rule, kind)
+            self.finding_decisions[rule] += n
+
+    def flush(self) -> None:
+        """Tally the shapes counted so far (compute and as_dict call it)."""
+        for shape, n in self._shapes.values():
+            self._tally(shape, n)
+        self._shapes.clear()
+
+    def _add_triage(self, decision: Decision) -> None:
         for waiver in {w.id: w for w in decision.waivers if w.expires is not None}.values():  # waivers, not VEX
             expires = waiver.expires or ""
             use = self.waivers.get(waiver.id)
@@ -188,6 +202,7 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document: stable keys, lists ordered by count (then name)."""
+        self.flush()
         return {
             "now": self.now,
             "since": self.since,
@@ -263,6 +278,7 @@ def compute_from_store(
 
 
 def _set_statuses(stats: Stats, now: datetime) -> None:
+    stats.flush()
     for use in stats.waivers.values():
         use.status = waiver_status(use.expires, now)
 
@@ -278,13 +294,23 @@ def waiver_status(expires: str, now: datetime) -> str:
     return "expiring" if moment - now <= EXPIRING_WITHIN else "active"
 
 
-def _blocking(findings: Iterable[Any], named: set[str]) -> tuple[tuple[str, str], ...]:
-    """(rule, kind) of the findings whose id is in ``named``, each rule once with its first kind, in order."""
-    pairs: dict[str, str] = {}
-    for finding in findings:
-        if isinstance(finding, dict) and finding.get("id") in named and finding.get("rule"):
-            pairs.setdefault(finding["rule"], str(finding.get("kind") or ""))
-    return tuple(pairs.items())
+@dataclass(frozen=True)
+class _Shape:
+    """What one decision's violations count for: (policy rule, its violations), and the (rule, kind) of the
+    findings they name (each finding rule once, with the kind first seen, in input order)."""
+
+    rules: tuple[tuple[str, int], ...]
+    blocking: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, decision: Decision) -> _Shape:
+        """The shape of ``decision`` (its input's findings read when its violations name any)."""
+        named = {i for v in decision.violations for i in v.finding_ids}
+        pairs: dict[str, str] = {}
+        for finding in (decision.input.get("findings") or ()) if named else ():
+            if isinstance(finding, dict) and finding.get("id") in named and finding.get("rule"):
+                pairs.setdefault(finding["rule"], str(finding.get("kind") or ""))
+        return cls(tuple(Counter(v.rule for v in decision.violations).items()), tuple(pairs.items()))
 
 
 def _outcome_counts(counts: Counter[str]) -> dict[str, int]:
