@@ -480,6 +480,35 @@ def test_stats_filters_and_daily_periods(gate: Callable[..., Run], log: dict[str
     assert (empty["total"], empty["environments"], empty["periods"], empty["waivers"]) == (0, [], [], [])
 
 
+@pytest.mark.parametrize("query", [
+    DecisionQuery(), DecisionQuery(environment="prod"), DecisionQuery(outcome="allow"), DecisionQuery(waived=True),
+    DecisionQuery(rule="vulnerabilities.severity"), DecisionQuery(finding="cve-2022-22965"),
+    DecisionQuery(since=rfc3339.format(datetime.now(UTC) - timedelta(days=30))),
+    DecisionQuery(until=rfc3339.format(datetime.now(UTC) - timedelta(days=5)), with_input=False),
+])
+def test_stats_from_sql_are_the_stats_of_every_record(store_url: str, log: dict[str, Decision], query: DecisionQuery) -> None:
+    """compute_from_store (counts in SQL, only records with an index row decoded, blocking findings found
+    once per findings document) gives the document compute gives over every record, on both stores —
+    with the juice and spring4shell decisions in again (the same documents, other decisions)."""
+    from gate.decisions.stats import compute, compute_from_store
+
+    now = datetime.now(UTC)
+    store = open_store(store_url)
+    try:
+        for name in ("juice", "deny_cve", "waived", "staging"):
+            again = msgspec.structs.replace(log[name], decision_id=f"{log[name].decision_id[:-4]}beef")
+            store.append(again)
+        everything = compute(store.query(query), now, query.since, query.until, top=1000).as_dict()
+        fast = compute_from_store(store, query, now, top=1000)
+        assert fast.as_dict() == everything
+        assert fast.total == len(list(store.query(query)))
+        # each decision on its own (no document digests: nothing shared between decisions is reused)
+        alone = [msgspec.structs.replace(d, results_digest=None, input_parts=None) for d in store.query(query)]
+        assert compute(alone, now, query.since, query.until, top=1000).as_dict() == everything
+    finally:
+        store.close()
+
+
 def test_stats_text_has_every_section(gate: Callable[..., Run], log: dict[str, Decision]) -> None:
     run = gate("decisions", "stats")
     assert run.code == 0, run.err

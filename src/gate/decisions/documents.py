@@ -273,18 +273,30 @@ def inflate(stored: Decision, load: Callable[[str], Any]) -> Decision:
     return with_results(msgspec.structs.replace(stored, input=full_input, data=data), load)
 
 
-def with_results(stored: Decision, load: Callable[[str], Any]) -> Decision:
+def with_results(stored: Decision, load: Callable[[str], Any], cache: dict[str, Any] | None = None) -> Decision:
     """``stored`` with its violations and warnings read from its results document, when it has one
-    (always from the document: anything inline beside a ``results_digest`` is not what was hashed)."""
+    (always from the document: anything inline beside a ``results_digest`` is not what was hashed).
+    ``cache``: results already read, by digest (immutable: frozen structs in tuples, so shared safely;
+    emptied past RESULTS_CACHED entries)."""
     import msgspec.structs
 
     if stored.results_digest is None:
         return stored
-    try:
-        results = msgspec.convert(load(stored.results_digest), _Results)
-    except msgspec.ValidationError as e:
-        raise DocumentError(stored.results_digest, f"is not a results document ({e})") from None
+    results = cache.get(stored.results_digest) if cache is not None else None
+    if results is None:
+        try:
+            results = msgspec.convert(load(stored.results_digest), _Results)
+        except msgspec.ValidationError as e:
+            raise DocumentError(stored.results_digest, f"is not a results document ({e})") from None
+        if cache is not None:
+            if len(cache) >= RESULTS_CACHED:
+                cache.clear()
+            cache[stored.results_digest] = results
     return msgspec.structs.replace(stored, violations=results.violations, warnings=results.warnings)
+
+
+#: results documents a store keeps decoded (with_results' cache): a rebuild's decisions share one
+RESULTS_CACHED = 256
 
 
 class _Results(msgspec.Struct):

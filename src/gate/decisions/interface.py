@@ -82,6 +82,9 @@ class DecisionQuery:
     #: only records with after_seq < seq <= through_seq (log shipping reads the log in windows of seq)
     after_seq: int | None = None
     through_seq: int | None = None
+    #: only records with an index row: a violation, or a waiver or VEX statement applied — those whose
+    #: records ``gate decisions stats`` reads beyond the columns (gate.decisions.stats.compute_from_store)
+    indexed: bool = False
 
 
 @dataclass(frozen=True)

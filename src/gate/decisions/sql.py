@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -136,6 +137,11 @@ def where_clause(query: DecisionQuery, placeholder: str = "?", walk_findings: bo
         matches = f"waiver_id in ({placeholder}, {placeholder})" + (f" or waiver_id like {placeholder}" if prefix else "")
         conditions.append(f"d.seq in (select seq from decision_waivers where {matches})")
         params += exact + ([f"{VEX_PREFIX}{prefix}%"] if prefix else [])
+    if query.indexed:
+        conditions.append(
+            "(exists (select 1 from decision_rules ir where ir.seq = d.seq)"
+            " or exists (select 1 from decision_waivers iw where iw.seq = d.seq))"
+        )
     if query.finding is not None:
         # the only filter (and a limit): the newest (or oldest) ``limit`` matches are picked from the
         # indexes alone, and only those records are read
@@ -274,6 +280,16 @@ class SqlStore(ABC):
                     raise
                 on_undecodable(e)
 
+    def outcome_counts(self, query: DecisionQuery) -> list[tuple[str, str, str, int, str, str]]:
+        """Records matching ``query`` counted from the columns alone, nothing decoded: (environment, day
+        (the timestamp's first 10 characters), outcome, count, first timestamp, last timestamp) per group."""
+        where, params = where_clause(replace(query, limit=None), self.placeholder)
+        sql = (
+            "select d.environment, substr(d.timestamp, 1, 10), d.outcome, count(*), min(d.timestamp), max(d.timestamp)"
+            f"{from_clause(query)}{where} group by d.environment, substr(d.timestamp, 1, 10), d.outcome"
+        )
+        return [(str(e), str(day), str(o), int(n), str(lo), str(hi)) for e, day, o, n, lo, hi in self._rows(sql, params)]
+
     def _walk_findings(self, query: DecisionQuery) -> bool:
         """Whether ``--finding`` walks the log record by record (see finding_condition) rather than
         collecting every record that holds the finding: only with a limit, and only for a common
@@ -363,8 +379,15 @@ class SqlStore(ABC):
         cache: DocumentCache | None = getattr(self, "_document_cache", None)
         if cache is None:
             cache = self._document_cache = DocumentCache()
+        load = lambda digest: cache.get(digest, self._document_body)  # noqa: E731
         try:
-            return (inflate if with_input else with_results)(decision, lambda digest: cache.get(digest, self._document_body))
+            if not with_input:  # listings and stats: results documents kept decoded
+                results: dict[str, Any] | None = getattr(self, "_results_cache", None)
+                if results is None:
+                    results = {}
+                    self._results_cache = results
+                return with_results(decision, load, results)
+            return inflate(decision, load)
         except DocumentError as e:
             raise UndecodableRecord(
                 self.location, int(seq), decision.decision_id, f"{e}: run gate decisions verify"

@@ -346,6 +346,8 @@ class _Named:
     def __init__(self, store: DecisionStore) -> None:
         self._store = store
         self._tables: OrderedDict[str, dict[str, tuple[int, dict[str, Any]]]] = OrderedDict()
+        #: (document digest, finding ids named) -> those findings in document order (one list, shared)
+        self._chosen: OrderedDict[tuple[str, frozenset[str]], list[dict[str, Any]]] = OrderedDict()
 
     def slim(self, decision: Any) -> Any:
         named = {i for v in decision.violations for i in v.finding_ids}
@@ -364,8 +366,15 @@ class _Named:
                 self._tables[digest] = table
                 while len(self._tables) > 256:
                     self._tables.popitem(last=False)
-        chosen = sorted((table[i] for i in named if i in table), key=lambda pair: pair[0])
-        return msgspec.structs.replace(decision, input={**decision.input, "findings": [f for _, f in chosen]})
+        key = (str(digest), frozenset(named)) if digest is not None else None
+        chosen = self._chosen.get(key) if key is not None else None
+        if chosen is None:
+            chosen = [f for _, f in sorted((table[i] for i in named if i in table), key=lambda pair: pair[0])]
+            if key is not None:
+                self._chosen[key] = chosen
+                while len(self._chosen) > 4096:
+                    self._chosen.popitem(last=False)
+        return msgspec.structs.replace(decision, input={**decision.input, "findings": chosen})
 
 
 def stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -377,9 +386,8 @@ def stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, An
 
 def _stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, Any]:
     from collections import Counter
-    from dataclasses import replace
 
-    from gate.decisions.stats import OUTCOMES, compute
+    from gate.decisions.stats import OUTCOMES, compute, compute_from_store
 
     given = {name: list(v) for name, v in params.items()}
     top_values = given.pop("top", None)
@@ -387,20 +395,18 @@ def _stats(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, A
     if not any(v and v[0].strip() for v in given.get("since", [])):
         given["since"] = [STATS_WINDOW]
     request = queries.decision_request(given, paged=False)
-    weekly: dict[tuple[str, str], Counter[str]] = {}
-
-    def tallied(rows: Iterator[Any]) -> Iterator[Any]:
-        for d in rows:
-            weekly.setdefault((d.environment, _monday(d.timestamp[:10])), Counter())[d.outcome.value] += 1
-            yield d
-
     query = request.query  # stored form: the findings the deny reasons name are added by _Named
     left_out: list[UndecodableRecord] = []
     walked = queries.bounded(store, query)
-    rows = queries.iterate(store.query(walked, on_undecodable=left_out.append) if walked is not None else iter(()))
-    named = _Named(store)
-    slim = (named.slim(d) for d in tallied(rows))
-    document = compute(slim, datetime.now(UTC), query.since, query.until, top=10 if top is None else top).as_dict()
+    now, top = datetime.now(UTC), 10 if top is None else top
+    if walked is None:
+        result = compute(iter(()), now, query.since, query.until, top=top)
+    else:
+        result = compute_from_store(store, walked, now, top, on_undecodable=left_out.append, prepare=_Named(store).slim)
+    weekly: dict[tuple[str, str], Counter[str]] = {}
+    for (env, day), counts in result.env_days.items():
+        weekly.setdefault((env, _monday(day)), Counter()).update(counts)
+    document = result.as_dict()
     document["weekly"] = [
         {"environment": env, "start": start, **{o: counts.get(o, 0) for o in OUTCOMES}, "total": sum(counts.values())}
         for (env, start), counts in sorted(weekly.items())
