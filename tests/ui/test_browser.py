@@ -10,8 +10,8 @@ happen: a script from a stored value runs (``window.__xss`` stays undefined, no 
 violation reported), or a page is served without the strict Content-Security-Policy.
 
 Every test saves a screenshot under ``test-artifacts/screenshots/`` (gitignored; CI uploads the folder,
-docs/ci.md). Chromium missing is a failure naming .ci/system-packages, never a silent skip; only
-``GATE_SKIP_BROWSER=1``, set on purpose, skips these tests.
+docs/ci.md). Chromium missing is a failure naming .ci/system-packages, never a skip: like PostgreSQL
+and the registry, it is a component the suite needs.
 """
 
 from __future__ import annotations
@@ -294,16 +294,12 @@ class Browser:
 
 
 def chromium_or_fail() -> None:
-    """Fail with what to do when Chromium or its driver is missing; skip only on GATE_SKIP_BROWSER=1."""
+    """Fail with what to do when Chromium or its driver is missing."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing and os.environ.get("GATE_SKIP_BROWSER") == "1":
-        pytest.skip(f"GATE_SKIP_BROWSER=1 and {', '.join(missing)} missing")
-    if os.environ.get("GATE_SKIP_BROWSER") == "1":
-        pytest.skip("GATE_SKIP_BROWSER=1")
     if missing:
         pytest.fail(
-            f"{', '.join(missing)} missing: `bash .ci/system-packages` installs Debian's chromium and "
-            "chromium-driver (or set GATE_SKIP_BROWSER=1 to skip the browser tests on purpose)", pytrace=False,
+            f"{', '.join(missing)} missing: `bash .ci/system-packages` installs Debian's chromium and chromium-driver",
+            pytrace=False,
         )
 
 
@@ -1004,11 +1000,7 @@ def test_on_postgresql_the_pages_show_the_same_log(
 
 def test_without_chromium_the_browser_tests_fail_naming_the_install_step(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", Path("/nonexistent/chromium"))
-    monkeypatch.delenv("GATE_SKIP_BROWSER", raising=False)
     with pytest.raises(pytest.fail.Exception, match=r"/nonexistent/chromium missing: `bash \.ci/system-packages`"):
-        chromium_or_fail()
-    monkeypatch.setenv("GATE_SKIP_BROWSER", "1")
-    with pytest.raises(pytest.skip.Exception, match="GATE_SKIP_BROWSER=1"):
         chromium_or_fail()
 
 
