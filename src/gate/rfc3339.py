@@ -68,6 +68,11 @@ def parse_date(value: str) -> date:
         raise TimeFormatError(f"{value!r} is not a valid date: {e}") from None
 
 
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s week (ISO 8601 weeks): where every weekly count of the log begins."""
+    return day - timedelta(days=day.weekday())
+
+
 def parse_date_or_time(value: str) -> datetime:
     """An RFC 3339 time, or a plain date as midnight UTC (``effective_on: 2027-03-01``)."""
     if isinstance(value, str) and _DATE.fullmatch(value.strip()):

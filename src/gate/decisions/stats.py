@@ -188,7 +188,7 @@ class Stats:
         for day, counts in self.days.items():
             start = rfc3339.parse_date(day)
             if weekly:
-                start -= timedelta(days=start.weekday())
+                start = rfc3339.week_start(start)
             buckets.setdefault(start, Counter()).update(counts)
         if not buckets:
             return []

@@ -8,7 +8,6 @@ file's path and content, independent of the order the files are found in.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from gate.errors import RegistryError
-from gate.imageref import DOCKER_HUB, DOCKER_HUB_INDEX, DOCKER_HUB_INDEX_HOST
+from gate.imageref import DOCKER_HUB, DOCKER_HUB_INDEX_HOST
 from gate.registry.hosts import credential_key
 
 logger = logging.getLogger(__name__)

@@ -87,7 +87,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -311,8 +311,7 @@ def events(store: DecisionStore, params: Mapping[str, list[str]]) -> dict[str, A
 
 
 def _monday(day: str) -> str:
-    start = rfc3339.parse_date(day)
-    return (start - timedelta(days=start.weekday())).isoformat()
+    return rfc3339.week_start(rfc3339.parse_date(day)).isoformat()
 
 
 #: aggregates (stats, waivers) read every matching record: one answer is reused this long (seconds)

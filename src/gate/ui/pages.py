@@ -922,7 +922,7 @@ def _monday(value: Any) -> date | None:
         day = rfc3339.parse_date(_str(value)[:10])
     except rfc3339.TimeFormatError:
         return None
-    return day - timedelta(days=day.weekday())
+    return rfc3339.week_start(day)
 
 
 def _fill_weeks(rows: Sequence[Mapping[str, Any]], since: Any = None, until: Any = None) -> list[Mapping[str, Any]]:
